@@ -1,0 +1,31 @@
+"""Prometheus durations: parsing user input and spelling windows back out."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|y|w|d|h|m|s))+")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``30d``, ``1h30m`` or ``250ms``; ValueError otherwise."""
+    text = text.strip()
+    if not _WHOLE.fullmatch(text):
+        raise ValueError(f"{text!r} is not a duration")
+    return sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest Prometheus spelling of a whole number of seconds: 2d19h12m, 4m40s."""
+    total = round(seconds)
+    if total <= 0 or abs(total - seconds) > 1e-6:
+        raise ValueError(f"{seconds} s is not a positive whole number of seconds")
+    out = []
+    for unit in ("d", "h", "m", "s"):
+        size = int(_UNITS[unit])
+        if total >= size:
+            out.append(f"{total // size}{unit}")
+            total %= size
+    return "".join(out)

@@ -1,0 +1,67 @@
+"""Small, safe PromQL builders: every query sloengine writes goes through here."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import promql_parser
+
+WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*window\s*\}\}")
+
+
+def quote(value: str) -> str:
+    """A PromQL string literal; label values can never break out of it."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def number(value: float) -> str:
+    """A float spelled without noise: 0.005, 14.4, 1e-05."""
+    return repr(float(value)).removesuffix(".0") if float(value).is_integer() else repr(float(value))
+
+
+def le_spellings(bound: float) -> list[str]:
+    """Every spelling of a bucket bound: Prometheus 2 writes ``1``, Prometheus 3 ``1.0``."""
+    value = float(bound)
+    spellings = {repr(value), format(value, "g"), format(Decimal(repr(value)), "f")}
+    if value.is_integer():
+        spellings |= {str(int(value)), f"{int(value)}.0"}
+    return sorted(spellings)
+
+
+def le_matcher(bound: float) -> str:
+    return "le=~" + quote("|".join(re.escape(s) for s in le_spellings(bound)))
+
+
+def selector(metric: str, *matchers: str) -> str:
+    """``metric{m1, m2}`` from matcher lists that may be empty."""
+    parts = [m.strip().strip(",") for m in matchers if m and m.strip().strip(",")]
+    return f"{metric}{{{', '.join(parts)}}}" if parts else metric
+
+
+def labels(pairs: dict[str, str]) -> str:
+    """Equality matchers for a dict of labels, in a stable order."""
+    return ", ".join(f"{k}={quote(v)}" for k, v in sorted(pairs.items()))
+
+
+def parse(expr: str) -> promql_parser.Expr:
+    """The parsed expression; ValueError with the parser's message when it is not PromQL."""
+    return promql_parser.parse(expr)
+
+
+def check_selector(matchers: str) -> str | None:
+    """None when ``matchers`` is a valid label-matcher list, else the parser's complaint."""
+    if not matchers.strip():
+        return None
+    try:
+        node = parse("{" + matchers + "}")
+    except ValueError as exc:
+        return str(exc)
+    if not isinstance(node, promql_parser.VectorSelector):
+        return "expected label matchers such as job=\"api\", model=~\"gpt-.*\""
+    return None
+
+
+def fill_window(expr: str, window: str) -> str:
+    return WINDOW_PLACEHOLDER.sub(window, expr)

@@ -1,0 +1,239 @@
+"""Prometheus recording and alerting rules for resolved SLOs, as plain data then YAML.
+
+Cost and exactness: the long windows (1h, 1d, 3d and the 30d SLO window, for 30d) are
+built from two recorded 5m series, numerator and denominator apart, so a 30d ratio reads
+2 x 43,200 samples instead of every raw series for 30 days, and stays event-weighted (a
+ratio is never averaged). The short windows (5m, 30m, 2h, 6h) decide when an alert
+resets, so they are read exactly from the raw series; being short, they are cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from sloengine import conventions as cv
+from sloengine import sli
+from sloengine.budget import AlertWindow
+from sloengine.durations import format_duration
+from sloengine.model import Objective, Service
+from sloengine.promql import labels as label_matchers
+from sloengine.promql import number
+
+Rule = dict[str, Any]
+
+
+def windows_of(obj: Objective) -> list[int]:
+    """Every window (seconds) the alerts and the budget need, shortest first."""
+    wanted = {obj.period}
+    for w in obj.active_windows():
+        wanted |= {w.long_seconds, w.short_seconds}
+    return sorted(wanted)
+
+
+def raw_windows(obj: Objective) -> set[int]:
+    """Windows read from raw series: the base window and every alert's short window."""
+    return {cv.BASE_WINDOW_SECONDS} | {w.short_seconds for w in obj.active_windows()}
+
+
+def raw_queries(obj: Objective, seconds: int) -> tuple[str, str | None]:
+    """Bad and total rates over a window, straight from the SLI's raw series."""
+    if seconds == cv.BASE_WINDOW_SECONDS:
+        return obj.bad_query, obj.total_query
+    q = sli.queries(obj.sli, obj.preset, obj.file_selector, format_duration(seconds))
+    return q.bad, q.total
+
+
+def _ids(obj: Objective) -> dict[str, str]:
+    return {cv.SERVICE: obj.service, cv.SLO: obj.name}
+
+
+def _sel(obj: Objective, **extra: str) -> str:
+    return "{" + label_matchers({**_ids(obj), **extra}) + "}"
+
+
+def window_rate(obj: Objective, base: str, seconds: int) -> str:
+    """Per-second rate over ``seconds`` built from a recorded base-window rate.
+
+    The base rate covers 5m and is recorded every interval i, so consecutive samples
+    overlap: their average over W lags the true W-window by (5m - i) / 2. The newest
+    and the oldest base samples correct the two edges of that lag, which makes alerts
+    fire when the Workbook says they should rather than two minutes later.
+    """
+    series = base + _sel(obj)
+    window = format_duration(seconds)
+    lag = (cv.BASE_WINDOW_SECONDS - obj.interval) / 2
+    average = f"avg_over_time({series}[{window}])"
+    if lag <= 0:
+        return average
+    edge = f"({series} - ({series} offset {window} or {series} * 0))"
+    return f"clamp_min({average} + {number(lag / seconds)} * {edge}, 0)"
+
+
+def burn_expr(obj: Objective, window: str) -> str:
+    """Burn rate over a recorded window: 1 spends exactly the budget over the SLO window."""
+    bad = cv.BAD_RATE + _sel(obj, window=window)
+    if obj.is_spend:
+        assert obj.budget_usd is not None
+        return f"{bad} / {number(obj.budget_usd / obj.period)}"
+    total = cv.TOTAL_RATE + _sel(obj, window=window)
+    # No traffic is a ratio of 0, not NaN: a quiet night neither pages nor hides a page.
+    return f"({bad} / ({total} > 0) or {total} * 0) / {number(obj.error_budget)}"
+
+
+def recording_rules(obj: Objective) -> list[Rule]:
+    ids = {**obj.labels, **_ids(obj)}
+    rules: list[Rule] = [{"record": cv.BAD_BASE, "expr": obj.bad_query, "labels": ids}]
+    if obj.total_query is not None:
+        rules.append({"record": cv.TOTAL_BASE, "expr": obj.total_query, "labels": ids})
+    exact = raw_windows(obj)
+    for seconds in windows_of(obj):
+        window = format_duration(seconds)
+        at = {**ids, cv.WINDOW: window}
+        if seconds == cv.BASE_WINDOW_SECONDS:
+            bad, total = cv.BAD_BASE + _sel(obj), cv.TOTAL_BASE + _sel(obj)
+        elif seconds in exact:
+            bad, total = raw_queries(obj, seconds)  # type: ignore[assignment]
+        else:
+            bad, total = window_rate(obj, cv.BAD_BASE, seconds), window_rate(obj, cv.TOTAL_BASE, seconds)
+        rules.append({"record": cv.BAD_RATE, "expr": bad, "labels": at})
+        if obj.total_query is not None:
+            rules.append({"record": cv.TOTAL_RATE, "expr": total, "labels": at})
+        rules.append({"record": cv.BURN_RATE, "expr": burn_expr(obj, window), "labels": at})
+    return rules + metadata_rules(obj, ids)
+
+
+def metadata_rules(obj: Objective, ids: dict[str, str]) -> list[Rule]:
+    period = format_duration(obj.period)
+    at = {**ids, cv.WINDOW: period}
+    rules: list[Rule] = []
+    if obj.objective is not None:
+        rules.append({"record": cv.OBJECTIVE, "expr": f"vector({number(obj.objective)})", "labels": at})
+    if obj.budget_usd is not None:
+        rules.append({"record": cv.BUDGET_USD, "expr": f"vector({number(obj.budget_usd)})", "labels": at})
+    rules.append({"record": cv.WINDOW_SECONDS, "expr": f"vector({obj.period})", "labels": at})
+    rules.append(
+        {"record": cv.BUDGET_REMAINING, "expr": f"1 - {cv.BURN_RATE}{_sel(obj, window=period)}", "labels": at}
+    )
+    active = obj.active_windows()
+    current = min((w.long_seconds for w in active), default=obj.period)
+    rules.append(
+        {"record": cv.CURRENT_BURN, "expr": f"{cv.BURN_RATE}{_sel(obj, window=format_duration(current))}", "labels": ids}
+    )
+    return rules
+
+
+def alert_expr(obj: Objective, w: AlertWindow) -> str:
+    long_w, short_w = format_duration(w.long_seconds), format_duration(w.short_seconds)
+    threshold = number(round(w.burn_rate, 6))
+    lines = [
+        f"max without ({cv.WINDOW}) ({cv.BURN_RATE}{_sel(obj, window=long_w)}) > {threshold}",
+        f"and ignoring ({cv.WINDOW}) {cv.BURN_RATE}{_sel(obj, window=short_w)} > {threshold}",
+    ]
+    if not obj.is_spend and obj.min_events > 0:
+        lines.append(
+            f"and ignoring ({cv.WINDOW}) {cv.TOTAL_RATE}{_sel(obj, window=long_w)} * {w.long_seconds}"
+            f" >= {obj.min_events}"
+        )
+    if not obj.is_spend and obj.min_bad_events > 0:
+        # Counts come from extrapolated rates (one event can read as 1.25): half an event
+        # of slack keeps "more than N bad events" exact for whole events.
+        lines.append(
+            f"and ignoring ({cv.WINDOW}) {cv.BAD_RATE}{_sel(obj, window=long_w)} * {w.long_seconds}"
+            f" > {number(obj.min_bad_events + 0.5)}"
+        )
+    return "\n".join(lines)
+
+
+def _percent(ratio: float) -> str:
+    return number(round(ratio * 100, 6))
+
+
+def alert_annotations(obj: Objective, w: AlertWindow) -> dict[str, str]:
+    long_w, short_w = format_duration(w.long_seconds), format_duration(w.short_seconds)
+    period = format_duration(obj.period)
+    rate = number(round(w.burn_rate, 4))
+    lasts = format_duration(max(1, round(obj.period / w.burn_rate)))
+    if obj.is_spend:
+        assert obj.budget_usd is not None
+        target = f"budget ${number(obj.budget_usd)} per {period}"
+        what = "spend"
+    else:
+        target = f"objective {_percent(obj.objective or 0)}% over {period}"
+        what = "error budget"
+    summary = f"{obj.service} {obj.name}: {what} burning over {rate}x for {long_w}"
+    description = (
+        f"{obj.service}/{obj.name} ({target}) is burning its {what} at "
+        "{{ $value | printf \"%.2f\" }}x over the last "
+        f"{long_w}, and above {rate}x over the last {short_w}. "
+        f"Firing means {_percent(w.budget_consumed)}% of the {period} budget went in {long_w}; "
+        f"at {rate}x the whole budget lasts {lasts}."
+    )
+    out = {"summary": summary, "description": description}
+    if obj.runbook_url:
+        out["runbook_url"] = obj.runbook_url
+    return {**obj.annotations, **out}
+
+
+def alerting_rules(obj: Objective) -> list[Rule]:
+    rules = []
+    for w in obj.active_windows():
+        rule: Rule = {"alert": cv.ALERT_NAME, "expr": alert_expr(obj, w)}
+        if obj.for_seconds.get(w.severity, 0) > 0:
+            rule["for"] = format_duration(obj.for_seconds[w.severity])
+        rule["labels"] = {
+            **obj.labels,
+            **_ids(obj),
+            cv.SEVERITY: w.severity,
+            cv.LONG_WINDOW: format_duration(w.long_seconds),
+            cv.SHORT_WINDOW: format_duration(w.short_seconds),
+        }
+        rule["annotations"] = alert_annotations(obj, w)
+        rules.append(rule)
+    return rules
+
+
+def rule_groups(service: Service) -> list[Rule]:
+    """One group per SLO: recording rules then the alerts that read them, in one pass."""
+    return [
+        {
+            "name": f"sloengine:{obj.service}:{obj.name}",
+            "interval": format_duration(obj.interval),
+            "rules": recording_rules(obj) + alerting_rules(obj),
+        }
+        for obj in service.objectives
+    ]
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def header(source: str) -> str:
+    return (
+        f"# Generated by sloengine from {source}. Do not edit:\n"
+        f"# change the SLO file and run `sloengine generate`.\n"
+    )
+
+
+def render(service: Service) -> str:
+    """The rule file for one SLO file, byte-for-byte deterministic."""
+    body = yaml.dump(
+        {"groups": rule_groups(service)},
+        Dumper=_Dumper,
+        sort_keys=False,
+        width=1_000_000,
+        allow_unicode=True,
+        default_flow_style=False,
+    )
+    return header(service.file) + body

@@ -1,0 +1,214 @@
+"""``promtool test rules`` cases that prove each generated alert fires when it should.
+
+Per SLO: for every page and ticket pair, a steady burn just above its threshold fires
+it and one just below does not; a full outage after a clean history fires it within
+one evaluation interval of the Workbook's detection time; it resets within its short
+window once the outage ends; zero traffic fires nothing and leaves the budget whole.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from sloengine import conventions as cv
+from sloengine.budget import AlertWindow, detection_seconds
+from sloengine.durations import format_duration
+from sloengine.inputs import ALL, BAD, GOOD, Plan, plan
+from sloengine.model import Objective, Service
+from sloengine.promql import labels as label_matchers
+from sloengine.promql import number
+from sloengine.rules import _Dumper
+
+EVENTS_PER_MINUTE = 1000.0
+ABOVE, BELOW = 1.1, 0.9
+
+
+@dataclass(frozen=True)
+class Phase:
+    minutes: int
+    bad_ratio: float  # share of events that are bad; for spend, the burn rate
+    events: float = EVENTS_PER_MINUTE
+
+
+def _values(phases: list[Phase], role: str, obj: Objective) -> str:
+    """Expanding notation for one series over consecutive phases."""
+    parts = []
+    value = 0.0
+    first = True
+    for ph in phases:
+        step = _increment(ph, role, obj)
+        if first:
+            parts.append(f"{number(value)}+{number(step)}x{ph.minutes}")
+            first = False
+        else:
+            parts.append(f"{number(value + step)}+{number(step)}x{ph.minutes - 1}")
+        value += step * ph.minutes
+    return " ".join(parts)
+
+
+def _increment(ph: Phase, role: str, obj: Objective) -> float:
+    if obj.is_spend:
+        # Dollars per minute that burn the budget at ``bad_ratio`` times the allowed pace.
+        assert obj.budget_usd is not None
+        return round(ph.bad_ratio * obj.budget_usd / obj.period * 60, 9) if ph.events else 0.0
+    bad = round(ph.events * ph.bad_ratio, 9)
+    return {GOOD: round(ph.events - bad, 9), BAD: bad, ALL: ph.events}.get(role, 0.0)
+
+
+def _inputs(p: Plan, phases: list[Phase], obj: Objective) -> list[dict[str, str]]:
+    return [{"series": s.notation(), "values": _values(phases, s.role, obj)} for s in p.series]
+
+
+def _alert_labels(obj: Objective, w: AlertWindow) -> dict[str, str]:
+    return {
+        **obj.labels,
+        "alertname": cv.ALERT_NAME,
+        "alertstate": "firing",
+        cv.SERVICE: obj.service,
+        cv.SLO: obj.name,
+        cv.SEVERITY: w.severity,
+        cv.LONG_WINDOW: format_duration(w.long_seconds),
+        cv.SHORT_WINDOW: format_duration(w.short_seconds),
+    }
+
+
+def _alerts_query(obj: Objective, w: AlertWindow | None = None) -> str:
+    wanted = {cv.SERVICE: obj.service, cv.SLO: obj.name, "alertstate": "firing"}
+    if w is not None:
+        wanted |= {cv.SEVERITY: w.severity, cv.LONG_WINDOW: format_duration(w.long_seconds)}
+    return "ALERTS{" + label_matchers({"alertname": cv.ALERT_NAME, **wanted}) + "}"
+
+
+def _expect(obj: Objective, firing: list[AlertWindow]) -> list[dict[str, Any]]:
+    return [
+        {"labels": "ALERTS{" + label_matchers(_alert_labels(obj, w)) + "}", "value": 1}
+        for w in sorted(firing, key=lambda w: (w.severity, w.long_seconds))
+    ]
+
+
+def _minutes(seconds: float) -> int:
+    return math.ceil(seconds / 60)
+
+
+def _check(query: str, at_minutes: int, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"expr": query, "eval_time": f"{at_minutes}m", "exp_samples": samples}
+
+
+def _settle(obj: Objective) -> int:
+    """Minutes after which every rule sees steady data and every ``for`` has passed."""
+    return 30 + max(_minutes(s) for s in obj.for_seconds.values())
+
+
+def steady_tests(obj: Objective, p: Plan) -> list[dict[str, Any]]:
+    groups = []
+    active = obj.active_windows()
+    for w in active:
+        for factor, word in ((ABOVE, "above"), (BELOW, "below")):
+            ratio = factor * w.burn_rate * obj.error_budget
+            if ratio > 1:
+                continue
+            at = _settle(obj)
+            events = max(EVENTS_PER_MINUTE, obj.min_events)
+            phases = [Phase(at + 5, ratio, events)]
+            firing = [o for o in active if o.burn_rate < factor * w.burn_rate]
+            groups.append(
+                {
+                    "name": (
+                        f"{obj.service}/{obj.name}: a steady {number(factor * w.burn_rate)}x burn, "
+                        f"{word} the {w.severity} threshold {number(round(w.burn_rate, 4))}x over "
+                        f"{format_duration(w.long_seconds)}, "
+                        + ("fires it" if word == "above" else "does not fire it")
+                    ),
+                    "interval": "1m",
+                    "input_series": _inputs(p, phases, obj),
+                    "promql_expr_test": [_check(_alerts_query(obj), at, _expect(obj, firing))],
+                }
+            )
+    return groups
+
+
+def outage_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
+    """Full outage after a clean history as long as the longest window, then recovery."""
+    active = obj.active_windows()
+    if not active:
+        return None
+    outage = 1.0 if not obj.is_spend else 2 * max(w.burn_rate for w in active)
+    history = _minutes(max(w.long_seconds for w in active)) + 10
+    detect = {}
+    for w in active:
+        seconds = detection_seconds(w.burn_rate, w.long_seconds, obj.error_budget, outage)
+        if seconds is not None:
+            detect[w] = seconds + obj.for_seconds.get(w.severity, 0)
+    if not detect:
+        return None
+    length = _minutes(max(detect.values())) + 10
+    recovery = max(_minutes(w.short_seconds) for w in detect) + 10
+    phases = [Phase(history, 0.0), Phase(length, outage), Phase(recovery, 0.0)]
+    checks = [_check(_alerts_query(obj), history, [])]
+    for w, seconds in sorted(detect.items(), key=lambda kv: kv[1]):
+        # Evaluations land on whole intervals: the alert may not fire before the last
+        # evaluation ahead of the Workbook's time, and must fire by one interval after it.
+        quiet_at = history + math.floor(seconds / 60) - 1
+        fire_at = history + _minutes(seconds) + 1
+        if quiet_at > history:
+            checks.append(_check(_alerts_query(obj, w), quiet_at, []))
+        checks.append(_check(_alerts_query(obj, w), fire_at, _expect(obj, [w])))
+        reset_at = history + length + _minutes(w.short_seconds) + 1 + _minutes(obj.for_seconds.get(w.severity, 0))
+        checks.append(_check(_alerts_query(obj, w), reset_at, []))
+    return {
+        "name": (
+            f"{obj.service}/{obj.name}: a full outage after a clean "
+            f"{format_duration(history * 60)} fires each alert within one interval of the "
+            "Workbook's detection time, and each resets within its short window after recovery"
+        ),
+        "interval": "1m",
+        "input_series": _inputs(p, phases, obj),
+        "promql_expr_test": checks,
+    }
+
+
+def zero_test(obj: Objective, p: Plan) -> dict[str, Any]:
+    at = _settle(obj) + 30
+    phases = [Phase(at + 5, 0.0, 0.0)]
+    ids = {cv.SERVICE: obj.service, cv.SLO: obj.name}
+    remaining = {**obj.labels, **ids, cv.WINDOW: format_duration(obj.period)}
+    return {
+        "name": f"{obj.service}/{obj.name}: zero traffic fires nothing and leaves the whole budget",
+        "interval": "1m",
+        "input_series": _inputs(p, phases, obj),
+        "promql_expr_test": [
+            _check(_alerts_query(obj), at, []),
+            _check(
+                f"{cv.BUDGET_REMAINING}{{{label_matchers(ids)}}}",
+                at,
+                [{"labels": f"{cv.BUDGET_REMAINING}{{{label_matchers(remaining)}}}", "value": 1}],
+            ),
+        ],
+    }
+
+
+def render_tests(service: Service, rule_file: str) -> str:
+    """A promtool test file for one service; ``rule_file`` is relative to the test file."""
+    groups: list[dict[str, Any]] = []
+    skipped = []
+    for obj in service.objectives:
+        p = plan(obj)
+        if p.reason:
+            skipped.append(f"# {obj.name}: no generated tests ({p.reason}).")
+            continue
+        groups += steady_tests(obj, p)
+        outage = outage_test(obj, p)
+        if outage:
+            groups.append(outage)
+        groups.append(zero_test(obj, p))
+    doc = {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": groups}
+    head = (
+        f"# Generated by sloengine from {service.file}: promtool test rules for {os.path.basename(rule_file)}.\n"
+        + "".join(line + "\n" for line in skipped)
+    )
+    return head + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1_000_000, default_flow_style=False)

@@ -1,0 +1,88 @@
+"""YAML documents read with the position of every key and value, for located errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from sloengine.errors import Problem, SpecError
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class Source:
+    """A parsed YAML file: its data plus where each path starts (1-based line, column)."""
+
+    file: str
+    data: Any
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: Path, key: bool = False) -> tuple[int, int]:
+        """Position of the deepest known prefix of path (a key's own position if asked)."""
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            if key and end == len(path) and prefix in self.keys:
+                return self.keys[prefix]
+            if prefix in self.values:
+                return self.values[prefix]
+        return (1, 1)
+
+    def problem(self, path: Path, message: str, hint: str = "", key: bool = False) -> Problem:
+        line, column = self.at(path, key)
+        return Problem(self.file, line, column, message, hint)
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+_SCALARS = yaml.SafeLoader("")
+
+
+def _scalar(node: yaml.Node) -> Any:
+    return _SCALARS.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+
+
+def _walk(node: yaml.Node, path: Path, src: Source, problems: list[Problem]) -> Any:
+    src.values[path] = _pos(node)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key in out:
+                line, col = _pos(key_node)
+                problems.append(
+                    Problem(src.file, line, col, f"duplicate key {key!r}", "each key may appear once; remove one")
+                )
+            src.keys[(*path, key)] = _pos(key_node)
+            out[key] = _walk(value_node, (*path, key), src, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(item, (*path, i), src, problems) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def read_source(file: str, text: str) -> Source:
+    """Parse one YAML document; a syntax error becomes a located SpecError."""
+    src = Source(file, None)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SpecError(
+            [Problem(file, line, col, f"invalid YAML: {exc.problem or exc}", "check indentation and quoting")]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Problem(file, 1, 1, f"invalid YAML: {exc}", "check the file is one YAML document")]) from None
+    if node is None:
+        raise SpecError([Problem(file, 1, 1, "the file is empty", "start from an example in slos/")])
+    problems: list[Problem] = []
+    src.data = _walk(node, (), src, problems)
+    if problems:
+        raise SpecError(problems)
+    return src

@@ -1,0 +1,240 @@
+"""The SLO.yaml contract (apiVersion sloengine/v1) as typed models.
+
+Models check shape and ranges; checks that need the whole file or the SLI catalog
+(unique names, preset coverage, PromQL) live in ``loading``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from sloengine import conventions as cv
+from sloengine.durations import parse_duration
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+PRESETS = ("llm", "otel", "vllm", "litellm")
+SLI_KINDS = (
+    "ratio",
+    "histogram",
+    "success_rate",
+    "ttft",
+    "latency",
+    "cost_per_call",
+    "quality",
+    "spend",
+)
+
+
+def _seconds(value: Any) -> Any:
+    """Accept durations as Prometheus strings (``1s``, ``30d``) or plain seconds."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Route(Model):
+    slack_channel: str | None = None
+
+
+class Notify(Model):
+    page: Route | None = None
+    ticket: Route | None = None
+
+
+class Runbooks(Model):
+    base_url: str | None = None
+
+
+class Metrics(Model):
+    preset: Literal["llm", "otel", "vllm", "litellm"] = "llm"
+    selector: str = ""
+
+
+class Severity(Model):
+    enabled: bool = True
+    for_: Seconds = Field(default=0.0, alias="for", ge=0)
+
+
+def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    for name in labels:
+        if not LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(f"{name!r} is not a valid Prometheus label name")
+        if name in cv.SLOENGINE_LABELS:
+            raise ValueError(f"label {name!r} is set by sloengine and cannot be overridden")
+    return labels
+
+
+class Alerting(Model):
+    page: Severity = Severity()
+    ticket: Severity = Severity()
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    min_events: int = Field(default=0, ge=0)
+    # A single bad event must not page a quiet service: alerts need more than this many
+    # bad events in their long window.
+    min_bad_events: int = Field(default=1, ge=0)
+
+    _labels = field_validator("labels")(_check_labels)
+
+
+class Pair(Model):
+    """One multi-window burn-rate alert: budget share consumed over a long window."""
+
+    severity: Literal["page", "ticket"]
+    budget_percent: float | None = Field(default=None, gt=0, le=100)
+    burn_rate: float | None = Field(default=None, gt=0)
+    long_window: str
+    short_window: str
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> Pair:
+        if (self.budget_percent is None) == (self.burn_rate is None):
+            raise ValueError("give exactly one of budget_percent or burn_rate")
+        return self
+
+    @field_validator("long_window", "short_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        if not (_fraction(value) or _is_duration(value)):
+            raise ValueError(f"{value!r} is neither a duration (1h) nor a share of the window (window/720)")
+        return value
+
+
+def _fraction(text: str) -> int | None:
+    match = re.fullmatch(r"window\s*/\s*(\d+)", text.strip())
+    return int(match.group(1)) if match and int(match.group(1)) > 0 else None
+
+
+def _is_duration(text: str) -> bool:
+    try:
+        return parse_duration(text) > 0
+    except ValueError:
+        return False
+
+
+def resolve_window(text: str, period: float) -> float:
+    """Seconds in a policy window written as a duration or as ``window/N``."""
+    fraction = _fraction(text)
+    return period / fraction if fraction else parse_duration(text)
+
+
+class RatioSLI(Model):
+    errors: str | None = None
+    good: str | None = None
+    total: str
+
+    @model_validator(mode="after")
+    def _errors_or_good(self) -> RatioSLI:
+        if (self.errors is None) == (self.good is None):
+            raise ValueError("give exactly one of errors or good, with total")
+        return self
+
+
+class HistogramSLI(Model):
+    metric: str
+    selector: str = ""
+    threshold: float = Field(gt=0)
+
+
+class PresetSLI(Model):
+    """Fields every shorthand kind shares: override the preset's metric, narrow the selector."""
+
+    metric: str | None = None
+    selector: str = ""
+
+
+class SuccessRateSLI(PresetSLI):
+    include: list[Literal["validation_errors", "guardrail_rejections"]] = []
+
+
+class LatencySLI(PresetSLI):
+    threshold: Seconds = Field(gt=0)
+
+
+class CostPerCallSLI(PresetSLI):
+    threshold_usd: float = Field(gt=0)
+
+
+class QualitySLI(PresetSLI):
+    min_score: float = Field(gt=0, le=1)
+
+
+class SpendSLI(PresetSLI):
+    budget_usd: float = Field(gt=0)
+
+
+class SLI(Model):
+    ratio: RatioSLI | None = None
+    histogram: HistogramSLI | None = None
+    success_rate: SuccessRateSLI | None = None
+    ttft: LatencySLI | None = None
+    latency: LatencySLI | None = None
+    cost_per_call: CostPerCallSLI | None = None
+    quality: QualitySLI | None = None
+    spend: SpendSLI | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SLI:
+        given = [k for k in SLI_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"an SLI has exactly one kind, got {len(given)}"
+                + (f" ({', '.join(given)})" if given else "")
+                + f"; kinds: {', '.join(SLI_KINDS)}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in SLI_KINDS if getattr(self, k) is not None)
+
+    @property
+    def spec(self) -> Any:
+        return getattr(self, self.kind)
+
+
+class SLO(Model):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    objective: float | None = Field(default=None, gt=0, lt=100)
+    window: Seconds | None = Field(default=None, gt=0)
+    sli: SLI
+    runbook: str | None = None
+    alerting: Alerting | None = None
+    policy: list[Pair] | None = Field(default=None, min_length=1)
+
+
+class SLOFile(Model):
+    api_version: Literal["sloengine/v1"] = Field(alias="apiVersion")
+    service: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    owner: str = ""
+    labels: dict[str, str] = {}
+    window: Seconds = Field(default=30 * 86400, gt=0)
+    evaluation_interval: Seconds = Field(default=60, gt=0)
+    metrics: Metrics = Metrics()
+    notify: Notify = Notify()
+    runbooks: Runbooks = Runbooks()
+    alerting: Alerting = Alerting()
+    policy: list[Pair] | None = Field(default=None, min_length=1)
+    slos: list[SLO] = Field(min_length=1)
+
+    _labels = field_validator("labels")(_check_labels)
