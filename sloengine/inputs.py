@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import promql_parser
 import rstr
@@ -28,7 +29,9 @@ class Series:
     role: str  # GOOD, BAD, ALL (good + bad) or ZERO (present, never moves)
 
     def notation(self) -> str:
-        return promql.selector(self.metric, promql.labels(self.labels)) if self.labels else self.metric
+        return (
+            promql.selector(self.metric, promql.labels(self.labels)) if self.labels else self.metric
+        )
 
 
 @dataclass
@@ -60,7 +63,7 @@ def _holds(op: str, want: str, value: str) -> bool:
 def _matchers(text: str) -> list[Matcher]:
     if not text.strip():
         return []
-    node = promql.parse("{" + text + "}")
+    node: Any = promql.parse("{" + text + "}")
     return [(m.name, _OPS[str(m.op)], m.value) for m in node.matchers.matchers]
 
 
@@ -114,7 +117,9 @@ def _series(obj: Objective) -> list[Series]:
     if obj.kind == "ratio":
         return _ratio_series(spec.errors, spec.good, spec.total)
     if obj.kind == "histogram":
-        return _histogram_series(spec.metric, _matchers(spec.selector), spec.threshold, quality=False)
+        return _histogram_series(
+            spec.metric, _matchers(spec.selector), spec.threshold, quality=False
+        )
     entry = catalog_entry(obj.preset, obj.kind)
     base = _matchers(obj.file_selector) + _matchers(spec.selector)
     if obj.kind == "spend":
@@ -127,7 +132,11 @@ def _series(obj: Objective) -> list[Series]:
         total_series = f"{total}_count" if req.total_is_histogram else total
         extra = [Series(INCLUDES[i], _labels(base), ZERO) for i in spec.include]
         if req.bad_counter:
-            return [Series(total_series, _labels(base), ALL), Series(req.bad_counter, _labels(base), BAD), *extra]
+            return [
+                Series(total_series, _labels(base), ALL),
+                Series(req.bad_counter, _labels(base), BAD),
+                *extra,
+            ]
         bad = _matchers(req.bad_matchers)
         return [
             Series(total_series, _labels(base, bad), GOOD),
@@ -141,7 +150,9 @@ def _series(obj: Objective) -> list[Series]:
     return _histogram_series(metric, base, threshold, quality=False)
 
 
-def _histogram_series(base: str, matchers: list[Matcher], bound: float, *, quality: bool) -> list[Series]:
+def _histogram_series(
+    base: str, matchers: list[Matcher], bound: float, *, quality: bool
+) -> list[Series]:
     labels = _labels(matchers)
     # Spell the bound as Prometheus 3 does (1.0); the rules also match Prometheus 2's 1.
     le = promql.le_spellings(bound)[-1]
@@ -186,7 +197,10 @@ def _ratio_series(errors: str | None, good: str | None, total: str) -> list[Seri
     part_name, part_m = _one(errors if errors is not None else good)  # type: ignore[arg-type]
     part_role, rest_role = (BAD, GOOD) if errors is not None else (GOOD, BAD)
     if part_name != total_name:
-        return [Series(total_name, _labels(total_m), ALL), Series(part_name, _labels(part_m), part_role)]
+        return [
+            Series(total_name, _labels(total_m), ALL),
+            Series(part_name, _labels(part_m), part_role),
+        ]
     extra = [m for m in part_m if m not in total_m]
     return [
         Series(total_name, _labels(total_m + extra), part_role),

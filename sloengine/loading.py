@@ -34,7 +34,19 @@ _HINTS = {
     "min_score": "a score in (0, 1], e.g. 0.8",
     "budget_usd": "dollars allowed per window, e.g. 30000",
     "preset": "one of llm, otel, vllm, litellm",
-    "sli": "exactly one of: " + ", ".join(("ratio", "histogram", "success_rate", "ttft", "latency", "cost_per_call", "quality", "spend")),
+    "sli": "exactly one of: "
+    + ", ".join(
+        (
+            "ratio",
+            "histogram",
+            "success_rate",
+            "ttft",
+            "latency",
+            "cost_per_call",
+            "quality",
+            "spend",
+        )
+    ),
     "labels": "label values are strings: quote numbers and booleans",
     "slos": "a list of SLOs, each with name, objective and sli",
     "min_events": "a whole number of events, e.g. 100",
@@ -71,7 +83,11 @@ _WORDS = _vocabulary()
 
 def _problem_from_pydantic(src: Source, base: tuple[str | int, ...], err: Any) -> Problem:
     # Unions add type names (``float``, ``function-before[...]``) to a location: drop them.
-    loc = tuple(p for p in err["loc"] if not isinstance(p, str) or p in _WORDS or p in _free_keys(err["loc"]))
+    loc = tuple(
+        p
+        for p in err["loc"]
+        if not isinstance(p, str) or p in _WORDS or p in _free_keys(err["loc"])
+    )
     path = (*base, *loc)
     field = next((p for p in reversed(path) if isinstance(p, str)), "")
     kind = err["type"]
@@ -97,11 +113,15 @@ def _free_keys(loc: tuple[Any, ...]) -> set[str]:
     for i, part in enumerate(loc):
         if i and loc[i - 1] in ("labels", "annotations"):
             keys.add(part)
-    keys.add(loc[-1]) if loc and isinstance(loc[-1], str) and "[" not in loc[-1] and loc[-1] not in {"float", "int", "str", "bool", "none", "list", "dict"} else None
+    keys.add(loc[-1]) if loc and isinstance(loc[-1], str) and "[" not in loc[-1] and loc[
+        -1
+    ] not in {"float", "int", "str", "bool", "none", "list", "dict"} else None
     return keys
 
 
-def _problems(src: Source, base: tuple[str | int, ...], exc: pydantic.ValidationError) -> list[Problem]:
+def _problems(
+    src: Source, base: tuple[str | int, ...], exc: pydantic.ValidationError
+) -> list[Problem]:
     return [_problem_from_pydantic(src, base, e) for e in exc.errors()]
 
 
@@ -112,10 +132,20 @@ def _discover(paths: Iterable[str]) -> tuple[list[str], list[Problem]]:
         path = Path(raw)
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and _looks_like_slo(p)
+                p
+                for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml") and p.is_file() and _looks_like_slo(p)
             )
             if not found:
-                problems.append(Problem(raw, 1, 1, "no SLO files in this directory", "SLO files start with `apiVersion: sloengine/v1`"))
+                problems.append(
+                    Problem(
+                        raw,
+                        1,
+                        1,
+                        "no SLO files in this directory",
+                        "SLO files start with `apiVersion: sloengine/v1`",
+                    )
+                )
             files += [_display(p) for p in found]
         elif path.is_file():
             files.append(_display(path))
@@ -146,7 +176,15 @@ def load_specs(paths: Iterable[str]) -> list[Service]:
         try:
             text = Path(file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(file, 1, 1, f"cannot read the file: {exc.__class__.__name__}", "check permissions and encoding (UTF-8)"))
+            problems.append(
+                Problem(
+                    file,
+                    1,
+                    1,
+                    f"cannot read the file: {exc.__class__.__name__}",
+                    "check permissions and encoding (UTF-8)",
+                )
+            )
             continue
         try:
             service = load_source(read_source(file, text))
@@ -155,7 +193,13 @@ def load_specs(paths: Iterable[str]) -> list[Service]:
             continue
         if service.name in owners:
             src = read_source(file, text)
-            problems.append(src.problem(("service",), f"service {service.name!r} is also defined in {owners[service.name]}", "one file per service: merge them or rename one"))
+            problems.append(
+                src.problem(
+                    ("service",),
+                    f"service {service.name!r} is also defined in {owners[service.name]}",
+                    "one file per service: merge them or rename one",
+                )
+            )
             continue
         owners[service.name] = file
         services.append(service)
@@ -167,7 +211,9 @@ def load_specs(paths: Iterable[str]) -> list[Service]:
 def load_source(src: Source) -> Service:
     """Validate one parsed file and resolve its SLOs."""
     if not isinstance(src.data, dict):
-        raise SpecError([src.problem((), "an SLO file is a mapping", "start from an example in slos/")])
+        raise SpecError(
+            [src.problem((), "an SLO file is a mapping", "start from an example in slos/")]
+        )
     try:
         spec = SLOFile.model_validate(src.data)
     except pydantic.ValidationError as exc:
@@ -196,7 +242,14 @@ def _semantic_problems_partial(src: Source) -> list[Problem]:
     if not isinstance(slos, list):
         return []
     try:
-        shell = SLOFile.model_validate({**data, "slos": [{"name": "x", "objective": 99, "sli": {"ratio": {"errors": "0", "total": "1"}}}]})
+        shell = SLOFile.model_validate(
+            {
+                **data,
+                "slos": [
+                    {"name": "x", "objective": 99, "sli": {"ratio": {"errors": "0", "total": "1"}}}
+                ],
+            }
+        )
     except pydantic.ValidationError:
         shell = None
     problems: list[Problem] = []
@@ -215,7 +268,13 @@ def _duplicate_names(src: Source, spec: SLOFile) -> list[Problem]:
     problems = []
     for index, slo in enumerate(spec.slos):
         if slo.name in seen:
-            problems.append(src.problem(("slos", index, "name"), f"SLO name {slo.name!r} is used twice in this service", "SLO names are unique per service"))
+            problems.append(
+                src.problem(
+                    ("slos", index, "name"),
+                    f"SLO name {slo.name!r} is used twice in this service",
+                    "SLO names are unique per service",
+                )
+            )
         seen.add(slo.name)
     return problems
 
@@ -227,15 +286,35 @@ def _check_slo(src: Source, spec: SLOFile, index: int, slo: SLO) -> list[Problem
     kind_spec = slo.sli.spec
     here = (*at, "sli", kind)
     if kind == "spend" and slo.objective is not None:
-        problems.append(src.problem((*at, "objective"), "a spend SLO has no objective", "its budget is sli.spend.budget_usd; remove objective"))
+        problems.append(
+            src.problem(
+                (*at, "objective"),
+                "a spend SLO has no objective",
+                "its budget is sli.spend.budget_usd; remove objective",
+            )
+        )
     if kind != "spend" and slo.objective is None:
-        problems.append(src.problem(at, f"SLO {slo.name!r} needs an objective", _HINTS["objective"]))
+        problems.append(
+            src.problem(at, f"SLO {slo.name!r} needs an objective", _HINTS["objective"])
+        )
     preset = spec.metrics.preset
     if kind not in ("ratio", "histogram"):
         if sli.catalog_entry(preset, kind) is None and not kind_spec.metric:
-            problems.append(src.problem(here, f"the {preset} preset has no metric for {kind}", f"set sli.{kind}.metric to your own metric, or use a preset that has one"))
+            problems.append(
+                src.problem(
+                    here,
+                    f"the {preset} preset has no metric for {kind}",
+                    f"set sli.{kind}.metric to your own metric, or use a preset that has one",
+                )
+            )
         if kind == "success_rate" and kind_spec.include and preset != "llm":
-            problems.append(src.problem((*here, "include"), f"include is only available with the llm preset, not {preset}", "count those failures in your request counter's bad matcher instead"))
+            problems.append(
+                src.problem(
+                    (*here, "include"),
+                    f"include is only available with the llm preset, not {preset}",
+                    "count those failures in your request counter's bad matcher instead",
+                )
+            )
         problems += _selector_problem(src, (*here, "selector"), kind_spec.selector)
     if kind == "histogram":
         problems += _selector_problem(src, (*here, "selector"), kind_spec.selector)
@@ -247,7 +326,13 @@ def _check_slo(src: Source, spec: SLOFile, index: int, slo: SLO) -> list[Problem
     period = slo.window or spec.window
     problems += _policy_problems(src, at, slo.policy, spec.policy, period)
     if slo.runbook and not urlparse(slo.runbook).scheme and not spec.runbooks.base_url:
-        problems.append(src.problem((*at, "runbook"), f"runbook {slo.runbook!r} is relative but runbooks.base_url is not set", "set runbooks.base_url, or give an absolute URL"))
+        problems.append(
+            src.problem(
+                (*at, "runbook"),
+                f"runbook {slo.runbook!r} is relative but runbooks.base_url is not set",
+                "set runbooks.base_url, or give an absolute URL",
+            )
+        )
     if index == 0:
         problems += _selector_problem(src, ("metrics", "selector"), spec.metrics.selector)
     return problems
@@ -257,35 +342,77 @@ def _selector_problem(src: Source, path: tuple[str | int, ...], matchers: str) -
     complaint = promql.check_selector(matchers)
     if complaint is None:
         return []
-    return [src.problem(path, f"invalid label matchers {matchers!r}: {complaint}", 'write matchers as in PromQL: service="chat", model=~"gpt-.*"')]
+    return [
+        src.problem(
+            path,
+            f"invalid label matchers {matchers!r}: {complaint}",
+            'write matchers as in PromQL: service="chat", model=~"gpt-.*"',
+        )
+    ]
 
 
 def _ratio_problems(src: Source, path: tuple[str | int, ...], expr: str) -> list[Problem]:
     if not promql.WINDOW_PLACEHOLDER.search(expr):
-        return [src.problem(path, "the expression has no {{window}}", "write the range as [{{window}}], e.g. rate(x_total[{{window}}])")]
+        return [
+            src.problem(
+                path,
+                "the expression has no {{window}}",
+                "write the range as [{{window}}], e.g. rate(x_total[{{window}}])",
+            )
+        ]
     try:
         node = promql.parse(promql.fill_window(expr, "5m"))
     except ValueError as exc:
-        return [src.problem(path, f"invalid PromQL: {exc}", "check brackets, quotes and function names")]
+        return [
+            src.problem(path, f"invalid PromQL: {exc}", "check brackets, quotes and function names")
+        ]
     if node.__class__.__name__ in ("NumberLiteral", "StringLiteral"):
-        return [src.problem(path, "the expression is a constant", "an SLI counts events: use rate() or increase() of a counter")]
+        return [
+            src.problem(
+                path,
+                "the expression is a constant",
+                "an SLI counts events: use rate() or increase() of a counter",
+            )
+        ]
     return []
 
 
 def _policy_problems(
-    src: Source, at: tuple[str | int, ...], own: list[Pair] | None, shared: list[Pair] | None, period: float
+    src: Source,
+    at: tuple[str | int, ...],
+    own: list[Pair] | None,
+    shared: list[Pair] | None,
+    period: float,
 ) -> list[Problem]:
     problems = []
     if period < MIN_PERIOD:
-        problems.append(src.problem((*at, "window"), f"the SLO window {format_duration(round(period))} is shorter than 1h", _HINTS["window"]))
+        problems.append(
+            src.problem(
+                (*at, "window"),
+                f"the SLO window {format_duration(round(period))} is shorter than 1h",
+                _HINTS["window"],
+            )
+        )
         return problems
     pairs, base = (own, (*at, "policy")) if own is not None else (shared, ("policy",))
     for i, pair in enumerate(pairs or []):
         windows = resolve_policy([pair], period)[0]
         if windows.short_seconds > windows.long_seconds:
-            problems.append(src.problem((*base, i, "short_window"), "the short window is longer than the long window", "the short window confirms the long one is still burning: make it about 1/12 of the long window"))
+            problems.append(
+                src.problem(
+                    (*base, i, "short_window"),
+                    "the short window is longer than the long window",
+                    "the short window confirms the long one is still burning: make it about 1/12 of the long window",
+                )
+            )
         if windows.long_seconds > period:
-            problems.append(src.problem((*base, i, "long_window"), "the long window is longer than the SLO window", "use a window no longer than the SLO window"))
+            problems.append(
+                src.problem(
+                    (*base, i, "long_window"),
+                    "the long window is longer than the SLO window",
+                    "use a window no longer than the SLO window",
+                )
+            )
     return problems
 
 
@@ -298,7 +425,9 @@ def _merge_alerting(shared: Alerting, own: Alerting | None) -> Alerting:
         if name in ("labels", "annotations"):
             values[name] = {**values[name], **value}
         else:
-            values[name] = value.model_dump(by_alias=True) if isinstance(value, pydantic.BaseModel) else value
+            values[name] = (
+                value.model_dump(by_alias=True) if isinstance(value, pydantic.BaseModel) else value
+            )
     return Alerting.model_validate(values)
 
 
@@ -312,7 +441,11 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
     runbook_url = None
     if slo.runbook:
         base = spec.runbooks.base_url or ""
-        runbook_url = urljoin(base if base.endswith("/") else base + "/", slo.runbook) if base else slo.runbook
+        runbook_url = (
+            urljoin(base if base.endswith("/") else base + "/", slo.runbook)
+            if base
+            else slo.runbook
+        )
     channels = {
         severity: route.slack_channel
         for severity, route in (("page", spec.notify.page), ("ticket", spec.notify.ticket))

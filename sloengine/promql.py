@@ -18,7 +18,9 @@ def quote(value: str) -> str:
 
 def number(value: float) -> str:
     """A float spelled without noise: 0.005, 14.4, 1e-05."""
-    return repr(float(value)).removesuffix(".0") if float(value).is_integer() else repr(float(value))
+    return (
+        repr(float(value)).removesuffix(".0") if float(value).is_integer() else repr(float(value))
+    )
 
 
 def le_spellings(bound: float) -> list[str]:
@@ -59,7 +61,7 @@ def check_selector(matchers: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     if not isinstance(node, promql_parser.VectorSelector):
-        return "expected label matchers such as job=\"api\", model=~\"gpt-.*\""
+        return 'expected label matchers such as job="api", model=~"gpt-.*"'
     return None
 
 

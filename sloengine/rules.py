@@ -96,7 +96,10 @@ def recording_rules(obj: Objective) -> list[Rule]:
         elif seconds in exact:
             bad, total = raw_queries(obj, seconds)  # type: ignore[assignment]
         else:
-            bad, total = window_rate(obj, cv.BAD_BASE, seconds), window_rate(obj, cv.TOTAL_BASE, seconds)
+            bad, total = (
+                window_rate(obj, cv.BAD_BASE, seconds),
+                window_rate(obj, cv.TOTAL_BASE, seconds),
+            )
         rules.append({"record": cv.BAD_RATE, "expr": bad, "labels": at})
         if obj.total_query is not None:
             rules.append({"record": cv.TOTAL_RATE, "expr": total, "labels": at})
@@ -109,17 +112,29 @@ def metadata_rules(obj: Objective, ids: dict[str, str]) -> list[Rule]:
     at = {**ids, cv.WINDOW: period}
     rules: list[Rule] = []
     if obj.objective is not None:
-        rules.append({"record": cv.OBJECTIVE, "expr": f"vector({number(obj.objective)})", "labels": at})
+        rules.append(
+            {"record": cv.OBJECTIVE, "expr": f"vector({number(obj.objective)})", "labels": at}
+        )
     if obj.budget_usd is not None:
-        rules.append({"record": cv.BUDGET_USD, "expr": f"vector({number(obj.budget_usd)})", "labels": at})
+        rules.append(
+            {"record": cv.BUDGET_USD, "expr": f"vector({number(obj.budget_usd)})", "labels": at}
+        )
     rules.append({"record": cv.WINDOW_SECONDS, "expr": f"vector({obj.period})", "labels": at})
     rules.append(
-        {"record": cv.BUDGET_REMAINING, "expr": f"1 - {cv.BURN_RATE}{_sel(obj, window=period)}", "labels": at}
+        {
+            "record": cv.BUDGET_REMAINING,
+            "expr": f"1 - {cv.BURN_RATE}{_sel(obj, window=period)}",
+            "labels": at,
+        }
     )
     active = obj.active_windows()
     current = min((w.long_seconds for w in active), default=obj.period)
     rules.append(
-        {"record": cv.CURRENT_BURN, "expr": f"{cv.BURN_RATE}{_sel(obj, window=format_duration(current))}", "labels": ids}
+        {
+            "record": cv.CURRENT_BURN,
+            "expr": f"{cv.BURN_RATE}{_sel(obj, window=format_duration(current))}",
+            "labels": ids,
+        }
     )
     return rules
 
@@ -165,7 +180,7 @@ def alert_annotations(obj: Objective, w: AlertWindow) -> dict[str, str]:
     summary = f"{obj.service} {obj.name}: {what} burning over {rate}x for {long_w}"
     description = (
         f"{obj.service}/{obj.name} ({target}) is burning its {what} at "
-        "{{ $value | printf \"%.2f\" }}x over the last "
+        '{{ $value | printf "%.2f" }}x over the last '
         f"{long_w}, and above {rate}x over the last {short_w}. "
         f"Firing means {_percent(w.budget_consumed)}% of the {period} budget went in {long_w}; "
         f"at {rate}x the whole budget lasts {lasts}."

@@ -139,7 +139,9 @@ def _entry_with_override(kind: str, preset: str, spec: Any) -> Source:
             return Counter(spec.metric)
         if kind == "success_rate":
             base = entry if isinstance(entry, Requests) else Requests(spec.metric)
-            return Requests(spec.metric, base.bad_matchers, base.bad_counter, base.total_is_histogram)
+            return Requests(
+                spec.metric, base.bad_matchers, base.bad_counter, base.total_is_histogram
+            )
         return Histogram(spec.metric)
     if entry is None:  # loading rejects this; keep the type checker honest
         raise KeyError(f"preset {preset} has no metric for {kind}")
@@ -150,7 +152,9 @@ def _histogram_queries(
     base: str, matchers: tuple[str, ...], bound: float, *, bad_below: bool, window: str
 ) -> Queries:
     total = _sum_rate(promql.selector(f"{base}_count", *matchers), window)
-    within = _sum_rate(promql.selector(f"{base}_bucket", *matchers, promql.le_matcher(bound)), window)
+    within = _sum_rate(
+        promql.selector(f"{base}_bucket", *matchers, promql.le_matcher(bound)), window
+    )
     # Buckets count observations <= bound: for latency and cost that is the good side,
     # for quality scores (good = score >= min_score) it is the bad side.
     bad = within if bad_below else f"clamp_min({total} - {within}, 0)"

@@ -44,7 +44,7 @@ _SCALARS = yaml.SafeLoader("")
 
 
 def _scalar(node: yaml.Node) -> Any:
-    return _SCALARS.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return _SCALARS.construct_object(node, deep=True)
 
 
 def _walk(node: yaml.Node, path: Path, src: Source, problems: list[Problem]) -> Any:
@@ -52,11 +52,19 @@ def _walk(node: yaml.Node, path: Path, src: Source, problems: list[Problem]) -> 
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            key = (
+                _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            )
             if key in out:
                 line, col = _pos(key_node)
                 problems.append(
-                    Problem(src.file, line, col, f"duplicate key {key!r}", "each key may appear once; remove one")
+                    Problem(
+                        src.file,
+                        line,
+                        col,
+                        f"duplicate key {key!r}",
+                        "each key may appear once; remove one",
+                    )
                 )
             src.keys[(*path, key)] = _pos(key_node)
             out[key] = _walk(value_node, (*path, key), src, problems)
@@ -75,12 +83,24 @@ def read_source(file: str, text: str) -> Source:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SpecError(
-            [Problem(file, line, col, f"invalid YAML: {exc.problem or exc}", "check indentation and quoting")]
+            [
+                Problem(
+                    file,
+                    line,
+                    col,
+                    f"invalid YAML: {exc.problem or exc}",
+                    "check indentation and quoting",
+                )
+            ]
         ) from None
     except yaml.YAMLError as exc:
-        raise SpecError([Problem(file, 1, 1, f"invalid YAML: {exc}", "check the file is one YAML document")]) from None
+        raise SpecError(
+            [Problem(file, 1, 1, f"invalid YAML: {exc}", "check the file is one YAML document")]
+        ) from None
     if node is None:
-        raise SpecError([Problem(file, 1, 1, "the file is empty", "start from an example in slos/")])
+        raise SpecError(
+            [Problem(file, 1, 1, "the file is empty", "start from an example in slos/")]
+        )
     problems: list[Problem] = []
     src.data = _walk(node, (), src, problems)
     if problems:

@@ -114,7 +114,9 @@ class Pair(Model):
     @classmethod
     def _window(cls, value: str) -> str:
         if not (_fraction(value) or _is_duration(value)):
-            raise ValueError(f"{value!r} is neither a duration (1h) nor a share of the window (window/720)")
+            raise ValueError(
+                f"{value!r} is neither a duration (1h) nor a share of the window (window/720)"
+            )
         return value
 
 

@@ -1,0 +1,141 @@
+"""What each SLO's budget and alerts mean, in numbers an on-call engineer can check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sloengine import conventions as cv
+from sloengine.budget import budget_exhaustion_seconds, detection_seconds
+from sloengine.durations import format_duration
+from sloengine.model import Objective
+from sloengine.promql import number
+
+
+@dataclass(frozen=True)
+class PairReport:
+    severity: str
+    enabled: bool
+    burn_rate: float
+    long_window: str
+    short_window: str
+    budget_consumed: float
+    fires_after_seconds: float | None  # full outage (spend: spending at twice the threshold)
+    budget_lasts_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    service: str
+    slo: str
+    kind: str
+    objective: float | None
+    window: str
+    budget: str  # the error budget in the SLO's own units
+    pairs: list[PairReport]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _budget_text(obj: Objective) -> str:
+    period = format_duration(obj.period)
+    if obj.is_spend:
+        per_day = (obj.budget_usd or 0) / obj.period * 86400
+        return f"${number(obj.budget_usd or 0)} per {period} (${per_day:,.2f} a day)"
+    outage = obj.error_budget * obj.period
+    return (
+        f"{number(round(obj.error_budget * 100, 6))}% of events per {period}"
+        f" = {format_duration(max(1, round(outage)))} of full outage"
+    )
+
+
+def explain(obj: Objective) -> Report:
+    pairs = []
+    warnings = []
+    for w in obj.windows:
+        enabled = obj.enabled.get(w.severity, True)
+        outage = 2 * w.burn_rate if obj.is_spend else 1.0
+        fires = detection_seconds(w.burn_rate, w.long_seconds, obj.error_budget, outage)
+        if fires is not None:
+            fires += obj.for_seconds.get(w.severity, 0)
+        pairs.append(
+            PairReport(
+                severity=w.severity,
+                enabled=enabled,
+                burn_rate=w.burn_rate,
+                long_window=format_duration(w.long_seconds),
+                short_window=format_duration(w.short_seconds),
+                budget_consumed=w.budget_consumed,
+                fires_after_seconds=fires,
+                budget_lasts_seconds=budget_exhaustion_seconds(obj.period, w.burn_rate),
+            )
+        )
+        if not enabled:
+            continue
+        if fires is None:
+            warnings.append(
+                f"the {w.severity} alert at {number(round(w.burn_rate, 4))}x can never fire: it needs"
+                f" {number(round(w.burn_rate * obj.error_budget * 100, 4))}% bad events, more than a full"
+                f" outage; raise the objective or lower this burn rate"
+            )
+        if w.clamped:
+            warnings.append(
+                f"a {w.severity} window is shorter than the {cv.BASE_WINDOW} base rate window and"
+                f" was raised to {cv.BASE_WINDOW}; the SLO window is short for this policy"
+            )
+        if obj.min_events and not obj.is_spend:
+            per_hour = obj.min_events / (w.long_seconds / 3600)
+            if obj.kind == "quality" or per_hour > 60:
+                warnings.append(
+                    f"the {w.severity} alert over {format_duration(w.long_seconds)} stays silent below"
+                    f" {number(round(per_hour, 1))} events an hour (min_events {obj.min_events});"
+                    f" check the {'sampled eval' if obj.kind == 'quality' else 'request'} volume reaches it"
+                )
+    if obj.kind == "quality" and not obj.min_events:
+        warnings.append(
+            "quality scores are sampled: with few evals an hour one low score burns a large share"
+            " of the budget; set alerting.min_events"
+        )
+    return Report(
+        service=obj.service,
+        slo=obj.name,
+        kind=obj.kind,
+        objective=obj.objective,
+        window=format_duration(obj.period),
+        budget=_budget_text(obj),
+        pairs=pairs,
+        warnings=list(dict.fromkeys(warnings)),
+    )
+
+
+def render_text(report: Report, obj: Objective) -> str:
+    target = (
+        f"budget ${number(obj.budget_usd or 0)} per {report.window}"
+        if obj.is_spend
+        else f"objective {number(round((report.objective or 0) * 100, 6))}% over {report.window}"
+    )
+    lines = [
+        f"{report.service}/{report.slo}: {report.kind}, {target}",
+        f"  error budget: {report.budget}",
+    ]
+    fired = "fires after (2x spend)" if obj.is_spend else "fires after (full outage)"
+    lines.append(f"  {'alert':<8}{'burn':>8}  {'long/short':<18}{'budget spent':>13}  {fired}")
+    for p in report.pairs:
+        fires = "never" if p.fires_after_seconds is None else _short(p.fires_after_seconds)
+        state = "" if p.enabled else "  (disabled)"
+        lines.append(
+            f"  {p.severity:<8}{number(round(p.burn_rate, 2)) + 'x':>8}  "
+            f"{p.long_window + ' / ' + p.short_window:<18}{number(round(p.budget_consumed * 100, 2)) + '%':>13}"
+            f"  {fires}{state}"
+        )
+    if obj.is_spend:
+        for p in report.pairs:
+            hourly = p.burn_rate * (obj.budget_usd or 0) / obj.period * 3600
+            lines.append(
+                f"  {p.severity} at {number(round(p.burn_rate, 2))}x means spending over ${hourly:,.2f} an hour"
+            )
+    lines += [f"  warning: {w}" for w in report.warnings]
+    return "\n".join(lines)
+
+
+def _short(seconds: float) -> str:
+    whole = max(1, round(seconds))
+    return format_duration(whole)
