@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 from collections.abc import Iterable
@@ -47,12 +48,25 @@ _HINTS = {
             "spend",
         )
     ),
-    "labels": "label values are strings: quote numbers and booleans",
+    "labels": "a mapping of label names to string values, e.g. team: assistant",
+    "annotations": "a mapping of annotation names to string values",
     "slos": "a list of SLOs, each with name, objective and sli",
     "min_events": "a whole number of events, e.g. 100",
     "long_window": "a duration (1h) or a share of the SLO window (window/720)",
     "short_window": "a duration (5m) or a share of the SLO window (window/8640)",
+    "policy": "a list of pairs, each with severity, long_window, short_window "
+    "and one of budget_percent or burn_rate",
+    "metric": "a Prometheus metric name; for a histogram its base name, without _bucket or _count",
+    "ratio": "errors (or good) and total, each PromQL with [{{window}}] as the range",
+    "total": "PromQL counting all events, e.g. sum(rate(requests_total[{{window}}]))",
+    "include": "the llm preset can add validation_errors and guardrail_rejections",
 }
+_HISTOGRAM_THRESHOLD_HINT = "the bucket bound as a plain number, e.g. 0.5 for the 500ms bucket"
+_LABEL_NAME_HINT = "label names are letters, digits and _, not starting with a digit or __"
+_LABEL_KEY_TYPE_HINT = "quote it: YAML reads 1, on, yes and true as numbers or booleans"
+_RESERVED_LABEL_HINT = (
+    "sloengine sets service, slo, severity, window, long_window and short_window; pick another name"
+)
 
 
 def _vocabulary() -> list[str]:
@@ -92,19 +106,82 @@ def _problem_from_pydantic(src: Source, base: tuple[str | int, ...], err: Any) -
     field = next((p for p in reversed(path) if isinstance(p, str)), "")
     kind = err["type"]
     message = str(err["msg"]).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        close = difflib.get_close_matches(str(field), _WORDS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "remove it; see the SLO.yaml reference"
-        return src.problem(path, f"unknown field {field!r}", hint, key=True)
+    if len(path) >= 2 and path[-2] in ("labels", "annotations"):
+        on_key = bool(err["loc"]) and err["loc"][-1] == "[key]"
+        return _mapping_entry_problem(src, path, on_key, kind, message, err["input"])
+    if kind in ("extra_forbidden", "invalid_key"):
+        return _unknown_field_problem(src, path)
     if kind == "missing":
         return src.problem(path[:-1], f"missing required field {field!r}", _HINTS.get(field, ""))
+    hint = _HINTS.get(field, "")
+    if field == "threshold" and "histogram" in path:
+        hint = _HISTOGRAM_THRESHOLD_HINT
     if kind == "string_pattern_mismatch":
-        message = f"{field}: {err['input']!r} is not a valid name"
+        noun = "metric name" if field == "metric" else "name"
+        message = f"{field}: {err['input']!r} is not a valid {noun}"
     elif kind.startswith("literal_error") and field == "apiVersion":
         message = f"apiVersion: {err['input']!r} is not supported"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = f"{field}: expected a mapping, got {_describe(err['input'])}"
     else:
         message = f"{field}: {message}" if field and not message.startswith(field) else message
-    return src.problem(path, message, _HINTS.get(field, ""))
+    return src.problem(path, message, hint)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _mapping_entry_problem(
+    src: Source, path: tuple[str | int, ...], on_key: bool, kind: str, message: str, value: Any
+) -> Problem:
+    """A bad entry in labels or annotations: a key users chose (value is then the key)."""
+    name, noun = path[-1], str(path[-2]).removesuffix("s")
+    if on_key and kind == "string_type":
+        return src.problem(
+            path, f"{noun} name {value!r} is not a string", _LABEL_KEY_TYPE_HINT, key=True
+        )
+    if on_key:
+        hint = _RESERVED_LABEL_HINT if "set by sloengine" in message else _LABEL_NAME_HINT
+        return src.problem(path, message, hint, key=True)
+    return src.problem(
+        path,
+        f"{noun} {name!r}: value {value!r} is not a string",
+        f"{noun} values are strings: quote numbers and booleans",
+    )
+
+
+def _unknown_field_problem(src: Source, path: tuple[str | int, ...]) -> Problem:
+    field = path[-1]
+    allowed = _fields_at(path[:-1])
+    close = difflib.get_close_matches(str(field), allowed or _WORDS, n=1)
+    if close:
+        hint = f"did you mean {close[0]!r}?"
+    elif path[-2:-1] == ("sli",):
+        hint = _HINTS["sli"]
+    elif allowed:
+        hint = "allowed here: " + ", ".join(allowed)
+    else:
+        hint = "remove it; see the SLO.yaml reference"
+    what = "SLI kind" if path[-2:-1] == ("sli",) else "field"
+    return src.problem(path, f"unknown {what} {field!r}", hint, key=True)
+
+
+def _fields_at(path: tuple[str | int, ...]) -> list[str]:
+    """Field names of the model at path (list indexes skipped); empty if none is known."""
+    model: Any = SLOFile
+    for part in path:
+        if isinstance(part, int):
+            continue
+        info = next((i for n, i in model.model_fields.items() if (i.alias or n) == part), None)
+        model = next(iter(_model_args(info.annotation)), None) if info else None
+        if model is None:
+            return []
+    return [info.alias or name for name, info in model.model_fields.items()]
 
 
 def _free_keys(loc: tuple[Any, ...]) -> set[str]:
@@ -220,12 +297,13 @@ def load_source(src: Source) -> Service:
         problems = _problems(src, (), exc)
         problems += _semantic_problems_partial(src)
         raise SpecError(sorted(set(problems))) from None
-    problems = []
+    problems = _selector_problem(src, ("metrics", "selector"), spec.metrics.selector)
     for index, slo in enumerate(spec.slos):
         problems += _check_slo(src, spec, index, slo)
-    problems += _duplicate_names(src, spec)
+    problems += _duplicate_names(src, [slo.name for slo in spec.slos])
     if problems:
-        raise SpecError(problems)
+        # SLOs sharing a file-level setting would each report the same problem with it.
+        raise SpecError(list(dict.fromkeys(problems)))
     return Service(
         spec.service,
         src.file,
@@ -241,41 +319,72 @@ def _semantic_problems_partial(src: Source) -> list[Problem]:
     slos = data.get("slos") if isinstance(data, dict) else None
     if not isinstance(slos, list):
         return []
-    try:
-        shell = SLOFile.model_validate(
-            {
-                **data,
-                "slos": [
-                    {"name": "x", "objective": 99, "sli": {"ratio": {"errors": "0", "total": "1"}}}
-                ],
-            }
-        )
-    except pydantic.ValidationError:
-        shell = None
-    problems: list[Problem] = []
+    problems = _duplicate_names(
+        src, [raw.get("name") if isinstance(raw, dict) else None for raw in slos]
+    )
+    shell = _shell(data)
+    if shell is None:
+        return problems
+    problems += _selector_problem(src, ("metrics", "selector"), shell.metrics.selector)
     for index, raw in enumerate(slos):
         try:
             slo = SLO.model_validate(raw)
         except pydantic.ValidationError:
             continue
-        if shell is not None:
-            problems += _check_slo(src, shell, index, slo)
+        problems += _check_slo(src, shell, index, slo)
     return problems
 
 
-def _duplicate_names(src: Source, spec: SLOFile) -> list[Problem]:
+_STUB_SLO = {"name": "x", "objective": 99, "sli": {"ratio": {"errors": "0", "total": "1"}}}
+
+
+def _shell(data: dict[Any, Any]) -> SLOFile | None:
+    """The file's shared settings with every invalid one left out (each is reported already)."""
+    shell = copy.deepcopy(
+        {**data, "apiVersion": "sloengine/v1", "service": "x", "slos": [_STUB_SLO]}
+    )
+    for _ in range(10):
+        try:
+            return SLOFile.model_validate(shell)
+        except pydantic.ValidationError as exc:
+            if not any([_drop(shell, err["loc"]) for err in exc.errors()]):
+                return None
+    return None
+
+
+def _drop(data: dict[Any, Any], loc: tuple[Any, ...]) -> bool:
+    """Remove the deepest mapping entry on the way to loc (a list goes as a whole)."""
+    parent: dict[Any, Any] | None = None
+    key: Any = None
+    node: Any = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            parent, key, node = node, part, node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            break
+    if parent is None or key not in parent:
+        return False
+    del parent[key]
+    return True
+
+
+def _duplicate_names(src: Source, names: list[Any]) -> list[Problem]:
     seen: set[str] = set()
     problems = []
-    for index, slo in enumerate(spec.slos):
-        if slo.name in seen:
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        if name in seen:
             problems.append(
                 src.problem(
                     ("slos", index, "name"),
-                    f"SLO name {slo.name!r} is used twice in this service",
+                    f"SLO name {name!r} is used twice in this service",
                     "SLO names are unique per service",
                 )
             )
-        seen.add(slo.name)
+        seen.add(name)
     return problems
 
 
@@ -324,7 +433,8 @@ def _check_slo(src: Source, spec: SLOFile, index: int, slo: SLO) -> list[Problem
             if expr is not None:
                 problems += _ratio_problems(src, (*here, key), expr)
     period = slo.window or spec.window
-    problems += _policy_problems(src, at, slo.policy, spec.policy, period)
+    window_at = (*at, "window") if slo.window is not None else ("window",)
+    problems += _policy_problems(src, at, window_at, slo.policy, spec.policy, period)
     if slo.runbook and not urlparse(slo.runbook).scheme and not spec.runbooks.base_url:
         problems.append(
             src.problem(
@@ -333,8 +443,6 @@ def _check_slo(src: Source, spec: SLOFile, index: int, slo: SLO) -> list[Problem
                 "set runbooks.base_url, or give an absolute URL",
             )
         )
-    if index == 0:
-        problems += _selector_problem(src, ("metrics", "selector"), spec.metrics.selector)
     return problems
 
 
@@ -374,24 +482,41 @@ def _ratio_problems(src: Source, path: tuple[str | int, ...], expr: str) -> list
                 "an SLI counts events: use rate() or increase() of a counter",
             )
         ]
+    if node.__class__.__name__ in ("MatrixSelector", "SubqueryExpr"):
+        return [
+            src.problem(
+                path,
+                "the expression is a range vector, not a rate",
+                "wrap it in rate() or increase(), e.g. sum(rate(x_total[{{window}}]))",
+            )
+        ]
+    try:
+        # Generated rules sum the expression: it must give an instant vector.
+        promql.parse(f"sum({promql.fill_window(expr, '5m')})")
+    except ValueError as exc:
+        return [
+            src.problem(
+                path,
+                f"the expression does not give an instant vector: {exc}",
+                "an SLI counts events: use rate() or increase() of a counter",
+            )
+        ]
     return []
 
 
 def _policy_problems(
     src: Source,
     at: tuple[str | int, ...],
+    window_at: tuple[str | int, ...],
     own: list[Pair] | None,
     shared: list[Pair] | None,
     period: float,
 ) -> list[Problem]:
     problems = []
     if period < MIN_PERIOD:
+        spelled = format_duration(period) if period == round(period) else f"{period:g}s"
         problems.append(
-            src.problem(
-                (*at, "window"),
-                f"the SLO window {format_duration(round(period))} is shorter than 1h",
-                _HINTS["window"],
-            )
+            src.problem(window_at, f"the SLO window {spelled} is shorter than 1h", _HINTS["window"])
         )
         return problems
     pairs, base = (own, (*at, "policy")) if own is not None else (shared, ("policy",))
@@ -437,7 +562,7 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
     policy = slo.policy or spec.policy or list(DEFAULT_POLICY)
     kind = slo.sli.kind
     queries = sli.queries(slo.sli, spec.metrics.preset, spec.metrics.selector, "5m")
-    objective = None if slo.objective is None else slo.objective / 100
+    objective = None if slo.objective is None else round(slo.objective / 100, 12)
     runbook_url = None
     if slo.runbook:
         base = spec.runbooks.base_url or ""

@@ -74,6 +74,19 @@ def _walk(node: yaml.Node, path: Path, src: Source, problems: list[Problem]) -> 
     return _scalar(node)
 
 
+def _yaml_complaint(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
+    """PyYAML's problem, with what it was reading and where that began when it is elsewhere."""
+    problem = exc.problem or str(exc)
+    if isinstance(exc, yaml.composer.ComposerError) and "another document" in problem:
+        return "invalid YAML: a second document", "one file holds one service: remove the ---"
+    context, start, end = exc.context, exc.context_mark, exc.problem_mark
+    if context and start and end and start.line != end.line:
+        problem = f"{problem}, {context} that starts at line {start.line + 1}"
+    elif context:
+        problem = f"{problem}, {context}"
+    return f"invalid YAML: {problem}", "check indentation and quoting"
+
+
 def read_source(file: str, text: str) -> Source:
     """Parse one YAML document; a syntax error becomes a located SpecError."""
     src = Source(file, None)
@@ -82,17 +95,7 @@ def read_source(file: str, text: str) -> Source:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise SpecError(
-            [
-                Problem(
-                    file,
-                    line,
-                    col,
-                    f"invalid YAML: {exc.problem or exc}",
-                    "check indentation and quoting",
-                )
-            ]
-        ) from None
+        raise SpecError([Problem(file, line, col, *_yaml_complaint(exc))]) from None
     except yaml.YAMLError as exc:
         raise SpecError(
             [Problem(file, 1, 1, f"invalid YAML: {exc}", "check the file is one YAML document")]

@@ -10,10 +10,12 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -22,6 +24,7 @@ from sloengine import conventions as cv
 from sloengine.durations import parse_duration
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
+METRIC_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 PRESETS = ("llm", "otel", "vllm", "litellm")
 SLI_KINDS = (
@@ -47,7 +50,10 @@ Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # No inf or nan: an infinite window, budget or threshold is never what was meant.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class Route(Model):
@@ -73,26 +79,41 @@ class Severity(Model):
     for_: Seconds = Field(default=0.0, alias="for", ge=0)
 
 
-def _check_labels(labels: dict[str, str]) -> dict[str, str]:
-    for name in labels:
-        if not LABEL_NAME.match(name) or name.startswith("__"):
-            raise ValueError(f"{name!r} is not a valid Prometheus label name")
-        if name in cv.SLOENGINE_LABELS:
-            raise ValueError(f"label {name!r} is set by sloengine and cannot be overridden")
-    return labels
+def _check_label_name(name: str) -> str:
+    if not LABEL_NAME.match(name) or name.startswith("__"):
+        raise ValueError(f"{name!r} is not a valid Prometheus label name")
+    if name in cv.SLOENGINE_LABELS:
+        raise ValueError(f"label {name!r} is set by sloengine and cannot be overridden")
+    return name
+
+
+# Checked per key, so an error points at the offending label, not at the whole mapping.
+LabelName = Annotated[str, AfterValidator(_check_label_name)]
+
+
+def _check_metric_name(name: str) -> str:
+    if name.endswith("_bucket"):
+        raise ValueError(
+            f"{name!r} is a bucket series: give the histogram's base name, "
+            f"{name.removesuffix('_bucket')!r}"
+        )
+    return name
+
+
+MetricName = Annotated[
+    str, StringConstraints(pattern=METRIC_PATTERN), AfterValidator(_check_metric_name)
+]
 
 
 class Alerting(Model):
     page: Severity = Severity()
     ticket: Severity = Severity()
-    labels: dict[str, str] = {}
+    labels: dict[LabelName, str] = {}
     annotations: dict[str, str] = {}
     min_events: int = Field(default=0, ge=0)
     # A single bad event must not page a quiet service: alerts need more than this many
     # bad events in their long window.
     min_bad_events: int = Field(default=1, ge=0)
-
-    _labels = field_validator("labels")(_check_labels)
 
 
 class Pair(Model):
@@ -151,7 +172,7 @@ class RatioSLI(Model):
 
 
 class HistogramSLI(Model):
-    metric: str
+    metric: MetricName
     selector: str = ""
     threshold: float = Field(gt=0)
 
@@ -159,7 +180,7 @@ class HistogramSLI(Model):
 class PresetSLI(Model):
     """Fields every shorthand kind shares: override the preset's metric, narrow the selector."""
 
-    metric: str | None = None
+    metric: MetricName | None = None
     selector: str = ""
 
 
@@ -193,15 +214,20 @@ class SLI(Model):
     quality: QualitySLI | None = None
     spend: SpendSLI | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_kind(cls, data: Any) -> Any:
+        # `success_rate:` with nothing after it is YAML null: the user meant {}.
+        if isinstance(data, dict):
+            return {k: {} if k in SLI_KINDS and v is None else v for k, v in data.items()}
+        return data
+
     @model_validator(mode="after")
     def _exactly_one(self) -> SLI:
         given = [k for k in SLI_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(
-                f"an SLI has exactly one kind, got {len(given)}"
-                + (f" ({', '.join(given)})" if given else "")
-                + f"; kinds: {', '.join(SLI_KINDS)}"
-            )
+            got = f"{len(given)}: {', '.join(given)}" if given else "none"
+            raise ValueError(f"an SLI has exactly one kind, got {got}")
         return self
 
     @property
@@ -229,14 +255,12 @@ class SLOFile(Model):
     service: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     owner: str = ""
-    labels: dict[str, str] = {}
+    labels: dict[LabelName, str] = {}
     window: Seconds = Field(default=30 * 86400, gt=0)
-    evaluation_interval: Seconds = Field(default=60, gt=0)
+    evaluation_interval: Seconds = Field(default=60, ge=1)
     metrics: Metrics = Metrics()
     notify: Notify = Notify()
     runbooks: Runbooks = Runbooks()
     alerting: Alerting = Alerting()
     policy: list[Pair] | None = Field(default=None, min_length=1)
     slos: list[SLO] = Field(min_length=1)
-
-    _labels = field_validator("labels")(_check_labels)
