@@ -78,8 +78,8 @@ def explain(obj: Objective) -> Report:
             )
         if w.clamped:
             warnings.append(
-                f"a {w.severity} window is shorter than the {cv.BASE_WINDOW} base rate window and"
-                f" was raised to {cv.BASE_WINDOW}; the SLO window is short for this policy"
+                f"a {w.severity} window under {cv.BASE_WINDOW} reads the {cv.BASE_WINDOW} base rate"
+                f" window instead, so this alert fires and resets up to a few minutes later"
             )
         if obj.min_events and not obj.is_spend:
             per_hour = obj.min_events / (w.long_seconds / 3600)

@@ -71,6 +71,20 @@ def window_rate(obj: Objective, base: str, seconds: int) -> str:
     return f"clamp_min({average} + {number(lag / seconds)} * {edge}, 0)"
 
 
+def window_count(obj: Objective, base: str, rate: str, seconds: int) -> str:
+    """Events seen in the last ``seconds``, for the ``min_events`` guards.
+
+    A long-window rate averages the base samples it has, so right after the rules are
+    loaded it reads a few quiet hours as a whole day of that pace; one bad event would
+    count as a dozen. Summing the samples counts only what was seen (a missing sample
+    counts as no events, which errs towards not paging on thin data).
+    """
+    window = format_duration(seconds)
+    if seconds in raw_windows(obj):
+        return f"{rate}{_sel(obj, window=window)} * {seconds}"
+    return f"sum_over_time({base}{_sel(obj)}[{window}]) * {obj.interval}"
+
+
 def burn_expr(obj: Objective, window: str) -> str:
     """Burn rate over a recorded window: 1 spends exactly the budget over the SLO window."""
     bad = cv.BAD_RATE + _sel(obj, window=window)
@@ -147,17 +161,13 @@ def alert_expr(obj: Objective, w: AlertWindow) -> str:
         f"and ignoring ({cv.WINDOW}) {cv.BURN_RATE}{_sel(obj, window=short_w)} > {threshold}",
     ]
     if not obj.is_spend and obj.min_events > 0:
-        lines.append(
-            f"and ignoring ({cv.WINDOW}) {cv.TOTAL_RATE}{_sel(obj, window=long_w)} * {w.long_seconds}"
-            f" >= {obj.min_events}"
-        )
+        total = window_count(obj, cv.TOTAL_BASE, cv.TOTAL_RATE, w.long_seconds)
+        lines.append(f"and ignoring ({cv.WINDOW}) {total} >= {obj.min_events}")
     if not obj.is_spend and obj.min_bad_events > 0:
         # Counts come from extrapolated rates (one event can read as 1.25): half an event
         # of slack keeps "more than N bad events" exact for whole events.
-        lines.append(
-            f"and ignoring ({cv.WINDOW}) {cv.BAD_RATE}{_sel(obj, window=long_w)} * {w.long_seconds}"
-            f" > {number(obj.min_bad_events + 0.5)}"
-        )
+        bad = window_count(obj, cv.BAD_BASE, cv.BAD_RATE, w.long_seconds)
+        lines.append(f"and ignoring ({cv.WINDOW}) {bad} > {number(obj.min_bad_events + 0.5)}")
     return "\n".join(lines)
 
 

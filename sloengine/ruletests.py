@@ -3,7 +3,8 @@
 Per SLO: for every page and ticket pair, a steady burn just above its threshold fires
 it and one just below does not; a full outage after a clean history fires it within
 one evaluation interval of the Workbook's detection time; it resets within its short
-window once the outage ends; zero traffic fires nothing and leaves the budget whole.
+window once the outage ends; a single bad event in a trickle of traffic fires nothing;
+zero traffic fires nothing and leaves the budget whole.
 """
 
 from __future__ import annotations
@@ -110,16 +111,20 @@ def steady_tests(obj: Objective, p: Plan) -> list[dict[str, Any]]:
     for w in active:
         for factor, word in ((ABOVE, "above"), (BELOW, "below")):
             ratio = factor * w.burn_rate * obj.error_budget
-            if ratio > 1:
+            if ratio > 1 and not obj.is_spend:  # a spend burn is dollars, not a share
                 continue
             at = _settle(obj)
+            if obj.is_spend:
+                # Spend has no denominator to cancel a half-empty window: raw short windows
+                # must hold a full window of spending before their rate means the pace.
+                at += max(_minutes(o.short_seconds) for o in active)
             events = max(EVENTS_PER_MINUTE, obj.min_events)
             phases = [Phase(at + 5, ratio, events)]
             firing = [o for o in active if o.burn_rate < factor * w.burn_rate]
             groups.append(
                 {
                     "name": (
-                        f"{obj.service}/{obj.name}: a steady {number(factor * w.burn_rate)}x burn, "
+                        f"{obj.service}/{obj.name}: a steady {number(round(factor * w.burn_rate, 4))}x burn, "
                         f"{word} the {w.severity} threshold {number(round(w.burn_rate, 4))}x over "
                         f"{format_duration(w.long_seconds)}, "
                         + ("fires it" if word == "above" else "does not fire it")
@@ -178,6 +183,26 @@ def outage_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
     }
 
 
+def low_traffic_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
+    """Ten events an hour and a single bad one: no alert (``min_bad_events``/``min_events``)."""
+    if obj.is_spend or (obj.min_bad_events < 1 and obj.min_events <= 10):
+        return None
+    trickle = 10 / 60
+    longest = _minutes(max(w.long_seconds for w in obj.windows))
+    before = 60
+    after = min(longest, 6 * 60) + 10
+    phases = [Phase(before, 0.0, trickle), Phase(1, 1.0, 1.0), Phase(after, 0.0, trickle)]
+    times = sorted({before + m for m in (1, 2, 5, 10, 30, 60, after - 5) if m < after})
+    return {
+        "name": (
+            f"{obj.service}/{obj.name}: ten events an hour with a single bad one fires nothing"
+        ),
+        "interval": "1m",
+        "input_series": _inputs(p, phases, obj),
+        "promql_expr_test": [_check(_alerts_query(obj), at, []) for at in times],
+    }
+
+
 def zero_test(obj: Objective, p: Plan) -> dict[str, Any]:
     at = _settle(obj) + 30
     phases = [Phase(at + 5, 0.0, 0.0)]
@@ -211,6 +236,9 @@ def render_tests(service: Service, rule_file: str) -> str:
         outage = outage_test(obj, p)
         if outage:
             groups.append(outage)
+        low = low_traffic_test(obj, p)
+        if low:
+            groups.append(low)
         groups.append(zero_test(obj, p))
     doc = {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": groups}
     head = (
