@@ -1,0 +1,174 @@
+"""The command line as a user meets it: exit codes, messages, and what lands on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+
+from sloengine.cli import cli
+
+GATEWAY = str(ROOT / "slos" / "gateway.yaml")
+BROKEN = """apiVersion: sloengine/v1
+service: broken
+slos:
+  - name: errors
+    objective: 140
+    sli: {success_rate: {}}
+"""
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_validate_reports_ok_with_the_number_of_services_and_slos() -> None:
+    code, out, _ = run("validate", str(ROOT / "slos"))
+    assert code == 0
+    assert out == "ok: 2 services, 9 SLOs\n"
+
+
+def test_validate_reports_an_invalid_file_with_its_location_and_exit_code_2(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "slo.yaml"
+    bad.write_text(BROKEN)
+    code, out, err = run("validate", str(bad))
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"error: {bad}:5:16: ")
+    assert "Traceback" not in err
+
+
+def test_generate_writes_one_rule_file_per_slo_file(tmp_path: Path) -> None:
+    code, _, _ = run("generate", str(ROOT / "slos"), "--out", str(tmp_path))
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "api-gateway.rules.yml",
+        "chat-assistant.rules.yml",
+    ]
+    assert (tmp_path / "api-gateway.rules.yml").read_text() == (
+        ROOT / "rules" / "api-gateway.rules.yml"
+    ).read_text()
+
+
+def test_generate_check_passes_on_the_checked_in_rules() -> None:
+    code, out, _ = run("generate", str(ROOT / "slos"), "--out", str(ROOT / "rules"), "--check")
+    assert code == 0
+    assert out == "up to date: 2 files\n"
+
+
+def test_generate_check_exits_1_naming_each_stale_file_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    out_dir = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", out_dir)
+    edited = out_dir / "api-gateway.rules.yml"
+    edited.write_text(edited.read_text().replace("14.4", "15"))
+    (out_dir / "chat-assistant.rules.yml").unlink()
+    before = {p.name: p.read_text() for p in out_dir.iterdir()}
+    code, _, err = run("generate", str(ROOT / "slos"), "--out", str(out_dir), "--check")
+    assert code == 1
+    assert f"stale: {out_dir / 'api-gateway.rules.yml'}: out of date" in err
+    assert f"stale: {out_dir / 'chat-assistant.rules.yml'}: missing" in err
+    assert {p.name: p.read_text() for p in out_dir.iterdir()} == before
+
+
+def test_generate_check_names_rule_files_left_from_a_deleted_slo_file(tmp_path: Path) -> None:
+    run("generate", str(ROOT / "slos"), "--out", str(tmp_path))
+    code, _, err = run("generate", GATEWAY, "--out", str(tmp_path), "--check")
+    assert code == 1
+    assert "chat-assistant.rules.yml: generated from an SLO that no longer exists" in err
+
+
+def test_generate_removes_rule_files_of_deleted_slo_files_but_not_other_files(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "handwritten.yml").write_text("groups: []\n")
+    run("generate", str(ROOT / "slos"), "--out", str(tmp_path))
+    code, out, _ = run("generate", GATEWAY, "--out", str(tmp_path))
+    assert code == 0
+    assert f"removed {tmp_path / 'chat-assistant.rules.yml'}" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "api-gateway.rules.yml",
+        "handwritten.yml",
+    ]
+
+
+def test_nothing_is_written_when_any_input_is_invalid(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(BROKEN)
+    out_dir = tmp_path / "rules"
+    code, _, err = run("generate", GATEWAY, str(bad), "--out", str(out_dir))
+    assert code == 2
+    assert err.endswith("1 problem found; nothing was written\n")
+    assert not out_dir.exists()
+
+
+def test_an_invalid_input_leaves_existing_rules_untouched(tmp_path: Path) -> None:
+    run("generate", GATEWAY, "--out", str(tmp_path))
+    before = (tmp_path / "api-gateway.rules.yml").read_text()
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(BROKEN)
+    code, _, _ = run("generate", GATEWAY, str(bad), "--out", str(tmp_path))
+    assert code == 2
+    assert (tmp_path / "api-gateway.rules.yml").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["api-gateway.rules.yml", "broken.yaml"]
+
+
+def test_generated_files_are_readable_by_others_like_any_file_written_normally(
+    tmp_path: Path,
+) -> None:
+    run("generate", GATEWAY, "--out", str(tmp_path))
+    assert (tmp_path / "api-gateway.rules.yml").stat().st_mode & 0o044 == 0o044
+
+
+def test_generate_tests_writes_promtool_tests_next_to_the_rules(tmp_path: Path) -> None:
+    code, _, _ = run(
+        "generate", GATEWAY, "--out", str(tmp_path / "rules"), "--tests", str(tmp_path / "t")
+    )
+    assert code == 0
+    text = (tmp_path / "t" / "api-gateway.test.yml").read_text()
+    assert "rule_files:\n- ../rules/api-gateway.rules.yml\n" in text
+
+
+def test_explain_gives_the_budget_in_minutes_of_outage_and_the_time_to_fire() -> None:
+    code, out, _ = run("explain", GATEWAY)
+    assert code == 0
+    first = out.split("\n\n")[0].splitlines()
+    assert first[0] == "api-gateway/errors: ratio, objective 99.9% over 28d"
+    assert first[1] == "  error budget: 0.1% of events per 28d = 40m19s of full outage"
+    # 14.4x over 56m on a 99.9% SLO: a full outage fires after 0.001 * 56m * 14.4 = 48.4s.
+    # Its short window, 28d/8640 = 4m40s, is raised to the 5m base window.
+    assert first[3].split() == ["page", "14.4x", "56m", "/", "5m", "2%", "48s"]
+
+
+def test_explain_json_lists_every_pair_with_its_numbers() -> None:
+    code, out, _ = run("explain", "--format", "json", GATEWAY)
+    assert code == 0
+    reports = json.loads(out)
+    assert [r["slo"] for r in reports] == ["errors", "latency"]
+    page = reports[0]["pairs"][0]
+    assert page["severity"] == "page"
+    assert page["burn_rate"] == 14.4
+    assert page["long_window"] == "56m"
+    assert page["fires_after_seconds"] == pytest.approx(48.384)
+
+
+def test_explain_warns_when_a_page_can_never_fire(tmp_path: Path) -> None:
+    spec = tmp_path / "slo.yaml"
+    spec.write_text(
+        "apiVersion: sloengine/v1\nservice: lax\nslos:\n"
+        "  - {name: ok, objective: 90, sli: {success_rate: {}}}\n"
+    )
+    code, out, _ = run("explain", str(spec))
+    assert code == 0
+    assert (
+        "warning: the page alert at 14.4x can never fire: it needs 144% bad events, more than "
+        "a full outage; raise the objective or lower this burn rate"
+    ) in out
