@@ -28,7 +28,7 @@ _HINTS = {
     "name": "lowercase letters, digits and _ . - (starting and ending with a letter or digit)",
     "objective": "a percentage between 0 and 100, e.g. 99.5",
     "window": "a duration such as 30d, 28d or 7d",
-    "evaluation_interval": "a duration such as 1m or 30s",
+    "evaluation_interval": "a duration from 1s to 5m, such as 1m or 30s",
     "for": "a duration such as 0m or 5m",
     "threshold": "a duration such as 1s or 500ms, or seconds as a number",
     "threshold_usd": "dollars per call as a number, e.g. 0.10",

@@ -257,7 +257,8 @@ class SLOFile(Model):
     owner: str = ""
     labels: dict[LabelName, str] = {}
     window: Seconds = Field(default=30 * 86400, gt=0)
-    evaluation_interval: Seconds = Field(default=60, ge=1)
+    # At most the 5m base window: every event must fall inside some base-rate sample.
+    evaluation_interval: Seconds = Field(default=60, ge=1, le=300)
     metrics: Metrics = Metrics()
     notify: Notify = Notify()
     runbooks: Runbooks = Runbooks()
