@@ -83,3 +83,28 @@ def resolve_policy(pairs: tuple[Pair, ...] | list[Pair], period: float) -> list[
 
 def _whole_seconds(seconds: float) -> int:
     return max(1, round(seconds))
+
+
+def pair_fires(
+    w: AlertWindow,
+    long_burn: float,
+    short_burn: float,
+    *,
+    events: float | None,
+    bad_events: float | None,
+    min_events: int,
+    min_bad_events: int,
+) -> bool:
+    """The alert condition the generated rules encode, for the scheduler's own judgement.
+
+    Both windows burn above the threshold, the long window saw at least ``min_events``
+    events and more than ``min_bad_events`` bad ones (``events`` is None for spend,
+    which has no events to count).
+    """
+    if not (long_burn > w.burn_rate and short_burn > w.burn_rate):
+        return False
+    if events is None or bad_events is None:
+        return True
+    if min_events > 0 and events < min_events:
+        return False
+    return not (min_bad_events > 0 and bad_events <= min_bad_events + 0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -15,18 +16,25 @@ import click
 
 from sloengine import __version__
 from sloengine.errors import SpecError
+from sloengine.evaluate import AUTO, RAW, RECORDED, Evaluator, Status
 from sloengine.explain import explain as explain_slo
 from sloengine.explain import render_text
 from sloengine.loading import load_specs
 from sloengine.model import Service
+from sloengine.notify import ConsoleNotifier
 from sloengine.output import stale, write_all
+from sloengine.prometheus import Prometheus, PrometheusError
+from sloengine.promql import number
 from sloengine.rules import render
 from sloengine.ruletests import render_tests
+from sloengine.scheduler import Engine, watch
+from sloengine.state import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_STALE = 1
 EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
 
 
 def reports_spec_errors(func: F) -> F:
@@ -141,6 +149,158 @@ def explain(paths: tuple[str, ...], fmt: str) -> None:
         click.echo(json.dumps([asdict(r) for r in reports], indent=2))
         return
     click.echo("\n\n".join(render_text(r, o) for r, o in zip(reports, objectives, strict=True)))
+
+
+def _format_sli(status: Status) -> str:
+    if status.sli is None:
+        return "-"
+    if status.kind == "spend":
+        return f"${status.sli:,.2f} spent"
+    return f"{status.sli * 100:.3f}%"
+
+
+def render_table(statuses: list[Status]) -> str:
+    """Status as text: one block per SLO."""
+    blocks = []
+    for s in statuses:
+        target = f"{number(s.objective)}%" if s.objective is not None else "budget"
+        if s.error_budget_remaining is None:
+            left = "-"
+        else:
+            units = ", ".join(f"{v:g} {k.replace('_', ' ')}" for k, v in s.budget_remaining.items())
+            left = f"{s.error_budget_remaining * 100:.1f}% ({units})"
+        lines = [
+            f"{s.service}/{s.slo}  [{s.state.upper()}]  health: {s.health}"
+            + (f" ({s.mode} mode)" if s.mode else ""),
+            f"  sli {_format_sli(s)} over {s.window} (objective {target}); budget left {left}",
+        ]
+        if s.burn_rates:
+            lines.append("  burn: " + "  ".join(f"{w} {b:.2f}x" for w, b in s.burn_rates.items()))
+        firing = [f"{p.severity} {p.long_window}/{p.short_window}" for p in s.pairs if p.active]
+        if firing:
+            lines.append("  over threshold: " + ", ".join(firing))
+        if s.error_budget_remaining is not None:
+            lines.append(f"  budget exhausted at: {s.exhaustion_at or 'never (not burning)'}")
+        if s.error:
+            lines.append(f"  error: {s.error}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _prometheus(url: str, timeout: float) -> Prometheus:
+    try:
+        return Prometheus(url, timeout=timeout)
+    except PrometheusError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+prometheus_option = click.option(
+    "--prometheus",
+    "prometheus_url",
+    required=True,
+    envvar="SLOENGINE_PROMETHEUS_URL",
+    help="Prometheus base URL (credentials come from SLOENGINE_PROMETHEUS_TOKEN or _USER/_PASSWORD).",
+)
+mode_option = click.option(
+    "--mode",
+    type=click.Choice([AUTO, RECORDED, RAW]),
+    default=AUTO,
+    show_default=True,
+    help="recorded: read the generated rules' series; raw: compute from raw metrics; auto: recorded where loaded.",
+)
+timeout_option = click.option(
+    "--timeout", type=float, default=10.0, show_default=True, help="Seconds per Prometheus query."
+)
+
+
+@cli.command()
+@prometheus_option
+@paths_argument
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@mode_option
+@timeout_option
+@reports_spec_errors
+def status(
+    prometheus_url: str, paths: tuple[str, ...], fmt: str, mode: str, timeout: float
+) -> None:
+    """Evaluate every SLO once against Prometheus and print budgets, burn rates and state."""
+    objectives = [obj for s in load_specs(paths) for obj in s.objectives]
+    evaluator = Evaluator(_prometheus(prometheus_url, timeout), mode=mode)
+    statuses = evaluator.evaluate(objectives)
+    if fmt == "json":
+        click.echo(json.dumps([s.as_json() for s in statuses], indent=2))
+    else:
+        click.echo(render_table(statuses))
+    if statuses and all(s.health == "unavailable" for s in statuses):
+        click.echo(f"error: {statuses[0].error}", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+
+
+@cli.command()
+@prometheus_option
+@paths_argument
+@click.option(
+    "--interval", type=float, default=60.0, show_default=True, help="Seconds between cycles."
+)
+@click.option("--once", is_flag=True, help="Run one cycle and exit.")
+@click.option(
+    "--state",
+    "state_path",
+    default=".sloengine/state.db",
+    show_default=True,
+    envvar="SLOENGINE_STATE",
+    help="SQLite file holding alert state and the notification outbox.",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:9464",
+    show_default=True,
+    help="Address for /metrics and /healthz; empty to disable.",
+)
+@click.option(
+    "--blind-after",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Failed cycles in a row before the 'SLO evaluation is blind' page.",
+)
+@click.option(
+    "--templates",
+    "template_dir",
+    default=None,
+    help="Directory of templates overriding the built-in ones.",
+)
+@mode_option
+@timeout_option
+@reports_spec_errors
+def run(
+    prometheus_url: str,
+    paths: tuple[str, ...],
+    interval: float,
+    once: bool,
+    state_path: str,
+    listen: str,
+    blind_after: int,
+    template_dir: str | None,
+    mode: str,
+    timeout: float,
+) -> None:
+    """Watch the SLOs: evaluate every --interval, keep alert state, and notify on changes."""
+    objectives = [obj for s in load_specs(paths) for obj in s.objectives]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    engine = Engine(
+        objectives,
+        Evaluator(_prometheus(prometheus_url, timeout), mode=mode),
+        Store(state_path),
+        ConsoleNotifier(template_dir=template_dir),
+        blind_after=blind_after,
+    )
+    if once:
+        engine.cycle()
+        return
+    watch(engine, interval, listen)
 
 
 def main() -> None:

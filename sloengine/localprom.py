@@ -1,0 +1,163 @@
+"""A local Prometheus, started on a free loopback port over a given TSDB.
+
+The demo and the integration tests use it to serve backfilled data (see
+sloengine.simulate). The server scrapes nothing; it only serves what is in ``tsdb_dir``
+and evaluates the rule files it is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+PROMETHEUS = os.environ.get("PROMETHEUS_BIN", "prometheus")
+PROMTOOL = os.environ.get("PROMTOOL_BIN", "promtool")
+
+
+def available() -> bool:
+    """True when both the prometheus and promtool binaries are on PATH."""
+    return shutil.which(PROMETHEUS) is not None and shutil.which(PROMTOOL) is not None
+
+
+def _free_port() -> int:
+    # The port is released before Prometheus binds it; start() retries if it gets taken.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@contextlib.contextmanager
+def prometheus_server(
+    tsdb_dir: str | os.PathLike[str],
+    *,
+    rule_files: Sequence[str | os.PathLike[str]] = (),
+    evaluation_interval: str = "1m",
+    extra_args: Sequence[str] = (),
+    timeout: float = 30.0,
+    port: int | None = None,
+) -> Iterator[str]:
+    """Run Prometheus over ``tsdb_dir`` and yield its base URL, e.g. http://127.0.0.1:40123.
+
+    Retention is a century, so backfilled history of any age survives startup. The
+    server is stopped (SIGTERM, then SIGKILL) when the block exits; its log is in the
+    error message if it never becomes ready.
+    """
+    config = {
+        "global": {"evaluation_interval": evaluation_interval},
+        "rule_files": [str(Path(f).resolve()) for f in rule_files],
+    }
+    with tempfile.TemporaryDirectory(prefix="prometheus-") as tmp:
+        config_file = Path(tmp) / "prometheus.yml"
+        config_file.write_text(json.dumps(config))  # JSON is YAML
+        log_path = Path(tmp) / "prometheus.log"
+        for _attempt in range(3):
+            chosen = port or _free_port()
+            url = f"http://127.0.0.1:{chosen}"
+            args = [
+                PROMETHEUS,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={Path(tsdb_dir).resolve()}",
+                "--storage.tsdb.retention.time=100y",
+                f"--web.listen-address=127.0.0.1:{chosen}",
+                "--web.enable-lifecycle",
+                *extra_args,
+            ]
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + timeout
+                while process.poll() is None and not _ready(url):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"prometheus not ready after {timeout}s:\n{log_path.read_text()}"
+                        )
+                    time.sleep(0.05)
+                if process.poll() is not None:
+                    if not port and "address already in use" in log_path.read_text():
+                        continue  # lost the port race; pick another
+                    raise RuntimeError(f"prometheus exited:\n{log_path.read_text()}")
+                yield url
+                return
+            finally:
+                _stop(process)
+        raise RuntimeError(f"prometheus found no free port:\n{log_path.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def query(url: str, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+    """Result of an instant query (the ``data.result`` list); raises on a query error."""
+    params = {"query": expr} if at is None else {"query": expr, "time": repr(float(at))}
+    result: list[dict[str, Any]] = _api(url, "query", params)["result"]
+    return result
+
+
+def query_range(url: str, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+    """Result of a range query (the ``data.result`` matrix)."""
+    params = {"query": expr, "start": repr(start), "end": repr(end), "step": repr(step)}
+    result: list[dict[str, Any]] = _api(url, "query_range", params)["result"]
+    return result
+
+
+def scalar(url: str, expr: str, at: float | None = None) -> float | None:
+    """The value of a query that returns one series (or a scalar); None when empty."""
+    params = {"query": expr} if at is None else {"query": expr, "time": repr(float(at))}
+    data = _api(url, "query", params)
+    if data["resultType"] == "scalar":
+        return float(data["result"][1])
+    result = data["result"]
+    if not result:
+        return None
+    if len(result) > 1:
+        raise ValueError(f"{expr} returned {len(result)} series, expected one")
+    return float(result[0]["value"][1])
+
+
+def rule_groups(url: str) -> list[dict[str, Any]]:
+    """The rule groups the server has loaded (``/api/v1/rules``)."""
+    with urllib.request.urlopen(f"{url}/api/v1/rules", timeout=60) as response:
+        groups: list[dict[str, Any]] = json.load(response)["data"]["groups"]
+    return groups
+
+
+def _api(url: str, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
+    address = f"{url}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
+    try:
+        with urllib.request.urlopen(address, timeout=60) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise RuntimeError(f"{params['query']}: HTTP {exc.code}: {detail}") from exc
+    data: dict[str, Any] = body["data"]
+    return data

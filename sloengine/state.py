@@ -1,0 +1,167 @@
+"""Alert state and the notification outbox, in SQLite, so a restart neither re-pages nor forgets.
+
+A state change and the notification it causes are written in one transaction; delivery
+reads the outbox afterwards and marks each entry delivered. A crash between the two
+leaves the entry pending, and it is delivered on the next cycle: at least once, and the
+entry's id lets a notifier recognise a repeat (Slack delivery in the notifier issue).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    key TEXT PRIMARY KEY,          -- service/slo/severity/long_window, or service/slo
+    state TEXT NOT NULL,           -- inactive, pending, firing
+    severity TEXT NOT NULL,        -- page or ticket (for an SLO's incident: the highest)
+    since REAL NOT NULL,           -- when the condition started holding
+    fired_at REAL,
+    incident TEXT                  -- id of the firing incident, for threading notifications
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    kind TEXT NOT NULL,            -- firing, resolved, blind, sight
+    incident TEXT NOT NULL,
+    payload TEXT NOT NULL,         -- JSON
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    delivered REAL,
+    failed TEXT                    -- a permanent delivery error
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    key: str
+    state: str
+    severity: str
+    since: float
+    fired_at: float | None
+    incident: str | None
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    kind: str
+    incident: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class Store:
+    """One SQLite file; safe to share between the scheduler thread and the HTTP server."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def alerts(self) -> dict[str, AlertRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, state, severity, since, fired_at, incident FROM alerts"
+            )
+            return {r[0]: AlertRow(*r) for r in rows.fetchall()}
+
+    @staticmethod
+    def put_alert(db: sqlite3.Connection, row: AlertRow) -> None:
+        db.execute(
+            "INSERT INTO alerts (key, state, severity, since, fired_at, incident)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET state=excluded.state,"
+            " severity=excluded.severity, since=excluded.since, fired_at=excluded.fired_at,"
+            " incident=excluded.incident",
+            (row.key, row.state, row.severity, row.since, row.fired_at, row.incident),
+        )
+
+    @staticmethod
+    def enqueue(db: sqlite3.Connection, kind: str, incident: str, payload: dict[str, Any]) -> None:
+        db.execute(
+            "INSERT INTO outbox (created, kind, incident, payload) VALUES (?, ?, ?, ?)",
+            (time.time(), kind, incident, json.dumps(payload, sort_keys=True)),
+        )
+
+    def due(self, now: float) -> list[Message]:
+        """Undelivered messages whose next attempt is due, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, kind, incident, payload, attempts FROM outbox"
+                " WHERE delivered IS NULL AND failed IS NULL AND next_attempt <= ? ORDER BY id",
+                (now,),
+            ).fetchall()
+        return [Message(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+
+    def delivered(self, message_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE outbox SET delivered = ? WHERE id = ?", (time.time(), message_id))
+
+    def retry_later(self, message_id: int, at: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt = ? WHERE id = ?",
+                (at, message_id),
+            )
+
+    def give_up(self, message_id: int, reason: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, failed = ? WHERE id = ?",
+                (reason, message_id),
+            )
+
+    def pending_count(self) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM outbox WHERE delivered IS NULL AND failed IS NULL"
+            ).fetchone()
+        return int(row[0])
+
+    def get(self, name: str, default: str = "") -> str:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return default if row is None else str(row[0])
+
+    @staticmethod
+    def set(db: sqlite3.Connection, name: str, value: str) -> None:
+        db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+            (name, value),
+        )

@@ -1,0 +1,183 @@
+"""`sloengine status` against a real Prometheus holding simulated data with known answers."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+from prometheus_server import prometheus_server
+
+from sloengine.cli import cli
+from sloengine.evaluate import RAW, RECORDED, Evaluator, Status
+from sloengine.loading import load_specs
+from sloengine.prometheus import Prometheus
+from sloengine.rules import render
+from sloengine.simulate import (
+    Baseline,
+    Scenario,
+    Traffic,
+    backfill,
+    example_scenario,
+    truth,
+)
+
+NOW = int(time.time()) // 60 * 60
+DAYS = 3
+START = NOW - DAYS * 86400
+CHAT = str(ROOT / "slos" / "chat-assistant.yaml")
+LIVE = ROOT / "tests" / "fixtures" / "live"
+
+
+def busy() -> Scenario:
+    """Three days of the example chatbot, its incidents included, ending now."""
+    return example_scenario(START, days=DAYS)
+
+
+def quiet() -> Scenario:
+    """Ten requests an hour, one in a thousand failing."""
+    return Scenario(
+        origin=START,
+        traffic=Traffic(base_rps=10 / 3600),
+        providers=1,
+        models_per_provider=1,
+        features=1,
+        labels={"service": "quiet"},
+    )
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tsdb = tmp_path_factory.mktemp("tsdb")
+    backfill(busy(), tsdb, START, NOW, 60)
+    backfill(quiet(), tsdb, START, NOW, 60)
+    with prometheus_server(tsdb) as url:
+        yield url
+
+
+def statuses(url: str, path: str, mode: str = RAW) -> dict[str, Status]:
+    objectives = [o for s in load_specs([path]) for o in s.objectives]
+    return {s.slo: s for s in Evaluator(Prometheus(url), mode=mode).evaluate(objectives, NOW)}
+
+
+def test_raw_status_matches_the_simulators_ground_truth_within_one_percent(
+    prometheus: str,
+) -> None:
+    got = statuses(prometheus, CHAT)
+    sc = busy()
+    # The data is three days old, so every window reaches back to its start.
+    expected = {
+        "availability": truth(sc, "success_rate", START, NOW, include=("guardrail_rejections",)),
+        "ttft": truth(sc, "ttft", START, NOW, threshold=1.0),
+        "latency": truth(sc, "latency", START, NOW, threshold=5.0),
+        "cost-per-call": truth(sc, "cost_per_call", START, NOW, threshold_usd=0.10),
+        "quality": truth(sc, "quality", START, NOW, min_score=0.8),
+    }
+    for slo, t in expected.items():
+        assert got[slo].sli == pytest.approx(t.good / t.total, rel=0.01), slo
+        bad_ratio = t.bad / t.total
+        objective = got[slo].objective
+        assert objective is not None
+        burn = bad_ratio / (1 - objective / 100)
+        assert got[slo].burn_rates[got[slo].window] == pytest.approx(burn, rel=0.01), slo
+        assert got[slo].error_budget_remaining == pytest.approx(1 - burn, rel=0.01, abs=0.01)
+    spend = truth(sc, "spend", START, NOW)
+    assert got["spend"].sli == pytest.approx(spend.bad, rel=0.01)
+    assert got["spend"].budget_remaining["dollars"] == pytest.approx(30000 - spend.bad, rel=0.01)
+
+
+def test_zero_traffic_is_no_data_never_nan_and_never_an_alert(prometheus: str) -> None:
+    nothing = statuses(prometheus, str(LIVE / "edges.yaml"))["nothing"]
+    assert nothing.health == "no_data"
+    assert nothing.state == "ok"
+    assert all(b == 0 for b in nothing.burn_rates.values())
+    assert nothing.error_budget_remaining == 1
+    assert nothing.exhaustion_at is None
+
+
+def test_ten_requests_an_hour_is_low_traffic(prometheus: str) -> None:
+    quiet_status = statuses(prometheus, str(LIVE / "edges.yaml"))["quiet"]
+    assert quiet_status.health == "low_traffic"
+    assert quiet_status.state == "ok"
+
+
+def test_status_json_has_the_documented_fields(prometheus: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["status", "--prometheus", prometheus, "--format", "json", "--mode", "raw", CHAT]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["slo"] for r in rows][:2] == ["availability", "ttft"]
+    for row in rows:
+        assert {
+            "service",
+            "slo",
+            "objective",
+            "window",
+            "sli",
+            "error_budget_remaining",
+            "burn_rates",
+            "state",
+            "exhaustion_at",
+            "health",
+        } <= row.keys()
+        assert row["window"] in row["burn_rates"]
+
+
+def test_status_table_names_each_slo_its_state_and_budget(prometheus: str) -> None:
+    result = CliRunner().invoke(cli, ["status", "--prometheus", prometheus, "--mode", "raw", CHAT])
+    assert result.exit_code == 0
+    assert "chat-assistant/availability  [" in result.stdout
+    assert "budget left" in result.stdout
+    assert "burn: 5m " in result.stdout
+
+
+def test_status_exits_3_with_a_clear_error_when_prometheus_is_unreachable() -> None:
+    result = CliRunner().invoke(cli, ["status", "--prometheus", "http://127.0.0.1:9", CHAT])
+    assert result.exit_code == 3
+    assert "error: http://127.0.0.1:9 is unreachable" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_recorded_and_raw_modes_read_the_same_numbers(tmp_path: Path) -> None:
+    path = str(LIVE / "llm-short.yaml")
+    (service,) = load_specs([path])
+    rules = tmp_path / "rules.yml"
+    rules.write_text(render(service))
+    end = int(time.time()) // 60 * 60
+    sc = Scenario(
+        origin=end - 2 * 86400,
+        # Busy enough that whole-event counting is noise well under 1% even over 5m.
+        traffic=Traffic(base_rps=300),
+        labels={"service": "chat-assistant"},
+        baseline=Baseline(error_rate=0.02),
+    )
+    tsdb = tmp_path / "tsdb"
+    backfill(sc, tsdb, end - 2 * 86400, end, 60)
+    with prometheus_server(tsdb, rule_files=[rules]) as url:
+        prom = Prometheus(url)
+        objectives = list(service.objectives)
+        deadline = time.monotonic() + 60
+        recorded: dict[tuple[str, str], object] = {}
+        while time.monotonic() < deadline:
+            # Rules evaluate at the present: read both modes there, a moment after the data.
+            at = time.time()
+            recorded = Evaluator(prom, mode=RECORDED).recorded_rates(objectives, at)
+            if len(recorded) == len(objectives):
+                break
+            time.sleep(1)
+        assert len(recorded) == len(objectives), "the rules never produced every window"
+        by_mode = {
+            mode: {s.slo: s for s in Evaluator(prom, mode=mode).evaluate(objectives, at)}
+            for mode in (RECORDED, RAW)
+        }
+    for slo in ("availability", "ttft"):
+        rec, raw = by_mode[RECORDED][slo], by_mode[RAW][slo]
+        assert rec.mode == RECORDED and raw.mode == RAW
+        for window, value in raw.burn_rates.items():
+            assert rec.burn_rates[window] == pytest.approx(value, rel=0.01), (slo, window)
+        assert rec.sli == pytest.approx(raw.sli, rel=0.001)
