@@ -30,7 +30,7 @@ NOW = int(time.time()) // 60 * 60
 DAYS = 3
 START = NOW - DAYS * 86400
 CHAT = str(ROOT / "slos" / "chat-assistant.yaml")
-LIVE = ROOT / "tests" / "fixtures" / "live"
+LIVE = ROOT / "tests" / "live-slos"
 
 
 def busy() -> Scenario:
