@@ -14,8 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
 
 TOKEN_ENV = "SLOENGINE_PROMETHEUS_TOKEN"
 USER_ENV = "SLOENGINE_PROMETHEUS_USER"
@@ -93,6 +95,9 @@ class Prometheus:
             session=session,
             disable_ssl=insecure,
             timeout=timeout,
+            # No retries inside a query: a cycle stays within its timeout, and the next
+            # cycle is the retry. Errors come back as responses, with Prometheus's reason.
+            retry=Retry(total=False, raise_on_status=False),
         )
 
     def query(self, expr: str, at: float | None = None) -> list[Sample]:
@@ -105,9 +110,12 @@ class Prometheus:
             result = self._client.custom_query(expr, params=params)
         except PrometheusApiClientException as exc:
             raise PrometheusError(f"{self.url} refused the query: {_reason(exc)}") from None
-        except requests.Timeout:
+        except (urllib3.exceptions.NewConnectionError, ConnectionRefusedError) as exc:
+            # Checked first: urllib3 files a refused connection under its timeouts.
+            raise PrometheusError(f"{self.url} is unreachable ({type(exc).__name__})") from None
+        except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
             raise PrometheusError(f"{self.url} did not answer within {self.timeout:g}s") from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise PrometheusError(f"{self.url} is unreachable ({type(exc).__name__})") from None
         except ValueError:
             raise PrometheusError(f"{self.url} answered with something that is not JSON") from None
