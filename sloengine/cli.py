@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -16,7 +17,7 @@ import click
 
 from sloengine import __version__
 from sloengine.errors import SpecError
-from sloengine.evaluate import AUTO, RAW, RECORDED, Evaluator, Status
+from sloengine.evaluate import AUTO, RAW, RECORDED, Evaluator
 from sloengine.explain import explain as explain_slo
 from sloengine.explain import render_text
 from sloengine.loading import load_specs
@@ -24,7 +25,7 @@ from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.output import stale, write_all
 from sloengine.prometheus import Prometheus, PrometheusError
-from sloengine.promql import number
+from sloengine.report import render_table
 from sloengine.rules import render
 from sloengine.ruletests import render_tests
 from sloengine.scheduler import Engine, watch
@@ -151,42 +152,6 @@ def explain(paths: tuple[str, ...], fmt: str) -> None:
     click.echo("\n\n".join(render_text(r, o) for r, o in zip(reports, objectives, strict=True)))
 
 
-def _format_sli(status: Status) -> str:
-    if status.sli is None:
-        return "-"
-    if status.kind == "spend":
-        return f"${status.sli:,.2f} spent"
-    return f"{status.sli * 100:.3f}%"
-
-
-def render_table(statuses: list[Status]) -> str:
-    """Status as text: one block per SLO."""
-    blocks = []
-    for s in statuses:
-        target = f"{number(s.objective)}%" if s.objective is not None else "budget"
-        if s.error_budget_remaining is None:
-            left = "-"
-        else:
-            units = ", ".join(f"{v:g} {k.replace('_', ' ')}" for k, v in s.budget_remaining.items())
-            left = f"{s.error_budget_remaining * 100:.1f}% ({units})"
-        lines = [
-            f"{s.service}/{s.slo}  [{s.state.upper()}]  health: {s.health}"
-            + (f" ({s.mode} mode)" if s.mode else ""),
-            f"  sli {_format_sli(s)} over {s.window} (objective {target}); budget left {left}",
-        ]
-        if s.burn_rates:
-            lines.append("  burn: " + "  ".join(f"{w} {b:.2f}x" for w, b in s.burn_rates.items()))
-        firing = [f"{p.severity} {p.long_window}/{p.short_window}" for p in s.pairs if p.active]
-        if firing:
-            lines.append("  over threshold: " + ", ".join(firing))
-        if s.error_budget_remaining is not None:
-            lines.append(f"  budget exhausted at: {s.exhaustion_at or 'never (not burning)'}")
-        if s.error:
-            lines.append(f"  error: {s.error}")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
-
-
 def _prometheus(url: str, timeout: float) -> Prometheus:
     try:
         return Prometheus(url, timeout=timeout)
@@ -301,6 +266,62 @@ def run(
         engine.cycle()
         return
     watch(engine, interval, listen)
+
+
+@cli.command()
+@click.argument("path", default="slos/chat-assistant.yaml", metavar="[PATH]")
+@reports_spec_errors
+def demo(path: str) -> None:
+    """Simulate an LLM service in a local Prometheus, mid-outage, and show status and pages.
+
+    PATH is the SLO file to demonstrate (default: slos/chat-assistant.yaml). Needs
+    Debian's prometheus package; installs it when missing and allowed to.
+    """
+    from sloengine.demo import DemoError, run_demo
+
+    (service,) = load_specs([path])
+    try:
+        run_demo(service, click.echo)
+    except DemoError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="OpenMetrics file to write.",
+)
+@click.option("--days", type=int, default=30, show_default=True, help="History length, ending now.")
+@click.option("--step", type=int, default=60, show_default=True, help="Seconds between samples.")
+@click.option("--service", default="chat-assistant", show_default=True, help="The service label.")
+def simulate(out: Path, days: int, step: int, service: str) -> None:
+    """Write a simulated LLM service's metrics (llm preset) as OpenMetrics for promtool.
+
+    Load them with `promtool tsdb create-blocks-from openmetrics FILE DIR`. The traffic
+    follows a 20:1 day/night cycle and carries one incident of each kind.
+    """
+    from sloengine.simulate import example_scenario, write_openmetrics
+
+    end = int(time.time()) // step * step
+    start = end - days * 86400
+    scenario = example_scenario(start, days=days, service=service)
+    with out.open("w", encoding="utf-8") as handle:
+        count = write_openmetrics(scenario, handle, start, end, step)
+    click.echo(f"wrote {count:,} samples of {scenario.series_count} series to {out}")
+    for incident in scenario.incidents:
+        click.echo(
+            f"  incident {incident.kind} from {_iso(incident.start)} to {_iso(incident.end)}"
+        )
+
+
+def _iso(t: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="minutes")
 
 
 def main() -> None:

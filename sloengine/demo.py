@@ -1,0 +1,176 @@
+"""The demo: a local Prometheus, three days of a simulated LLM chatbot, a provider outage
+under way, the generated rules loaded, and what sloengine reports and pages.
+
+Steps: backfill the raw metrics; backfill the rules' 5m base series for the same days
+(``promtool tsdb create-blocks-from rules``, so long windows have history, as after
+days in production); start Prometheus with the generated rules; wait for it to evaluate
+them; print ``status``; run one scheduler cycle, which prints the pages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sloengine import conventions as cv
+from sloengine.evaluate import AUTO, RECORDED, Evaluator
+from sloengine.localprom import PROMETHEUS, PROMTOOL, prometheus_server, query
+from sloengine.model import Service
+from sloengine.notify import ConsoleNotifier
+from sloengine.prometheus import Prometheus
+from sloengine.report import render_table
+from sloengine.rules import render
+from sloengine.scheduler import Engine
+from sloengine.simulate import Incident, Scope, backfill, example_scenario
+from sloengine.state import Store
+
+DAYS = 3
+OUTAGE_MINUTES = 40
+
+
+class DemoError(Exception):
+    """The demo cannot run here; the message says what to do."""
+
+
+def ensure_prometheus(say: Callable[[str], None]) -> None:
+    """Install Debian's prometheus package when prometheus or promtool is missing."""
+    if shutil.which(PROMETHEUS) and shutil.which(PROMTOOL):
+        return
+    apt = shutil.which("apt-get")
+    sudo = [] if _is_root() else (["sudo", "-n"] if shutil.which("sudo") else None)
+    if apt is None or sudo is None:
+        raise DemoError(
+            "prometheus and promtool are needed: install Debian's `prometheus` package "
+            "(apt-get install -y prometheus) or put both binaries on PATH"
+        )
+    say("installing Debian's prometheus package (prometheus and promtool are missing)...")
+    for args in (["update", "-qq"], ["install", "-y", "-qq", "prometheus"]):
+        done = subprocess.run([*sudo, apt, *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise DemoError(f"apt-get {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
+    # Debian starts the packaged service; the demo runs its own server on another port.
+    subprocess.run([*sudo, "systemctl", "stop", "prometheus"], capture_output=True, check=False)
+
+
+def _is_root() -> bool:
+    import os
+
+    return os.geteuid() == 0
+
+
+def base_rules(service: Service) -> str:
+    """The rule file with only the 5m base series, which every longer window reads."""
+    doc = yaml.safe_load(render(service))
+    for group in doc["groups"]:
+        group["rules"] = [
+            r for r in group["rules"] if r.get("record") in (cv.BAD_BASE, cv.TOTAL_BASE)
+        ]
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -> None:
+    ensure_prometheus(say)
+    end = int(time.time()) // 60 * 60
+    start = end - DAYS * 86400
+    scenario = example_scenario(start, days=DAYS, service=service.name)
+    provider = "openai"
+    outage = Incident(
+        end - OUTAGE_MINUTES * 60, end + 86400, "error_rate", 0.5, Scope(provider=provider)
+    )
+    scenario = dataclasses.replace(scenario, incidents=(*scenario.incidents, outage))
+    with tempfile.TemporaryDirectory(prefix="sloengine-demo-") as tmp:
+        work = Path(tmp)
+        tsdb, rules = work / "tsdb", work / f"{service.name}.rules.yml"
+        say(
+            f"1/5 simulating {DAYS} days of {service.name} ({scenario.series_count} series, "
+            f"20:1 day/night traffic, past incidents, and a provider outage for the last "
+            f"{OUTAGE_MINUTES} minutes: half of {provider}'s requests failing)..."
+        )
+        samples = backfill(scenario, tsdb, start, end, 60)
+        say(f"      {samples:,} samples written with promtool")
+        say("2/5 backfilling the rules' 5m base series, as if they had run all along...")
+        base = work / "base.rules.yml"
+        base.write_text(base_rules(service))
+        with prometheus_server(tsdb) as url:
+            blocks = work / "rule-blocks"
+            done = subprocess.run(
+                [
+                    shutil.which(PROMTOOL) or PROMTOOL,
+                    "tsdb",
+                    "create-blocks-from",
+                    "rules",
+                    "--quiet",
+                    f"--start={start}",
+                    f"--end={end}",
+                    f"--url={url}",
+                    f"--output-dir={blocks}",
+                    f"--eval-interval={service.objectives[0].interval}s",
+                    str(base),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise DemoError(f"promtool could not backfill the rules: {done.stderr[-500:]}")
+        for block in blocks.iterdir():
+            block.rename(tsdb / block.name)
+        rules.write_text(render(service))
+        say(f"3/5 starting Prometheus with the generated rules ({rules.name})...")
+        with prometheus_server(tsdb, rule_files=[rules]) as url:
+            prom = Prometheus(url)
+            objectives = list(service.objectives)
+            evaluator = Evaluator(prom, mode=RECORDED)
+            say("4/5 waiting for Prometheus to evaluate every rule group (up to a minute)...")
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if len(evaluator.recorded_rates(objectives, time.time())) == len(objectives):
+                    break
+                time.sleep(2)
+            statuses = Evaluator(prom, mode=AUTO).evaluate(objectives)
+            firing = _prometheus_alerts(url, any(s.state != "ok" for s in statuses), wait)
+            say("")
+            say("== sloengine status ==")
+            say(render_table(statuses))
+            say("")
+            say("== Prometheus is firing the generated alerts ==")
+            for alert in firing or []:
+                m = alert["metric"]
+                say(
+                    f"  {cv.ALERT_NAME} {m.get(cv.SERVICE)}/{m.get(cv.SLO)} severity={m.get(cv.SEVERITY)}"
+                    f" long_window={m.get(cv.LONG_WINDOW)} short_window={m.get(cv.SHORT_WINDOW)}"
+                )
+            if not firing:
+                say("  (none: Prometheus sees no burn above a threshold)")
+            say("")
+            say("== 5/5 pages the scheduler sends (no Slack configured: printed here) ==")
+            pages = io.StringIO()
+            engine = Engine(
+                objectives,
+                Evaluator(prom, mode=AUTO),
+                Store(work / "state.db"),
+                ConsoleNotifier(pages),
+            )
+            engine.cycle()
+            engine.store.close()
+            say(pages.getvalue().rstrip() or "(no pages: every SLO is within its thresholds)")
+
+
+def _prometheus_alerts(url: str, expect: bool, wait: float) -> list[dict[str, Any]]:
+    """Prometheus's own firing SLO alerts; waits for them when sloengine sees a burn."""
+    wanted = f'ALERTS{{alertname="{cv.ALERT_NAME}",alertstate="firing"}}'
+    deadline = time.monotonic() + (wait if expect else 0)
+    while True:
+        firing = query(url, wanted)
+        if firing or time.monotonic() >= deadline:
+            return firing
+        time.sleep(2)

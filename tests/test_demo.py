@@ -1,0 +1,27 @@
+"""The README's main job, `sloengine demo`, end to end: it must keep working."""
+
+from __future__ import annotations
+
+from conftest import ROOT
+
+from sloengine.demo import run_demo
+from sloengine.loading import load_specs
+
+
+def test_the_demo_shows_status_prometheus_alerts_and_the_page_with_its_runbook() -> None:
+    (service,) = load_specs([str(ROOT / "slos" / "chat-assistant.yaml")])
+    lines: list[str] = []
+    run_demo(service, lines.append)
+    text = "\n".join(lines)
+    assert "== sloengine status ==" in text
+    assert "chat-assistant/availability  [PAGE]  health: ok (recorded mode)" in text
+    assert (
+        "SLOErrorBudgetBurn chat-assistant/availability severity=page long_window=1h "
+        "short_window=5m" in text
+    )
+    page = text.split("== 5/5 pages the scheduler sends", 1)[1]
+    assert "[PAGE] chat-assistant/availability is burning its error budget" in page
+    assert "runbook: https://github.com/acme/chat/blob/main/runbooks/provider-outage.md" in page
+    # Only the outage pages: every other SLO of the example stays quiet.
+    assert page.count("[PAGE]") == 1
+    assert "[TICKET]" not in page
