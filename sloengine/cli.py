@@ -71,11 +71,32 @@ def cli() -> None:
 
 @cli.command()
 @paths_argument
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    default=None,
+    help="Also check against this live Prometheus: metrics exist, thresholds are bucket bounds.",
+)
+@click.option(
+    "--timeout", type=float, default=10.0, show_default=True, help="Seconds per Prometheus query."
+)
 @reports_spec_errors
-def validate(paths: tuple[str, ...]) -> None:
-    """Check SLO files against the sloengine/v1 contract."""
+def validate(paths: tuple[str, ...], prometheus_url: str | None, timeout: float) -> None:
+    """Check SLO files against the sloengine/v1 contract (and, with --prometheus, live data)."""
     services = load_specs(paths)
     count = sum(len(s.objectives) for s in services)
+    if prometheus_url:
+        from sloengine.live import check
+
+        try:
+            errors, warnings = check(services, _prometheus(prometheus_url, timeout))
+        except PrometheusError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_UNAVAILABLE)
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if errors:
+            raise SpecError(errors)
     click.echo(f"ok: {len(services)} service{'s' if len(services) != 1 else ''}, {count} SLOs")
 
 

@@ -206,3 +206,16 @@ def _ratio_series(errors: str | None, good: str | None, total: str) -> list[Seri
         Series(total_name, _labels(total_m + extra), part_role),
         Series(total_name, _labels(total_m, extra), rest_role),
     ]
+
+
+def metric_names_in(expr: str) -> list[str]:
+    """Metric names an SLI's PromQL selects, in order of appearance."""
+    names = []
+    for sel in _selectors(expr):
+        matchers = [(m.name, _OPS[str(m.op)], m.value) for m in sel.matchers.matchers]
+        name = sel.name or next(
+            (v for (n, op, v) in matchers if n == "__name__" and op == "="), None
+        )
+        if name and name not in names:
+            names.append(name)
+    return names

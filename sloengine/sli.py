@@ -191,3 +191,17 @@ def metric_names(sli: SLI, preset: str) -> list[str]:
     names = [f"{entry.total}_count" if entry.total_is_histogram else entry.total]
     names += [entry.bad_counter] if entry.bad_counter else []
     return names + [INCLUDES[i] for i in spec.include]
+
+
+def histogram_bound(sli: SLI, preset: str) -> tuple[str, float] | None:
+    """The histogram base name and the bucket bound an SLI counts at, if it reads one."""
+    kind, spec = sli.kind, sli.spec
+    if kind == "histogram":
+        return spec.metric, float(spec.threshold)
+    if kind in ("ratio", "success_rate", "spend"):
+        return None
+    entry = _entry_with_override(kind, preset, spec)
+    if not isinstance(entry, Histogram):
+        return None
+    bound = spec.min_score if kind == "quality" else _threshold(kind, spec)
+    return entry.base, float(bound)

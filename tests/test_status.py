@@ -181,3 +181,74 @@ def test_recorded_and_raw_modes_read_the_same_numbers(tmp_path: Path) -> None:
         for window, value in raw.burn_rates.items():
             assert rec.burn_rates[window] == pytest.approx(value, rel=0.01), (slo, window)
         assert rec.sli == pytest.approx(raw.sli, rel=0.001)
+
+
+def _validate(url: str, tmp_path: Path, body: str) -> tuple[int, str]:
+    spec = tmp_path / "slo.yaml"
+    spec.write_text("apiVersion: sloengine/v1\nservice: chat-assistant\nslos:\n" + body)
+    result = CliRunner().invoke(cli, ["validate", "--prometheus", url, str(spec)])
+    assert "Traceback" not in result.output
+    return result.exit_code, result.stderr.replace(str(spec), "slo.yaml")
+
+
+def test_validate_against_prometheus_accepts_the_example_whose_metrics_exist(
+    prometheus: str,
+) -> None:
+    result = CliRunner().invoke(cli, ["validate", "--prometheus", prometheus, CHAT])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "ok: 1 service, 7 SLOs\n"
+
+
+def test_validate_against_prometheus_names_a_metric_that_has_no_series(
+    prometheus: str, tmp_path: Path
+) -> None:
+    code, err = _validate(
+        prometheus,
+        tmp_path,
+        "  - {name: ttft, objective: 99, sli: {ttft: {threshold: 1s, metric: llm_first_token_seconds}}}\n",
+    )
+    assert code == 2
+    assert (
+        f"error: slo.yaml:4:38: chat-assistant/ttft: metric llm_first_token_seconds_bucket has "
+        f"no series in {prometheus} (check the metric name, the preset and that the service is "
+        "scraped)"
+    ) in err
+
+
+def test_validate_against_prometheus_rejects_a_threshold_that_is_not_a_bucket_bound(
+    prometheus: str, tmp_path: Path
+) -> None:
+    code, err = _validate(
+        prometheus, tmp_path, "  - {name: ttft, objective: 99, sli: {ttft: {threshold: 1.2s}}}\n"
+    )
+    assert code == 2
+    assert (
+        "chat-assistant/ttft: 1.2 is not a bucket bound of llm_ttft_seconds (its bounds: 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)"
+        in err
+    )
+
+
+def test_validate_against_prometheus_counts_le_1_as_the_bound_1_0(
+    prometheus: str, tmp_path: Path
+) -> None:
+    # The simulator writes Prometheus 2's le="1"; the threshold 1s is the bound 1.0.
+    code, err = _validate(
+        prometheus, tmp_path, "  - {name: ttft, objective: 99, sli: {ttft: {threshold: 1s}}}\n"
+    )
+    assert code == 0, err
+
+
+def test_validate_against_prometheus_warns_on_grouping_by_a_user_id(
+    prometheus: str, tmp_path: Path
+) -> None:
+    body = (
+        "  - name: per-user\n    objective: 99\n    sli:\n      ratio:\n"
+        '        errors: sum by (user_id) (rate(llm_requests_total{status="error"}[{{window}}]))\n'
+        "        total: sum(rate(llm_requests_total[{{window}}]))\n"
+    )
+    code, err = _validate(prometheus, tmp_path, body)
+    assert code == 0
+    assert (
+        "warning: slo.yaml:7:7: chat-assistant/per-user: the SLI groups by user_id, likely one "
+        "series per request or user (aggregate it away: an SLO counts events, not who sent them)"
+    ) in err

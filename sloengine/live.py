@@ -1,0 +1,159 @@
+"""Checks of SLO files against a live Prometheus: do the metrics and buckets exist?
+
+``validate --prometheus`` runs these after the offline checks. Missing metrics and
+thresholds that are not bucket bounds are errors (the SLO would read nothing or the
+wrong bucket); grouping by labels that look like per-request or per-user ids is a
+warning (each value is a series: Prometheus pays for every one, every evaluation).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import promql_parser
+
+from sloengine import sli
+from sloengine.errors import Problem
+from sloengine.inputs import metric_names_in
+from sloengine.model import Objective, Service
+from sloengine.prometheus import Prometheus
+from sloengine.promql import selector
+from sloengine.source import Source, read_source
+
+# Labels whose values are usually one per user, request or session.
+HIGH_CARDINALITY = re.compile(
+    r"(^|_)(user|customer|account|request|session|trace|span|conversation|message|prompt)_?(id|uuid|hash)?$|(^|_)(id|uuid)$"
+)
+TOO_MANY_VALUES = 1000
+
+
+def metric_names(obj: Objective) -> list[str]:
+    if obj.kind == "ratio":
+        spec = obj.sli.spec
+        exprs = [e for e in (spec.errors, spec.good, spec.total) if e is not None]
+        return list(dict.fromkeys(n for e in exprs for n in metric_names_in(e)))
+    return sli.metric_names(obj.sli, obj.preset)
+
+
+def check(services: list[Service], prom: Prometheus) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) for every SLO; queries are a handful per SLO."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    sources: dict[str, Source] = {}
+    names = sorted({n for s in services for o in s.objectives for n in metric_names(o)})
+    existing = _existing(prom, names)
+    for service in services:
+        for index, obj in enumerate(service.objectives):
+            src = sources.setdefault(obj.file, _source(obj.file))
+            at = ("slos", index, "sli")
+            for name in metric_names(obj):
+                if name not in existing:
+                    errors.append(
+                        src.problem(
+                            at,
+                            f"{obj.service}/{obj.name}: metric {name} has no series in {prom.url}",
+                            "check the metric name, the preset and that the service is scraped",
+                        )
+                    )
+            bound = sli.histogram_bound(obj.sli, obj.preset)
+            if bound and f"{bound[0]}_bucket" in existing:
+                errors += _bucket_problems(prom, src, at, obj, *bound)
+            warnings += _grouping_warnings(src, at, obj)
+            for name in metric_names(obj):
+                if name in existing:
+                    warnings += _cardinality_warnings(prom, src, at, obj, name)
+    return errors, warnings
+
+
+def _source(file: str) -> Source:
+    return read_source(file, Path(file).read_text(encoding="utf-8"))
+
+
+def _existing(prom: Prometheus, names: list[str]) -> set[str]:
+    if not names:
+        return set()
+    pattern = "|".join(re.escape(n) for n in names)
+    rows = prom.query(f'count by (__name__) ({{__name__=~"{pattern}"}})')
+    return {r.labels.get("__name__", "") for r in rows}
+
+
+def _bucket_problems(
+    prom: Prometheus,
+    src: Source,
+    at: tuple[str | int, ...],
+    obj: Objective,
+    base: str,
+    bound: float,
+) -> list[Problem]:
+    spec = obj.sli.spec
+    matchers = (obj.file_selector, getattr(spec, "selector", ""))
+    rows = prom.query(f"count by (le) ({selector(f'{base}_bucket', *matchers)})")
+    bounds = sorted({float(r.labels["le"]) for r in rows if "le" in r.labels})
+    if not bounds or any(math.isclose(b, bound, rel_tol=1e-9) for b in bounds):
+        return []
+    shown = ", ".join(f"{b:g}" for b in bounds if not math.isinf(b))
+    return [
+        src.problem(
+            at,
+            f"{obj.service}/{obj.name}: {bound:g} is not a bucket bound of {base} (its bounds: {shown})",
+            "pick one of the bounds, or add this bound to the histogram where it is recorded",
+        )
+    ]
+
+
+def _grouping_warnings(src: Source, at: tuple[str | int, ...], obj: Objective) -> list[Problem]:
+    if obj.kind != "ratio":
+        return []
+    spec = obj.sli.spec
+    found: set[str] = set()
+    for expr in (spec.errors, spec.good, spec.total):
+        if expr is None:
+            continue
+        found |= _grouped_labels(promql_parser.parse(expr.replace("{{window}}", "5m")))
+    risky = sorted(label for label in found if HIGH_CARDINALITY.search(label))
+    return [
+        src.problem(
+            at,
+            f"{obj.service}/{obj.name}: the SLI groups by {label}, likely one series per "
+            "request or user",
+            "aggregate it away: an SLO counts events, not who sent them",
+        )
+        for label in risky
+    ]
+
+
+def _grouped_labels(node: object) -> set[str]:
+    out: set[str] = set()
+    modifier = getattr(node, "modifier", None)
+    labels = getattr(modifier, "labels", None)
+    if labels and "Exclude" not in str(getattr(modifier, "type", "")):
+        out |= set(labels)
+    for attr in ("lhs", "rhs", "expr", "args", "param"):
+        child = getattr(node, attr, None)
+        for item in child if isinstance(child, list) else [child]:
+            if item is not None and not isinstance(item, (str, int, float)):
+                out |= _grouped_labels(item)
+    return out
+
+
+def _cardinality_warnings(
+    prom: Prometheus, src: Source, at: tuple[str | int, ...], obj: Objective, name: str
+) -> list[Problem]:
+    sample = prom.query(f"topk(1, {name})")
+    labels = sorted(k for k in (sample[0].labels if sample else {}) if k not in ("__name__", "le"))
+    out = []
+    for label in labels:
+        rows = prom.query(f"count(count by ({label}) ({name}))")
+        values = int(rows[0].value) if rows else 0
+        if values > TOO_MANY_VALUES or (HIGH_CARDINALITY.search(label) and values > 100):
+            out.append(
+                src.problem(
+                    at,
+                    f"{obj.service}/{obj.name}: {name} carries {label} with {values} values",
+                    "every value is a series the SLI sums each evaluation; drop the label "
+                    "at the source or with metric_relabel_configs",
+                )
+            )
+    return out
