@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 import click
 
 from sloengine import __version__
+from sloengine.durations import parse_duration
 from sloengine.errors import SpecError
 from sloengine.evaluate import AUTO, RAW, RECORDED, Evaluator
 from sloengine.explain import explain as explain_slo
 from sloengine.explain import render_text
 from sloengine.loading import load_specs
 from sloengine.model import Service
-from sloengine.notify import ConsoleNotifier
+from sloengine.notify import make_notifier
 from sloengine.output import stale, write_all
 from sloengine.prometheus import Prometheus, PrometheusError
 from sloengine.report import render_table
@@ -253,6 +254,24 @@ def status(
     help="Failed cycles in a row before the 'SLO evaluation is blind' page.",
 )
 @click.option(
+    "--page-channel",
+    envvar="SLACK_PAGE_CHANNEL",
+    default="",
+    help="Slack channel for pages when the SLO file names none.",
+)
+@click.option(
+    "--ticket-channel",
+    envvar="SLACK_TICKET_CHANNEL",
+    default="",
+    help="Slack channel for tickets when the SLO file names none.",
+)
+@click.option(
+    "--renotify",
+    default="4h",
+    show_default=True,
+    help="Repeat a still-firing incident in its thread this often (0 = never).",
+)
+@click.option(
     "--templates",
     "template_dir",
     default=None,
@@ -269,19 +288,42 @@ def run(
     state_path: str,
     listen: str,
     blind_after: int,
+    page_channel: str,
+    ticket_channel: str,
+    renotify: str,
     template_dir: str | None,
     mode: str,
     timeout: float,
 ) -> None:
-    """Watch the SLOs: evaluate every --interval, keep alert state, and notify on changes."""
+    """Watch the SLOs: evaluate every --interval, keep alert state, and notify on changes.
+
+    Pages go to Slack when SLACK_BOT_TOKEN (threads, updates) or SLACK_WEBHOOK_URL is set;
+    SLACK_API_URL overrides the Web API base URL. Otherwise they print here.
+    """
     objectives = [obj for s in load_specs(paths) for obj in s.objectives]
+    try:
+        renotify_seconds = parse_duration(renotify) if renotify != "0" else 0.0
+    except ValueError:
+        raise click.BadParameter(
+            f"{renotify!r} is not a duration such as 4h", param_hint="--renotify"
+        ) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    store = Store(state_path)
+    channels = {k: v for k, v in (("page", page_channel), ("ticket", ticket_channel)) if v}
+    try:
+        notifier = make_notifier(
+            store, dict(os.environ), channels=channels, template_dir=template_dir
+        )
+    except OSError as exc:
+        click.echo(f"error: cannot read the Slack secret file: {exc.strerror}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     engine = Engine(
         objectives,
         Evaluator(_prometheus(prometheus_url, timeout), mode=mode),
-        Store(state_path),
-        ConsoleNotifier(template_dir=template_dir),
+        store,
+        notifier,
         blind_after=blind_after,
+        renotify=renotify_seconds,
     )
     if once:
         engine.cycle()

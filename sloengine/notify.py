@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any, TextIO
 
 from jinja2 import FileSystemLoader, PackageLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
-from sloengine.state import Message
+from sloengine.scheduler import DeliveryError
+from sloengine.state import Message, Store
 
 
 def templates(override_dir: str | None = None) -> SandboxedEnvironment:
@@ -40,3 +45,267 @@ class ConsoleNotifier:
     def send(self, message: Message) -> None:
         print(render_console(message, self.env), file=self.out, flush=True)
         print(file=self.out, flush=True)
+
+
+# Slack's documented limits; longer content is cut, never rejected.
+HEADER_LIMIT = 150
+TEXT_LIMIT = 3000
+FIELD_LIMIT = 2000
+FALLBACK_LIMIT = 4000
+MAX_BLOCKS = 50
+MAX_FIELDS = 10
+# Errors that no retry can fix: report them and stop.
+PERMANENT = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "no_permission",
+    "missing_scope",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_blocks",
+    "invalid_arguments",
+    "msg_too_long",
+    "no_text",
+    "restricted_action",
+}
+METADATA_EVENT = "sloengine_notification"
+
+
+def mrkdwn(value: object) -> str:
+    """Escape text for Slack mrkdwn so it cannot form links, mentions or markup."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _share(item: Any) -> str:
+    value, share = item
+    shown = mrkdwn(value).replace("`", "'")  # a backtick would end the code span
+    return f"`{shown}` {share * 100:.0f}%"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fit(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for block in blocks[:MAX_BLOCKS]:
+        block = dict(block)
+        text = block.get("text")
+        if isinstance(text, dict) and "text" in text:
+            limit = HEADER_LIMIT if block["type"] == "header" else TEXT_LIMIT
+            block["text"] = {**text, "text": _cut(text["text"], limit)}
+        if "fields" in block:
+            block["fields"] = [
+                {**f, "text": _cut(f["text"], FIELD_LIMIT)} for f in block["fields"][:MAX_FIELDS]
+            ]
+        out.append(block)
+    return out
+
+
+def render_slack(message: Message, env: SandboxedEnvironment) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, blocks) for a message, cut to Slack's limits."""
+    text = env.get_template("slack.json.j2").render(
+        kind=message.kind, p=message.payload, incident=message.incident
+    )
+    doc = json.loads(text)
+    return _cut(doc["text"], FALLBACK_LIMIT), _fit(doc["blocks"])
+
+
+def slack_templates(override_dir: str | None = None) -> SandboxedEnvironment:
+    env = templates(override_dir)
+    env.filters["mrkdwn"] = mrkdwn
+    env.filters["share"] = _share
+    return env
+
+
+class SlackNotifier:
+    """Slack through slack-sdk: a bot token (threads and updates) or an incoming webhook.
+
+    With a token, an incident is one message: escalations, re-notifications and the
+    resolution are replies in its thread, and the resolution also updates the original.
+    Every message carries its outbox id in Slack message metadata; when an attempt may
+    have landed (a timeout, a 5xx, a crash before the delivery was recorded), the next
+    attempt first looks for that id in the channel and does not post twice.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        token: str | None = None,
+        webhook_url: str | None = None,
+        base_url: str | None = None,
+        channels: dict[str, str] | None = None,
+        template_dir: str | None = None,
+        timeout: int = 10,
+    ) -> None:
+        if not token and not webhook_url:
+            raise ValueError("SlackNotifier needs a bot token or a webhook URL")
+        self.store = store
+        self.channels = channels or {}
+        self.env = slack_templates(template_dir)
+        self.client = (
+            WebClient(
+                token=token,
+                base_url=base_url or WebClient.BASE_URL,
+                timeout=timeout,
+                retry_handlers=[],  # the outbox retries, with backoff, across restarts
+            )
+            if token
+            else None
+        )
+        self.webhook = (
+            WebhookClient(webhook_url, timeout=timeout, retry_handlers=[])
+            if webhook_url and not token
+            else None
+        )
+
+    def send(self, message: Message) -> None:
+        text, blocks = render_slack(message, self.env)
+        try:
+            if self.client is None:
+                self._webhook(text, blocks)
+            else:
+                self._post(message, text, blocks)
+        except SlackApiError as exc:
+            raise _classify(exc) from None
+        except (TimeoutError, OSError) as exc:  # urllib's URLError is an OSError
+            raise DeliveryError(f"Slack did not answer ({type(exc).__name__})") from None
+
+    def _channel(self, message: Message) -> str:
+        severity = str(message.payload.get("severity", "page"))
+        channel = message.payload.get("channel") or self.channels.get(severity)
+        if not channel:
+            raise DeliveryError(
+                f"no Slack channel for {severity}: set notify.{severity}.slack_channel in the "
+                f"SLO file or SLACK_{severity.upper()}_CHANNEL",
+                permanent=True,
+            )
+        return str(channel)
+
+    def _post(self, message: Message, text: str, blocks: list[dict[str, Any]]) -> None:
+        assert self.client is not None
+        thread = self.store.thread(message.incident)
+        opening = message.kind in ("firing", "blind") or thread is None
+        if message.kind in ("resolved", "sight") and thread is not None:
+            # The update is idempotent, so it goes first; the reply is checked below.
+            self.client.chat_update(channel=thread[0], ts=thread[1], text=text, blocks=blocks)
+        channel = self._channel(message) if opening else thread[0]  # type: ignore[index]
+        parent = None if opening else thread[1]  # type: ignore[index]
+        if message.attempts:
+            found = self._already_posted(channel, parent, message.id)
+            if found is not None:
+                if opening:
+                    self.store.put_thread(message.incident, channel, found)
+                return
+        response = self.client.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=parent,
+            metadata={
+                "event_type": METADATA_EVENT,
+                "event_payload": {"outbox_id": message.id, "incident": message.incident},
+            },
+        )
+        if opening:
+            self.store.put_thread(message.incident, str(response["channel"]), str(response["ts"]))
+
+    def _already_posted(self, channel: str, parent: str | None, outbox_id: int) -> str | None:
+        """The ts of a message carrying this outbox id, if an earlier attempt landed."""
+        assert self.client is not None
+        try:
+            if parent is None:
+                response = self.client.conversations_history(
+                    channel=channel, include_all_metadata=True, limit=100
+                )
+            else:
+                response = self.client.conversations_replies(
+                    channel=channel, ts=parent, include_all_metadata=True, limit=100
+                )
+        except SlackApiError as exc:
+            if _classify(exc).permanent:
+                return None  # cannot look (e.g. no history scope): post, at least once
+            raise
+        for item in response.get("messages") or []:
+            meta = item.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == outbox_id:
+                return str(item.get("ts"))
+        return None
+
+    def _webhook(self, text: str, blocks: list[dict[str, Any]]) -> None:
+        assert self.webhook is not None
+        response = self.webhook.send(text=text, blocks=blocks)
+        if response.status_code == 200:
+            return
+        if response.status_code == 429:
+            retry = response.headers.get("Retry-After") or response.headers.get("retry-after")
+            raise DeliveryError("Slack rate limit", retry_after=_seconds(retry))
+        body = (response.body or "")[:200]
+        if response.status_code >= 500:
+            raise DeliveryError(f"Slack webhook answered {response.status_code}: {body}")
+        raise DeliveryError(
+            f"Slack webhook refused the message ({response.status_code}: {body})", permanent=True
+        )
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _classify(exc: SlackApiError) -> DeliveryError:
+    response = exc.response
+    status = getattr(response, "status_code", 0) or 0
+    error = ""
+    try:
+        error = str(response.get("error") or "")
+    except Exception:  # a non-JSON body
+        error = ""
+    if status == 429 or error == "ratelimited":
+        headers = getattr(response, "headers", {}) or {}
+        retry = headers.get("Retry-After") or headers.get("retry-after")
+        return DeliveryError("Slack rate limit", retry_after=_seconds(retry))
+    if error in PERMANENT:
+        return DeliveryError(f"Slack refused the message: {error}", permanent=True)
+    return DeliveryError(f"Slack answered {status or 'an error'}: {error or 'no reason given'}")
+
+
+def make_notifier(
+    store: Store,
+    env: dict[str, str],
+    *,
+    channels: dict[str, str],
+    template_dir: str | None = None,
+    out: TextIO | None = None,
+) -> ConsoleNotifier | SlackNotifier:
+    """Slack when SLACK_BOT_TOKEN or SLACK_WEBHOOK_URL is set (or *_FILE), else the console."""
+    token = _env_secret("SLACK_BOT_TOKEN", env)
+    webhook = _env_secret("SLACK_WEBHOOK_URL", env)
+    if not token and not webhook:
+        return ConsoleNotifier(out, template_dir)
+    return SlackNotifier(
+        store,
+        token=token,
+        webhook_url=webhook,
+        base_url=env.get("SLACK_API_URL") or None,
+        channels=channels,
+        template_dir=template_dir,
+    )
+
+
+def _env_secret(name: str, env: dict[str, str]) -> str | None:
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    return None

@@ -10,6 +10,7 @@ its resolution when sight returns.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -22,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from sloengine import conventions as cv
 from sloengine.evaluate import NO_DATA, STALE, UNAVAILABLE, Evaluator, Status
+from sloengine.firstlook import first_look
 from sloengine.model import Objective
 from sloengine.state import FIRING, INACTIVE, PENDING, AlertRow, Message, Store
 
@@ -30,6 +32,8 @@ log = logging.getLogger("sloengine")
 SEVERITY_RANK = {cv.TICKET: 1, cv.PAGE: 2}
 HOLD = {UNAVAILABLE, STALE, NO_DATA}
 BLIND = "sloengine/evaluation-blind"
+# Transient failures are retried with backoff (capped at 5 minutes) this many times.
+MAX_ATTEMPTS = 50
 
 
 class DeliveryError(Exception):
@@ -120,6 +124,7 @@ class Engine:
         notifier: Notifier,
         *,
         blind_after: int = 3,
+        renotify: float = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.objectives = {(o.service, o.name): o for o in objectives}
@@ -130,6 +135,8 @@ class Engine:
         self.clock = clock
         self.metrics = Metrics()
         self.last: Cycle | None = None
+        self.renotify = renotify
+        self._looks: dict[str, dict[str, Any]] = {}
 
     def cycle(self) -> Cycle:
         """One evaluation; every failure is caught, counted and logged."""
@@ -138,6 +145,7 @@ class Engine:
         statuses = self.evaluator.evaluate(self.objectives.values(), started)
         self.metrics.requests.inc(self.evaluator.prom.requests - before)
         blind = bool(statuses) and all(s.health == UNAVAILABLE for s in statuses)
+        self._looks = self._first_looks(statuses, started)
         with self.store.transaction() as db:
             self._track_sight(db, blind, statuses, started)
             rows = self.store.alerts()
@@ -222,15 +230,46 @@ class Engine:
             self.store.enqueue(
                 db, "escalated", row.incident or key, self._payload(obj, status, severity, now)
             )
+        elif severity and row and self.renotify and now - row.since >= self.renotify:
+            # Still burning after `renotify` seconds: say so again, in the incident's thread.
+            self.store.put_alert(db, dataclasses.replace(row, since=now))
+            self.store.enqueue(
+                db, "renotify", row.incident or key, self._payload(obj, status, row.severity, now)
+            )
         elif not severity and open_ and row:
             self.store.put_alert(db, AlertRow(key, INACTIVE, row.severity, now, None, None))
             payload = self._payload(obj, status, row.severity, now)
             payload["fired_at"] = row.fired_at
             self.store.enqueue(db, "resolved", row.incident or key, payload)
 
-    @staticmethod
-    def _payload(obj: Objective, status: Status, severity: str, now: float) -> dict[str, Any]:
+    def _first_looks(self, statuses: list[Status], now: float) -> dict[str, dict[str, Any]]:
+        """For SLOs about to page or escalate: the label values behind their bad events."""
+        rows = self.store.alerts()
+        out = {}
+        for status in statuses:
+            active = [p for p in status.pairs if p.active]
+            if not active or status.health in HOLD:
+                continue
+            key = f"{status.service}/{status.slo}"
+            worst = max(active, key=lambda p: SEVERITY_RANK[p.severity])
+            row = rows.get(key)
+            if (
+                row
+                and row.state == FIRING
+                and SEVERITY_RANK[row.severity] >= SEVERITY_RANK[worst.severity]
+            ):
+                continue  # already told at this severity
+            obj = self.objectives[(status.service, status.slo)]
+            slices = first_look(self.evaluator.prom, obj, worst.short_window, now)
+            out[key] = {
+                "first_look_window": worst.short_window,
+                "first_look": [{"label": x.label, "values": x.values} for x in slices],
+            }
+        return out
+
+    def _payload(self, obj: Objective, status: Status, severity: str, now: float) -> dict[str, Any]:
         return {
+            **self._looks.get(f"{obj.service}/{obj.name}", {}),
             "severity": severity,
             "at": now,
             "status": status.as_json(),
@@ -257,6 +296,13 @@ class Engine:
         """Send what the outbox holds; transient failures wait with backoff and jitter."""
         sent = 0
         for message in self.store.due(self.clock()):
+            if message.attempts >= MAX_ATTEMPTS:
+                log.error(
+                    "notification %d given up after %d attempts", message.id, message.attempts
+                )
+                self.store.give_up(message.id, f"gave up after {message.attempts} attempts")
+                continue
+            self.store.attempting(message.id)
             try:
                 self.notifier.send(message)
             except DeliveryError as exc:

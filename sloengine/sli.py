@@ -205,3 +205,37 @@ def histogram_bound(sli: SLI, preset: str) -> tuple[str, float] | None:
         return None
     bound = spec.min_score if kind == "quality" else _threshold(kind, spec)
     return entry.base, float(bound)
+
+
+def bad_by(sli: SLI, preset: str, file_selector: str, window: str, label: str) -> str | None:
+    """Bad events per second over ``window`` split by one label (None for ratio SLIs).
+
+    For the page's first look: which model, feature or provider the failures come from.
+    Only the main bad series counts (not ``include`` extras): it names where to look.
+    """
+    kind, spec = sli.kind, sli.spec
+    if kind == "ratio":
+        return None
+
+    def by(series: str) -> str:
+        return f"sum by ({label}) (rate({series}[{window}]))"
+
+    matchers: tuple[str, ...]
+    if kind == "histogram":
+        base, matchers, bound, below = spec.metric, (spec.selector,), spec.threshold, False
+    else:
+        entry = _entry_with_override(kind, preset, spec)
+        matchers = (file_selector, spec.selector)
+        if isinstance(entry, Counter):
+            return by(promql.selector(entry.name, *matchers))
+        if isinstance(entry, Requests):
+            total = f"{entry.total}_count" if entry.total_is_histogram else entry.total
+            if entry.bad_counter:
+                return by(promql.selector(entry.bad_counter, *matchers))
+            return by(promql.selector(total, *matchers, entry.bad_matchers))
+        base, below = entry.base, kind == "quality"
+        bound = spec.min_score if below else _threshold(kind, spec)
+    within = by(promql.selector(f"{base}_bucket", *matchers, promql.le_matcher(bound)))
+    if below:
+        return within
+    return f"clamp_min({by(promql.selector(f'{base}_count', *matchers))} - {within}, 0)"

@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered REAL,
     failed TEXT                    -- a permanent delivery error
 );
+CREATE TABLE IF NOT EXISTS threads (
+    incident TEXT PRIMARY KEY,     -- the first message of an incident, for replies and updates
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -132,19 +137,41 @@ class Store:
         with self.transaction() as db:
             db.execute("UPDATE outbox SET delivered = ? WHERE id = ?", (time.time(), message_id))
 
+    def attempting(self, message_id: int) -> None:
+        """Count an attempt before it is made: after a crash, the count says one may have landed."""
+        with self.transaction() as db:
+            db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (message_id,))
+
     def retry_later(self, message_id: int, at: float) -> None:
         with self.transaction() as db:
-            db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt = ? WHERE id = ?",
-                (at, message_id),
-            )
+            db.execute("UPDATE outbox SET next_attempt = ? WHERE id = ?", (at, message_id))
 
     def give_up(self, message_id: int, reason: str) -> None:
         with self.transaction() as db:
+            db.execute("UPDATE outbox SET failed = ? WHERE id = ?", (reason, message_id))
+
+    def thread(self, incident: str) -> tuple[str, str] | None:
+        """(channel, ts) of an incident's first message, if one was sent."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT channel, ts FROM threads WHERE incident = ?", (incident,)
+            ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def put_thread(self, incident: str, channel: str, ts: str) -> None:
+        with self.transaction() as db:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, failed = ? WHERE id = ?",
-                (reason, message_id),
+                "INSERT OR REPLACE INTO threads (incident, channel, ts) VALUES (?, ?, ?)",
+                (incident, channel, ts),
             )
+
+    def failed(self) -> list[tuple[int, str, str]]:
+        """(id, kind, reason) of messages given up on."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, kind, failed FROM outbox WHERE failed IS NOT NULL ORDER BY id"
+            ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     def pending_count(self) -> int:
         with self._lock:

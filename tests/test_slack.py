@@ -1,0 +1,292 @@
+"""Pages in Slack through the real slack-sdk client, against a local Slack Web API double.
+
+Each test queues notifications in the outbox as the scheduler does, delivers them, and
+checks exactly what the Slack double received: messages, threads, updates, retries.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT
+from slack_api import TOKEN, Failure, SlackAPI, serve
+
+from sloengine.evaluate import Evaluator, Rates, judge
+from sloengine.loading import load_specs
+from sloengine.model import Objective
+from sloengine.notify import SlackNotifier, make_notifier
+from sloengine.prometheus import Prometheus
+from sloengine.scheduler import Engine
+from sloengine.state import Store
+
+NOW = 1_800_000_000.0
+SPEC = str(ROOT / "tests" / "live-slos" / "outage.yaml")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = NOW
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def slack() -> Iterator[tuple[SlackAPI, str]]:
+    api = SlackAPI()
+    server = serve(api)
+    yield api, f"http://127.0.0.1:{server.server_address[1]}"
+    api.released.set()
+    server.shutdown()
+
+
+def availability() -> Objective:
+    return next(o for s in load_specs([SPEC]) for o in s.objectives if o.name == "availability")
+
+
+def burning(obj: Objective, bad_ratio: float) -> Any:
+    windows = {300, 1800, 3600, 7200, 21600, 86400, 259200, 2592000}
+    return judge(
+        obj,
+        Rates({w: bad_ratio * 10 for w in windows}, {w: 10.0 for w in windows}, "recorded"),
+        NOW,
+    )
+
+
+def setup(
+    tmp_path: Path, url: str, *, token: str = TOKEN, webhook: str | None = None
+) -> tuple[Engine, Clock]:
+    store = Store(tmp_path / "state.db")
+    notifier = SlackNotifier(
+        store,
+        token=None if webhook else token,
+        webhook_url=webhook,
+        base_url=f"{url}/api/",
+        channels={"ticket": "#chat-alerts"},
+        timeout=1,
+    )
+    clock = Clock()
+    engine = Engine(
+        [availability()], Evaluator(Prometheus("http://127.0.0.1:9")), store, notifier, clock=clock
+    )
+    return engine, clock
+
+
+def enqueue(engine: Engine, kind: str, severity: str = "page", **extra: Any) -> None:
+    obj = availability()
+    status = burning(obj, 0.5 if kind != "resolved" else 0.0)
+    engine._looks = {
+        "chat-assistant/availability": {
+            "first_look_window": "5m",
+            "first_look": [{"label": "model", "values": [["gpt-4o", 0.82], ["claude-3", 0.18]]}],
+        }
+    }
+    payload = {**engine._payload(obj, status, severity, NOW), **extra}
+    with engine.store.transaction() as db:
+        engine.store.enqueue(db, kind, "chat-assistant/availability/1800000000", payload)
+
+
+def texts(message: dict[str, Any]) -> str:
+    out = []
+    for block in message["blocks"]:
+        if "text" in block:
+            out.append(block["text"]["text"])
+        out += [f["text"] for f in block.get("fields", [])]
+        out += [
+            e.get("text", {}).get("text", "")
+            for e in block.get("elements", [])
+            if isinstance(e.get("text"), dict)
+        ]
+    return "\n".join(out)
+
+
+def test_a_page_is_one_block_kit_message_with_burn_budget_first_look_and_runbook_button(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    engine, _ = setup(tmp_path, url)
+    enqueue(engine, "firing")
+    assert engine.deliver() == 1
+    (message,) = api.posts()
+    assert message["channel"] == "#chat-oncall"
+    assert message["thread_ts"] is None
+    assert message["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "PAGE: chat-assistant/availability"},
+    }
+    body = texts(message)
+    assert "Requests that return an answer" in body
+    assert "Objective *99.5%* over 30d · owner *assistant-team*" in body
+    assert "*page* 1h / 5m: 100.0x / 100.0x (threshold 14.4x) :fire:" in body
+    assert "*Error budget left:* -9900.0%" in body
+    assert (
+        "*First look* (bad events over the last 5m):\n*model*: `gpt-4o` 82%, `claude-3` 18%" in body
+    )
+    (actions,) = [b for b in message["blocks"] if b["type"] == "actions"]
+    assert actions["elements"][0]["url"] == "https://runbooks.example/chat/provider-outage.md"
+    assert actions["elements"][0]["text"]["text"] == "Runbook"
+    assert message["metadata"]["event_payload"]["outbox_id"] == 1
+    assert message["text"] == (
+        "PAGE: chat-assistant/availability — https://runbooks.example/chat/provider-outage.md"
+    )
+
+
+def test_escalation_goes_in_the_thread_and_resolution_replies_and_updates_the_original(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    engine, _ = setup(tmp_path, url)
+    enqueue(engine, "firing", severity="ticket")
+    enqueue(engine, "escalated", severity="page")
+    enqueue(engine, "renotify", severity="page")
+    enqueue(engine, "resolved", severity="page")
+    assert engine.deliver() == 4
+    first, escalated, again, resolved = api.posts("#chat-alerts")
+    assert first["thread_ts"] is None
+    assert first["blocks"][0]["text"]["text"] == "RESOLVED: chat-assistant/availability"
+    assert first.get("edited") is True
+    assert escalated["thread_ts"] == first["ts"]
+    assert (
+        escalated["blocks"][0]["text"]["text"] == "ESCALATED to PAGE: chat-assistant/availability"
+    )
+    assert again["blocks"][0]["text"]["text"] == "STILL PAGE: chat-assistant/availability"
+    assert resolved["thread_ts"] == first["ts"]
+    assert resolved["blocks"][0]["text"]["text"] == "RESOLVED: chat-assistant/availability"
+    assert [m for m, _ in api.calls].count("chat.update") == 1
+
+
+def test_429_waits_for_retry_after_then_delivers_exactly_once(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    api.fail("chat.postMessage", Failure("429", retry_after=7))
+    engine, clock = setup(tmp_path, url)
+    enqueue(engine, "firing")
+    assert engine.deliver() == 0
+    clock.t = NOW + 6
+    assert engine.deliver() == 0  # not before Retry-After
+    clock.t = NOW + 7
+    assert engine.deliver() == 1
+    assert len(api.posts()) == 1
+
+
+def test_a_500_is_retried_with_backoff_and_delivered_once(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    api.fail("chat.postMessage", Failure("500"), Failure("500"))
+    engine, clock = setup(tmp_path, url)
+    enqueue(engine, "firing")
+    for step in range(1, 10):
+        clock.t = NOW + step * 10
+        engine.deliver()
+    assert len(api.posts()) == 1
+    assert engine.store.pending_count() == 0
+
+
+def test_a_timeout_after_the_post_landed_does_not_post_twice(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    api.fail("chat.postMessage", Failure("slow", delay=2.5))
+    engine, clock = setup(tmp_path, url)
+    enqueue(engine, "firing")
+    assert engine.deliver() == 0  # the client gave up after 1s; Slack had the message
+    clock.t = NOW + 60
+    assert engine.deliver() == 1
+    assert len(api.posts()) == 1
+    assert "conversations.history" in [m for m, _ in api.calls]
+    # The thread was recovered from the metadata: a resolution goes into it.
+    enqueue(engine, "resolved")
+    engine.deliver()
+    assert api.posts()[-1]["thread_ts"] == api.posts()[0]["ts"]
+
+
+@pytest.mark.parametrize("error", ["invalid_auth", "channel_not_found"])
+def test_permanent_errors_are_reported_once_and_never_retried(
+    slack: tuple[SlackAPI, str], tmp_path: Path, caplog: pytest.LogCaptureFixture, error: str
+) -> None:
+    api, url = slack
+    api.fail("chat.postMessage", Failure(error))
+    engine, clock = setup(tmp_path, url)
+    enqueue(engine, "firing")
+    with caplog.at_level(logging.ERROR, logger="sloengine"):
+        engine.deliver()
+        clock.t = NOW + 3600
+        engine.deliver()
+    assert [m for m, _ in api.calls].count("chat.postMessage") == 1
+    assert engine.store.failed() == [(1, "firing", f"Slack refused the message: {error}")]
+    assert f"Slack refused the message: {error}" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+def test_a_wrong_token_is_invalid_auth_and_the_token_is_never_logged(
+    slack: tuple[SlackAPI, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, url = slack
+    engine, _ = setup(tmp_path, url, token="xoxb-wrong-secret")
+    enqueue(engine, "firing")
+    with caplog.at_level(logging.DEBUG):
+        engine.deliver()
+    assert engine.store.failed()[0][2] == "Slack refused the message: invalid_auth"
+    assert "xoxb-wrong-secret" not in caplog.text
+
+
+def test_label_values_cannot_inject_links_or_mentions(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    engine, _ = setup(tmp_path, url)
+    obj = availability()
+    engine._looks = {
+        "chat-assistant/availability": {
+            "first_look_window": "5m",
+            "first_look": [{"label": "model", "values": [["<!channel> <http://evil|x> & `", 1.0]]}],
+        }
+    }
+    with engine.store.transaction() as db:
+        engine.store.enqueue(
+            db, "firing", "i", engine._payload(obj, burning(obj, 0.5), "page", NOW)
+        )
+    engine.deliver()
+    body = texts(api.posts()[0])
+    assert "`&lt;!channel&gt; &lt;http://evil|x&gt; &amp; '` 100%" in body
+    assert "<!channel>" not in body and "<http://evil" not in body
+
+
+def test_long_content_is_cut_to_slacks_limits_not_rejected(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    engine, _ = setup(tmp_path, url)
+    enqueue(engine, "firing", description="x" * 10_000)
+    assert engine.deliver() == 1
+    section = api.posts()[0]["blocks"][1]["text"]["text"]
+    assert len(section) == 3000
+    assert section.endswith("…")
+
+
+def test_an_incoming_webhook_gets_the_same_blocks(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    engine, _ = setup(tmp_path, url, webhook=f"{url}/webhook/T000/B000")
+    enqueue(engine, "firing")
+    assert engine.deliver() == 1
+    (posted,) = api.webhook
+    assert posted["blocks"][0]["text"]["text"] == "PAGE: chat-assistant/availability"
+
+
+def test_without_slack_configuration_pages_go_to_the_console(tmp_path: Path) -> None:
+    out = io.StringIO()
+    notifier = make_notifier(Store(tmp_path / "s.db"), {}, channels={}, out=out)
+    assert type(notifier).__name__ == "ConsoleNotifier"
+    slack_notifier = make_notifier(
+        Store(tmp_path / "t.db"), {"SLACK_BOT_TOKEN": TOKEN}, channels={"page": "#x"}
+    )
+    assert isinstance(slack_notifier, SlackNotifier)
