@@ -245,3 +245,55 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def test_killed_mid_delivery_and_restarted_the_page_reaches_slack_exactly_once(
+    prometheus: str, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from slack_api import TOKEN, Failure, SlackAPI
+    from slack_api import serve as serve_slack
+
+    api = SlackAPI()
+    server = serve_slack(api)
+    # Slack records the page, then holds its answer: the process dies before it hears back.
+    api.fail("chat.postMessage", Failure("hold"))
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_API_URL": f"http://127.0.0.1:{server.server_address[1]}/api/",
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "sloengine.cli",
+        "run",
+        "--once",
+        "--prometheus",
+        prometheus,
+        "--state",
+        str(tmp_path / "state.db"),
+        SPEC,
+    ]
+    try:
+        first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert api.held.wait(60), first.communicate(timeout=5)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        api.released.set()
+        assert len(api.posts()) == 1
+        second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert TOKEN not in second.stdout + second.stderr
+    finally:
+        api.released.set()
+        server.shutdown()
+    (page,) = api.posts()
+    assert page["blocks"][0]["text"]["text"] == "PAGE: chat-assistant/availability"
+    assert [m for m, _ in api.calls].count("chat.postMessage") == 1
+    assert "conversations.history" in [m for m, _ in api.calls]
+    assert Store(tmp_path / "state.db").pending_count() == 0
