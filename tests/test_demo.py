@@ -22,6 +22,8 @@ def test_the_demo_shows_status_prometheus_alerts_and_the_page_with_its_runbook()
     page = text.split("== 5/5 pages the scheduler sends", 1)[1]
     assert "[PAGE] chat-assistant/availability is burning its error budget" in page
     assert "runbook: https://github.com/acme/chat/blob/main/runbooks/provider-outage.md" in page
+    # The first look names the provider behind the failures.
+    assert "first look (bad events over the last 5m):\n    provider: openai 100%" in page
     # Only the outage pages: every other SLO of the example stays quiet.
     assert page.count("[PAGE]") == 1
     assert "[TICKET]" not in page
