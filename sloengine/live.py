@@ -27,6 +27,8 @@ HIGH_CARDINALITY = re.compile(
     r"(^|_)(user|customer|account|request|session|trace|span|conversation|message|prompt)_?(id|uuid|hash)?$|(^|_)(id|uuid)$"
 )
 TOO_MANY_VALUES = 1000
+# A metric counts as present if it had a sample this recently (scrapes can pause).
+LOOKBACK = "1h"
 
 
 def metric_names(obj: Objective) -> list[str]:
@@ -75,7 +77,9 @@ def _existing(prom: Prometheus, names: list[str]) -> set[str]:
     if not names:
         return set()
     pattern = "|".join(re.escape(n) for n in names)
-    rows = prom.query(f'count by (__name__) ({{__name__=~"{pattern}"}})')
+    rows = prom.query(
+        f'count by (__name__) (last_over_time({{__name__=~"{pattern}"}}[{LOOKBACK}]))'
+    )
     return {r.labels.get("__name__", "") for r in rows}
 
 
@@ -89,7 +93,8 @@ def _bucket_problems(
 ) -> list[Problem]:
     spec = obj.sli.spec
     matchers = (obj.file_selector, getattr(spec, "selector", ""))
-    rows = prom.query(f"count by (le) ({selector(f'{base}_bucket', *matchers)})")
+    series = selector(f"{base}_bucket", *matchers)
+    rows = prom.query(f"count by (le) (last_over_time({series}[{LOOKBACK}]))")
     bounds = sorted({float(r.labels["le"]) for r in rows if "le" in r.labels})
     if not bounds or any(math.isclose(b, bound, rel_tol=1e-9) for b in bounds):
         return []
@@ -141,11 +146,11 @@ def _grouped_labels(node: object) -> set[str]:
 def _cardinality_warnings(
     prom: Prometheus, src: Source, at: tuple[str | int, ...], obj: Objective, name: str
 ) -> list[Problem]:
-    sample = prom.query(f"topk(1, {name})")
+    sample = prom.query(f"topk(1, last_over_time({name}[{LOOKBACK}]))")
     labels = sorted(k for k in (sample[0].labels if sample else {}) if k not in ("__name__", "le"))
     out = []
     for label in labels:
-        rows = prom.query(f"count(count by ({label}) ({name}))")
+        rows = prom.query(f"count(count by ({label}) (last_over_time({name}[{LOOKBACK}])))")
         values = int(rows[0].value) if rows else 0
         if values > TOO_MANY_VALUES or (HIGH_CARDINALITY.search(label) and values > 100):
             out.append(

@@ -34,6 +34,7 @@ from sloengine.server import serve
 from sloengine.simulate import Incident, Scenario, Traffic, backfill
 from sloengine.state import FIRING, PENDING, Store
 
+# Reset when the module's data is made, so "now" stays within Prometheus's 5m lookback.
 NOW = int(time.time()) // 60 * 60
 START = NOW - 2 * 86400
 SPEC = str(ROOT / "tests" / "live-slos" / "outage.yaml")
@@ -51,6 +52,9 @@ def outage() -> Scenario:
 
 @pytest.fixture(scope="module")
 def tsdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    global NOW, START
+    NOW = int(time.time()) // 60 * 60
+    START = NOW - 2 * 86400
     path = tmp_path_factory.mktemp("tsdb")
     backfill(outage(), path, START, NOW, 60)
     return path

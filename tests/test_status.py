@@ -26,8 +26,10 @@ from sloengine.simulate import (
     truth,
 )
 
-NOW = int(time.time()) // 60 * 60
 DAYS = 3
+# The data ends when the module's Prometheus starts (set there), not at import: tests that
+# read "now" must find it within Prometheus's 5m lookback however long collection took.
+NOW = int(time.time()) // 60 * 60
 START = NOW - DAYS * 86400
 CHAT = str(ROOT / "slos" / "chat-assistant.yaml")
 LIVE = ROOT / "tests" / "live-slos"
@@ -52,6 +54,9 @@ def quiet() -> Scenario:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    global NOW, START
+    NOW = int(time.time()) // 60 * 60
+    START = NOW - DAYS * 86400
     tsdb = tmp_path_factory.mktemp("tsdb")
     backfill(busy(), tsdb, START, NOW, 60)
     backfill(quiet(), tsdb, START, NOW, 60)
