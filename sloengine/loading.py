@@ -18,7 +18,7 @@ from sloengine.durations import format_duration
 from sloengine.errors import Problem, SpecError
 from sloengine.model import Objective, Service
 from sloengine.source import Source, read_source
-from sloengine.spec import SLO, Alerting, Pair, SLOFile
+from sloengine.spec import SLI_KINDS, SLO, Alerting, Pair, SLOFile
 
 MIN_PERIOD = 3600
 
@@ -35,19 +35,7 @@ _HINTS = {
     "min_score": "a score in (0, 1], e.g. 0.8",
     "budget_usd": "dollars allowed per window, e.g. 30000",
     "preset": "one of llm, otel, vllm, litellm",
-    "sli": "exactly one of: "
-    + ", ".join(
-        (
-            "ratio",
-            "histogram",
-            "success_rate",
-            "ttft",
-            "latency",
-            "cost_per_call",
-            "quality",
-            "spend",
-        )
-    ),
+    "sli": "exactly one of: " + ", ".join(SLI_KINDS),
     "labels": "a mapping of label names to string values, e.g. team: assistant",
     "annotations": "a mapping of annotation names to string values",
     "slos": "a list of SLOs, each with name, objective and sli",
