@@ -57,6 +57,8 @@ def prometheus_server(
     extra_args: Sequence[str] = (),
     timeout: float = 30.0,
     port: int | None = None,
+    scrape: Sequence[str] = (),
+    scrape_interval: str = "5s",
 ) -> Iterator[str]:
     """Run Prometheus over ``tsdb_dir`` and yield its base URL, e.g. http://127.0.0.1:40123.
 
@@ -67,6 +69,18 @@ def prometheus_server(
     config = {
         "global": {"evaluation_interval": evaluation_interval},
         "rule_files": [str(Path(f).resolve()) for f in rule_files],
+        "scrape_configs": [
+            {
+                "job_name": "simulated",
+                "scrape_interval": scrape_interval,
+                "honor_labels": True,
+                "static_configs": [{"targets": list(scrape)}],
+                # Scraped samples continue the backfilled series: same labels, no job/instance.
+                "metric_relabel_configs": [{"action": "labeldrop", "regex": "job|instance"}],
+            }
+        ]
+        if scrape
+        else [],
     }
     with tempfile.TemporaryDirectory(prefix="prometheus-") as tmp:
         config_file = Path(tmp) / "prometheus.yml"

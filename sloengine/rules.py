@@ -67,7 +67,9 @@ def window_rate(obj: Objective, base: str, seconds: int) -> str:
     average = f"avg_over_time({series}[{window}])"
     if lag <= 0:
         return average
-    edge = f"({series} - ({series} offset {window} or {series} * 0))"
+    # Until the rules have run for W there is no sample W ago: nothing has left the window
+    # yet, so the old edge needs no correction (``or {series}`` makes the term zero).
+    edge = f"({series} - ({series} offset {window} or {series}))"
     return f"clamp_min({average} + {number(lag / seconds)} * {edge}, 0)"
 
 

@@ -31,10 +31,13 @@ import random
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Literal, Protocol, TextIO, get_args
 
@@ -953,3 +956,36 @@ def example_scenario(
         incidents=incidents,
         seed=seed,
     )
+
+
+# ------------------------------------------------------------------ live exposition
+
+
+def serve_metrics(
+    scenario: Scenario, host: str = "127.0.0.1", port: int = 0
+) -> ThreadingHTTPServer:
+    """Expose the scenario's counters at the present on /metrics, for Prometheus to scrape.
+
+    Backfilled history ends where the TSDB head begins; scraping the same scenario from
+    then on gives continuous data up to the present, as a real service would.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            lines = [
+                f"{key} {_format(value)}" for key, value in series_at(scenario, time.time()).items()
+            ]
+            body = ("\n".join(lines) + "\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="simulated-service", daemon=True).start()
+    return server
