@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -308,7 +309,11 @@ def run(
             f"{renotify!r} is not a duration such as 4h", param_hint="--renotify"
         ) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    store = Store(state_path)
+    try:
+        store = Store(state_path)
+    except (OSError, sqlite3.Error) as exc:
+        click.echo(f"error: cannot open the state database {state_path}: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     channels = {k: v for k, v in (("page", page_channel), ("ticket", ticket_channel)) if v}
     try:
         notifier = make_notifier(
@@ -328,7 +333,11 @@ def run(
     if once:
         engine.cycle()
         return
-    watch(engine, interval, listen)
+    try:
+        watch(engine, interval, listen)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {listen}: {exc.strerror}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 @cli.command()

@@ -172,3 +172,41 @@ def test_explain_warns_when_a_page_can_never_fire(tmp_path: Path) -> None:
         "warning: the page alert at 14.4x can never fire: it needs 144% bad events, more than "
         "a full outage; raise the objective or lower this burn rate"
     ) in out
+
+
+def test_run_reports_a_busy_listen_address_cleanly(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = run(
+            "run",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--state",
+            str(tmp_path / "s.db"),
+            GATEWAY,
+        )
+    assert code == 2
+    assert err == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_run_reports_a_state_database_it_cannot_open(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = run(
+        "run",
+        "--prometheus",
+        "http://127.0.0.1:9",
+        "--once",
+        "--state",
+        str(blocker / "s.db"),
+        GATEWAY,
+    )
+    assert code == 2
+    assert err.startswith(f"error: cannot open the state database {blocker / 's.db'}: ")
+    assert "Traceback" not in err
