@@ -89,6 +89,13 @@ def explain(obj: Objective) -> Report:
                     f" {number(round(per_hour, 1))} events an hour (min_events {obj.min_events});"
                     f" check the {'sampled eval' if obj.kind == 'quality' else 'request'} volume reaches it"
                 )
+    if obj.objective is not None and obj.objective < 0.01:
+        percent = number(round(obj.objective * 100, 6))
+        warnings.insert(
+            0,
+            f"objective {percent}% reads like a fraction: objectives are percent, "
+            f"did you mean {number(round(obj.objective * 10000, 6))}?",
+        )
     if obj.kind == "quality" and not obj.min_events:
         warnings.append(
             "quality scores are sampled: with few evals an hour one low score burns a large share"

@@ -210,3 +210,17 @@ def test_run_reports_a_state_database_it_cannot_open(tmp_path: Path) -> None:
     assert code == 2
     assert err.startswith(f"error: cannot open the state database {blocker / 's.db'}: ")
     assert "Traceback" not in err
+
+
+def test_explain_warns_when_an_objective_reads_like_a_fraction(tmp_path: Path) -> None:
+    spec = tmp_path / "slo.yaml"
+    spec.write_text(
+        "apiVersion: sloengine/v1\nservice: typo\nslos:\n"
+        "  - {name: ok, objective: 0.995, sli: {success_rate: {}}}\n"
+    )
+    code, out, _ = run("explain", str(spec))
+    assert code == 0
+    assert (
+        "warning: objective 0.995% reads like a fraction: objectives are percent, did you mean "
+        "99.5?"
+    ) in out
