@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Any, TextIO
 
@@ -73,6 +74,7 @@ PERMANENT = {
     "restricted_action",
 }
 METADATA_EVENT = "sloengine_notification"
+log = logging.getLogger("sloengine")
 
 
 def mrkdwn(value: object) -> str:
@@ -212,8 +214,10 @@ class SlackNotifier:
                 "event_payload": {"outbox_id": message.id, "incident": message.incident},
             },
         )
-        if opening:
-            self.store.put_thread(message.incident, str(response["channel"]), str(response["ts"]))
+        if opening and response.get("ts"):
+            self.store.put_thread(
+                message.incident, str(response.get("channel") or channel), str(response["ts"])
+            )
 
     def _already_posted(self, channel: str, parent: str | None, outbox_id: int) -> str | None:
         """The ts of a message carrying this outbox id, if an earlier attempt landed."""
@@ -228,9 +232,12 @@ class SlackNotifier:
                     channel=channel, ts=parent, include_all_metadata=True, limit=100
                 )
         except SlackApiError as exc:
-            if _classify(exc).permanent:
-                return None  # cannot look (e.g. no history scope): post, at least once
-            raise
+            status = getattr(exc.response, "status_code", 0) or 0
+            if status == 429 or status >= 500:
+                raise  # Slack is struggling: try the whole delivery again later
+            # Cannot look (no history scope, a server without the method): post, at least once.
+            log.info("cannot check Slack history before a retry (%s); posting", _classify(exc))
+            return None
         for item in response.get("messages") or []:
             meta = item.get("metadata") or {}
             payload = meta.get("event_payload") or {}

@@ -290,3 +290,17 @@ def test_without_slack_configuration_pages_go_to_the_console(tmp_path: Path) -> 
         Store(tmp_path / "t.db"), {"SLACK_BOT_TOKEN": TOKEN}, channels={"page": "#x"}
     )
     assert isinstance(slack_notifier, SlackNotifier)
+
+
+def test_a_slack_server_without_history_still_gets_the_retried_page(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    api.fail("chat.postMessage", Failure("500"))
+    api.fail("conversations.history", Failure("unknown_method"))
+    engine, clock = setup(tmp_path, url)
+    enqueue(engine, "firing")
+    engine.deliver()
+    clock.t = NOW + 60
+    assert engine.deliver() == 1
+    assert len(api.posts()) == 1
