@@ -1,0 +1,229 @@
+"""Rule evaluation cost: the three rule sets in one real Prometheus after a month of history.
+
+What is reported, per rule set:
+
+- evaluation time: Prometheus's own ``prometheus_rule_group_last_duration_seconds``,
+  read after every evaluation of every group; the median per group over the measured
+  evaluations, summed over the rule set's groups;
+- samples touched: every rule's expression run once through the query API with
+  ``stats=all`` at one instant (``totalQueryableSamples``), summed;
+- series created: the series the rule set's recording rules write (counted in the TSDB),
+  and the samples each round of evaluations appends
+  (``prometheus_rule_group_last_evaluation_samples``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from bench import prom
+from bench.rulesets import SLOENGINE, RuleSet
+from bench.slos import SERVICE
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class GroupSeries:
+    rule_set: str
+    slo: str
+    durations: list[float] = field(default_factory=list)
+    written: list[float] = field(default_factory=list)
+    seen: set[float] = field(default_factory=set)
+
+
+@dataclass
+class RuleCost:
+    rule_set: str
+    group: str
+    name: str  # record or alert name, with its window
+    samples: int
+    seconds: float  # median evaluation time the server reports for this rule
+
+
+@dataclass
+class SetCost:
+    name: str
+    groups: int
+    rules: int
+    eval_seconds: float  # sum over groups of each group's median duration
+    eval_by_slo: dict[str, float]
+    eval_spread: tuple[float, float]  # the same sum over each group's fastest / slowest run
+    samples: int
+    samples_by_slo: dict[str, int]
+    series: int
+    written_per_round: float
+    evaluations: int
+    query_seconds: float  # the rules' expressions through the query API, median of 3
+
+
+@dataclass
+class CostResult:
+    sets: dict[str, SetCost]
+    rules: list[RuleCost]
+    at: float
+    measured_for: float
+
+
+def _labels(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return dict(pairs)
+
+
+def _rule_name(rule: dict[str, Any]) -> str:
+    name = str(rule.get("record") or rule.get("alert"))
+    window = (rule.get("labels") or {}).get("window") or (rule.get("labels") or {}).get(
+        "sloth_window"
+    )
+    if rule.get("alert"):
+        labels = rule.get("labels") or {}
+        severity = labels.get("severity") or labels.get("sloth_severity")
+        long_window = labels.get("long_window")
+        return f"alert {severity}" + (f" {long_window}" if long_window else "")
+    return f"{name}{{window={window}}}" if window and not name.endswith(str(window)) else name
+
+
+def watch(
+    server: prom.Server, sets: dict[str, RuleSet], evaluations: int, log: Log
+) -> tuple[dict[str, GroupSeries], dict[tuple[str, str, int], list[float]]]:
+    """Poll /metrics and /api/v1/rules until every group evaluated ``evaluations`` + 1 times.
+
+    The first evaluation after start-up is dropped: it runs on cold caches.
+    """
+    by_key: dict[str, GroupSeries] = {}
+    for rs in sets.values():
+        for group, slo in rs.groups.items():
+            by_key[f"{rs.file};{group}"] = GroupSeries(rs.name, slo)
+    rule_times: dict[tuple[str, str, int], list[float]] = {}
+    rule_seen: dict[tuple[str, str, int], str] = {}
+    wanted = evaluations + 1
+    last_report = 0.0
+    while min(len(g.seen) for g in by_key.values()) < wanted:
+        time.sleep(2)
+        metrics = server.metrics()
+        stamps: dict[str, float] = {}
+        durations: dict[str, float] = {}
+        written: dict[str, float] = {}
+        for (name, pairs), value in metrics.items():
+            rule_group = _labels(pairs).get("rule_group", "")
+            if rule_group not in by_key:
+                continue
+            if name == "prometheus_rule_group_last_evaluation_timestamp_seconds":
+                stamps[rule_group] = value
+            elif name == "prometheus_rule_group_last_duration_seconds":
+                durations[rule_group] = value
+            elif name == "prometheus_rule_group_last_evaluation_samples":
+                written[rule_group] = value
+        for rule_group, stamp in stamps.items():
+            g = by_key[rule_group]
+            if stamp <= 0 or stamp in g.seen or rule_group not in durations:
+                continue
+            g.seen.add(stamp)
+            if len(g.seen) > 1:  # drop the cold first evaluation
+                g.durations.append(durations[rule_group])
+                g.written.append(written.get(rule_group, 0.0))
+        for loaded in server.rule_groups():
+            for i, rule in enumerate(loaded["rules"]):
+                rule_key = (str(loaded["file"]), str(loaded["name"]), i)
+                evaluated_at = str(rule.get("lastEvaluation"))
+                previous = rule_seen.get(rule_key)
+                if previous != evaluated_at:
+                    # Skip a rule's first evaluation, like its group's: cold caches.
+                    if previous is not None and not previous.startswith("0001-"):
+                        rule_times.setdefault(rule_key, []).append(float(rule["evaluationTime"]))
+                    rule_seen[rule_key] = evaluated_at
+        done = min(len(g.seen) for g in by_key.values())
+        if time.monotonic() - last_report > 60:
+            log(f"  evaluations seen: {done} of {wanted} per group")
+            last_report = time.monotonic()
+    return by_key, rule_times
+
+
+def samples_touched(
+    server: prom.Server, sets: dict[str, RuleSet], at: float
+) -> dict[tuple[str, str, int], tuple[int, list[float]]]:
+    """Each rule's expression through the query API at ``at``: samples, and 3 timings.
+
+    The rounds interleave the rule sets, so a noisy moment hits all of them alike.
+    """
+    out: dict[tuple[str, str, int], tuple[int, list[float]]] = {}
+    for _round in range(3):
+        for rs in sets.values():
+            for group in yaml.safe_load(rs.text)["groups"]:
+                for i, rule in enumerate(group["rules"]):
+                    data = server.query(rule["expr"], at=at, stats=True)
+                    samples = int(data["stats"]["samples"]["totalQueryableSamples"])
+                    seconds = float(data["stats"]["timings"]["evalTotalTime"])
+                    key = (str(rs.file), group["name"], i)
+                    previous = out.get(key, (samples, []))
+                    out[key] = (samples, [*previous[1], seconds])
+    return out
+
+
+def series_created(server: prom.Server, rs: RuleSet) -> int:
+    if rs.name == SLOENGINE:
+        expr = f'count({{__name__=~"sloengine:.+", service="{SERVICE}"}})'
+    else:
+        expr = f'count({{__name__=~"slo:.+|sloth_slo_info", sloth_service="{rs.sloth_service}"}})'
+    return int(server.value(expr) or 0)
+
+
+def measure(
+    server: prom.Server, sets: dict[str, RuleSet], evaluations: int, log: Log
+) -> CostResult:
+    started = time.monotonic()
+    groups, rule_times = watch(server, sets, evaluations, log)
+    measured_for = time.monotonic() - started
+    at = float(int(time.time()))
+    log("  samples touched: every rule's expression with stats=all")
+    touched = samples_touched(server, sets, at)
+    result = CostResult({}, [], at, measured_for)
+    for rs in sets.values():
+        mine = [g for g in groups.values() if g.rule_set == rs.name]
+        by_slo: dict[str, float] = {}
+        for g in mine:
+            by_slo[g.slo] = by_slo.get(g.slo, 0.0) + statistics.median(g.durations)
+        samples_by_slo: dict[str, int] = {}
+        query_seconds = 0.0
+        rules = 0
+        for group in yaml.safe_load(rs.text)["groups"]:
+            slo = rs.groups[group["name"]]
+            for i, rule in enumerate(group["rules"]):
+                key = (str(rs.file), group["name"], i)
+                samples, timings = touched[key]
+                samples_by_slo[slo] = samples_by_slo.get(slo, 0) + samples
+                query_seconds += statistics.median(timings)
+                rules += 1
+                evaluated = rule_times.get(key) or [0.0]
+                result.rules.append(
+                    RuleCost(
+                        rs.name,
+                        group["name"],
+                        _rule_name(rule),
+                        samples,
+                        statistics.median(evaluated),
+                    )
+                )
+        result.sets[rs.name] = SetCost(
+            name=rs.name,
+            groups=len(mine),
+            rules=rules,
+            eval_seconds=sum(by_slo.values()),
+            eval_by_slo=by_slo,
+            eval_spread=(
+                sum(min(g.durations) for g in mine),
+                sum(max(g.durations) for g in mine),
+            ),
+            samples=sum(samples_by_slo.values()),
+            samples_by_slo=samples_by_slo,
+            series=series_created(server, rs),
+            written_per_round=sum(statistics.median(g.written) for g in mine),
+            evaluations=min(len(g.durations) for g in mine),
+            query_seconds=query_seconds,
+        )
+    return result

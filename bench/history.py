@@ -1,0 +1,223 @@
+"""A month in production: raw history, recording-rule history, compacted blocks.
+
+1. The simulator writes the raw series (1m resolution, ending now) into TSDB blocks.
+2. A Prometheus over those blocks answers ``promtool tsdb create-blocks-from rules``
+   for every recording rule that another rule reads over a range: sloengine's two 5m
+   rates and Sloth-optimized's 5m ratio. (All other recorded series are read only at
+   the instant of evaluation, so their history cannot change what a rule costs.)
+3. A Prometheus with ordinary block settings compacts everything, as a server that has
+   run for a month would have, before anything is measured.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import prom
+from bench.slos import SERVICE
+from sloengine import simulate
+from sloengine.simulate import Incident, Scenario, Scope, Traffic
+
+DAY = 86400
+HOUR = 3600
+STEP = 60  # raw resolution: a 1m scrape interval
+# Rules whose history other rules read over a range (everything else reads "now").
+RANGED_RECORDS = ("sloengine:sli_bad:rate5m", "sloengine:sli_total:rate5m")
+SLOTH_RANGED = "slo:sli_error:ratio_rate5m"
+RETENTION = "45d"  # enough for a 30d SLO; blocks compact up to 10% of it, like production
+
+# (kind, nights before the last one, start hour UTC, hours, intensity, provider or None).
+# Traffic peaks at 15:00 UTC and is 20 times lower at 03:00: most incidents hit the quiet
+# hours, where averaging 5m ratios over-weights them; two hit the busy afternoon.
+INCIDENTS: tuple[tuple[str, int, float, float, float, str | None], ...] = (
+    ("error_rate", 0, 2, 2, 0.5, "openai"),
+    ("ttft_slowdown", 2, 1, 3, 0.3, None),
+    ("latency_slowdown", 5, 2, 2, 0.2, None),
+    ("guardrail_rejections", 9, 3, 2, 0.1, None),
+    ("cost_spike", 13, 1, 4, 0.15, None),
+    ("error_rate", 18, 14, 1, 0.05, None),
+    ("ttft_slowdown", 24, 15, 1, 0.1, None),
+)
+
+
+def last_night(end: int) -> int:
+    """Midnight (UTC) of the most recent night whose incident window ended an hour ago."""
+    midnight = end - end % DAY
+    return midnight if midnight + 5 * HOUR <= end else midnight - DAY
+
+
+def production(end: int, days: int) -> Scenario:
+    """The simulated LLM service: 3 providers x 2 models x 3 features (1,098 raw series)."""
+    origin = end - days * DAY
+    night = last_night(end)
+    incidents = []
+    for kind, back, hour, hours, intensity, provider in INCIDENTS:
+        start = night - back * DAY + int(hour * HOUR)
+        if start - DAY < origin:
+            continue  # a short (quick) history keeps only the recent incidents
+        incidents.append(
+            Incident(
+                start,
+                start + int(hours * HOUR),
+                kind,  # type: ignore[arg-type]
+                intensity,
+                Scope(provider=provider),
+            )
+        )
+    return Scenario(
+        origin=origin,
+        traffic=Traffic(base_rps=50, peak_to_trough=20, peak_hour_utc=15, jitter=0.1),
+        providers=3,
+        models_per_provider=2,
+        features=3,
+        labels={"service": SERVICE, "job": "llm", "instance": "simulator"},
+        incidents=tuple(incidents),
+        seed=5,
+    )
+
+
+@dataclass
+class Month:
+    scenario: Scenario
+    start: int
+    end: int
+    tsdb: Path
+    raw_samples: int
+    blocks_before_compaction: int = 0
+    blocks: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def ranged_groups(rule_texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Each group's recording rules whose history other rules read, as a group of its own.
+
+    A group's rules keep sharing a group, so they share its evaluation instants, as they
+    do on a live server (sloengine divides a bad rate by a total rate recorded together).
+    """
+    wanted = (*RANGED_RECORDS, SLOTH_RANGED)
+    out = []
+    for text in rule_texts:
+        for group in yaml.safe_load(text)["groups"]:
+            rules = [r for r in group["rules"] if r.get("record") in wanted]
+            if rules:
+                out.append({"name": group["name"], "interval": group["interval"], "rules": rules})
+    return out
+
+
+def _blocks(tsdb: Path) -> int:
+    return sum(1 for p in tsdb.iterdir() if p.is_dir() and len(p.name) == 26)
+
+
+def backfill_rules(
+    server: prom.Server, groups: list[dict[str, Any]], start: int, end: int, work: Path
+) -> None:
+    """``promtool tsdb create-blocks-from rules``, a group per file, two files at a time."""
+    work.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for i, group in enumerate(groups):
+        rule_file = work / f"group-{i}.yml"
+        rule_file.write_text(yaml.safe_dump({"groups": [group]}, width=1_000_000))
+        jobs.append((rule_file, work / f"blocks-{i}"))
+
+    def one(job: tuple[Path, Path]) -> None:
+        rule_file, out = job
+        done = subprocess.run(
+            [
+                prom.PROMTOOL,
+                "tsdb",
+                "create-blocks-from",
+                "rules",
+                "--quiet",
+                f"--url={server.url}",
+                f"--start={start}",
+                f"--end={end}",
+                "--eval-interval=60s",
+                f"--output-dir={out}",
+                str(rule_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"promtool rules backfill failed: {done.stderr[-2000:]}")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(one, jobs))
+
+
+def move_blocks(source: Path, tsdb: Path) -> int:
+    moved = 0
+    for directory in sorted(source.glob("blocks-*")):
+        for block in directory.iterdir():
+            if block.is_dir():
+                block.rename(tsdb / block.name)
+                moved += 1
+    shutil.rmtree(source)
+    return moved
+
+
+def compact(tsdb: Path, work: Path, log: Callable[[str], None]) -> None:
+    """Let Prometheus compact the backfilled blocks, and wait until it is done."""
+    with prom.running(tsdb, work, extra_args=storage_args()) as server:
+        stable, last = 0, None
+        while stable < 3:
+            time.sleep(5)
+            m = server.metrics()
+            triggered = m.get(("prometheus_tsdb_compactions_triggered_total", ()), 0)
+            done = m.get(("prometheus_tsdb_compactions_total", ()), 0)
+            busy = any(".tmp" in p.name for p in tsdb.iterdir())
+            now = (done, m.get(("prometheus_tsdb_blocks_loaded", ()), 0))
+            stable = stable + 1 if triggered >= 1 and not busy and now == last else 0
+            last = now
+            log(f"  compacting: {int(done)} compactions, {int(now[1])} blocks")
+
+
+def storage_args(compaction: bool = True) -> list[str]:
+    args = [f"--storage.tsdb.retention.time={RETENTION}"]
+    if not compaction:
+        args += ["--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=2h"]
+    return args
+
+
+def build(
+    out: Path, days: int, rule_texts: Sequence[str], log: Callable[[str], None] = print
+) -> Month:
+    """Backfill ``days`` of raw and recording-rule history ending now, then compact it."""
+    tsdb = out / "tsdb"
+    if tsdb.exists():
+        shutil.rmtree(tsdb)
+    end = int(time.time()) // STEP * STEP
+    start = end - days * DAY
+    scenario = production(end, days)
+    month = Month(scenario, start, end, tsdb, 0)
+
+    t = time.monotonic()
+    log(f"  raw history: {scenario.series_count} series x {days}d at 1m")
+    month.raw_samples = simulate.backfill(scenario, tsdb, start, end, STEP, promtool=prom.PROMTOOL)
+    month.seconds["raw backfill"] = time.monotonic() - t
+
+    t = time.monotonic()
+    groups = ranged_groups(rule_texts)
+    rules = sum(len(g["rules"]) for g in groups)
+    log(f"  recording-rule history: {rules} rules x {days}d at 1m")
+    with prom.running(tsdb, out / "prometheus-backfill", extra_args=storage_args(False)) as server:
+        backfill_rules(server, groups, start, end, out / "rule-backfill")
+    move_blocks(out / "rule-backfill", tsdb)
+    month.seconds["rule backfill"] = time.monotonic() - t
+    month.blocks_before_compaction = _blocks(tsdb)
+
+    t = time.monotonic()
+    compact(tsdb, out / "prometheus-compact", log)
+    month.seconds["compaction"] = time.monotonic() - t
+    month.blocks = _blocks(tsdb)
+    return month
