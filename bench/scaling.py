@@ -100,11 +100,12 @@ class Breakdown:
 
     slos: int
     startup: float  # a fresh ``sloengine --help``: interpreter and imports
+    imports: list[tuple[str, float]]  # the costliest modules ``sloengine.cli`` imports
     load: float  # load_specs: read, validate, resolve
     build: float  # rule_groups: the rules as data
-    dump: float  # render: the rules as YAML, as shipped (PyYAML's pure-Python emitter)
-    dump_libyaml: float  # the same YAML through libyaml's emitter (a diagnosis, not shipped)
-    identical: bool  # libyaml's output is byte for byte what render() writes
+    emit: float  # render() minus rule_groups: the rules as YAML, as shipped
+    emit_pure: float  # the same YAML through PyYAML's pure-Python emitter, for comparison
+    libyaml: bool  # PyYAML here has libyaml
 
 
 @dataclass
@@ -159,19 +160,39 @@ def run(work: Path, sizes: Sequence[int] = SIZES, repeats: int = 3) -> ScalingRe
     return ScalingResult(results, breakdown(work / f"slos-{at}", at))
 
 
-class _LibyamlDumper(yaml.CSafeDumper):
-    """The emitter settings of sloengine.rules, on libyaml's C emitter."""
+class _PureDumper(yaml.SafeDumper):
+    """sloengine.rules' emitter settings on PyYAML's pure-Python emitter."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-def _literal(dumper: yaml.CSafeDumper, value: str) -> yaml.Node:
+def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-_LibyamlDumper.add_representer(str, _literal)
+_PureDumper.add_representer(str, _literal)
+
+
+def costliest_imports(top: int = 3) -> list[tuple[str, float]]:
+    """The modules ``sloengine.cli`` imports directly that take longest (``-X importtime``)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import sloengine.cli"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    children = []
+    for line in done.stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue
+        name = parts[2]
+        # One level below the top: what sloengine.cli (and its package) import directly.
+        if name.startswith("   ") and not name.startswith("    ") and name.strip()[0] != "_":
+            children.append((name.strip(), int(parts[1]) / 1e6))
+    return sorted(children, key=lambda kv: -kv[1])[:top]
 
 
 def breakdown(inputs: Path, slos: int) -> Breakdown:
@@ -184,26 +205,34 @@ def breakdown(inputs: Path, slos: int) -> Breakdown:
     services = load_specs([str(inputs)])
     load = time.monotonic() - t
     t = time.monotonic()
-    for service in services:
-        rules.rule_groups(service)
+    groups = [rules.rule_groups(service) for service in services]
     build = time.monotonic() - t
     t = time.monotonic()
     shipped = [rules.render(service) for service in services]
-    dump = time.monotonic() - t
+    emit = time.monotonic() - t - build
     t = time.monotonic()
-    fast = [
+    pure = [
         rules.header(service.file)
         + yaml.dump(
-            {"groups": rules.rule_groups(service)},
-            Dumper=_LibyamlDumper,
+            {"groups": g},
+            Dumper=_PureDumper,
             sort_keys=False,
             width=1_000_000,
             allow_unicode=True,
             default_flow_style=False,
         )
-        for service in services
+        for service, g in zip(services, groups, strict=True)
     ]
-    dump_libyaml = time.monotonic() - t
+    emit_pure = time.monotonic() - t
+    if pure != shipped:
+        raise RuntimeError("the pure-Python emitter wrote different rule files")
     return Breakdown(
-        slos, startup, load, build, dump - build, dump_libyaml - build, fast == shipped
+        slos,
+        startup,
+        costliest_imports(),
+        load,
+        build,
+        emit,
+        emit_pure,
+        bool(getattr(yaml, "__with_libyaml__", False)),
     )
