@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SLOGEN_VENV = HERE / ".venv-slogen"
 SLOGEN_REQUIREMENTS = HERE / "requirements-slogen.txt"
+HISTORY = HERE / "history.json"  # one summary per full run, to show run-to-run variation
 FULL_SIZES = (10, 100, 1000, 5000)
 QUICK_SIZES = (10, 100)
 INTERVAL = "1m"  # every SLO file's evaluation_interval: sloengine's default
@@ -373,6 +374,18 @@ def report(results: dict[str, Any], measures: list[Measure]) -> str:
             )
     lines += ["", "## Targets", ""]
     lines += results["targets"]
+    if results.get("history"):
+        lines += [
+            "",
+            "## Run-to-run variation",
+            "",
+            "Every full run on this machine (bench/cycle/history.json), seconds per steady "
+            "cycle; * extrapolated from 1,000 SLOs. The machine is shared with other jobs, "
+            "and their load moves the raw-mode and slo-generator figures by 2x and the "
+            "5,000-SLO recorded figure by more; the ratios at 1,000 SLOs move much less.",
+            "",
+            *history_table(results["history"]),
+        ]
     lines += [
         "",
         "## Details",
@@ -452,6 +465,26 @@ def report(results: dict[str, Any], measures: list[Measure]) -> str:
                 f"- {size:,} slo-generator: {c['reports']:,} step reports, "
                 f"{c['with_events']:,} with events, {c['alerts']:,} over their step's threshold"
             )
+    biggest = max((m for m in measures if m.tool == RECORDED), key=lambda m: m.size, default=None)
+    if biggest:
+        steady = biggest.steady
+        looks = biggest.cycles[0]["requests"] - biggest.cycles[0]["evaluate_requests"]
+        lines += [
+            "",
+            f"Where a recorded cycle's time goes at {biggest.size:,} SLOs: of "
+            f"{_secs(biggest.seconds)}s per steady cycle, "
+            f"{_secs(statistics.median(c['evaluate_seconds'] for c in steady))}s is "
+            "`Evaluator.evaluate`, of which "
+            f"{_secs(statistics.median(c['query_seconds'] for c in steady))}s is inside "
+            f"`Prometheus.query` (Prometheus selecting and serialising {biggest.size * 16:,} "
+            "series, HTTP, JSON decoding, samples); the rest is judging every SLO, the SQLite "
+            "state and the scheduler's per-SLO gauges. The first cycle took "
+            f"{_secs(biggest.cycles[0]['seconds'])}s: it made {looks:,} first-look queries "
+            "one after another (7 for every SLO already burning) in "
+            f"{_secs(biggest.cycles[0].get('first_look_seconds', 0))}s, wrote every alert "
+            "row, and delivered a notification per new incident (two SQLite transactions "
+            f"each, `synchronous=FULL`) in {_secs(biggest.cycles[0].get('deliver_seconds', 0))}s.",
+        ]
     profiled = [m for m in measures if m.notes.get("profile")]
     for m in profiled:
         top = Path(m.notes["profile"]).read_text().splitlines()
@@ -531,6 +564,70 @@ METHOD = [
     "`--measure-all` is given, their 5,000-SLO rows are the 1,000-SLO measurements times "
     "five (marked *; no RSS is claimed for them).",
 ]
+
+
+def summary(results: dict[str, Any], by: dict[tuple[str, int], Measure]) -> dict[str, Any]:
+    """The figures of this run that the run-to-run table compares."""
+    sizes: dict[str, Any] = {}
+    for (tool, size), m in sorted(by.items(), key=lambda x: (x[0][1], x[0][0])):
+        entry = sizes.setdefault(str(size), {})
+        entry[tool] = {
+            "seconds": round(m.seconds, 4),
+            "requests": m.requests,
+            "extrapolated": m.extrapolated_from is not None,
+        }
+        if tool == RECORDED:
+            entry["recorded_first_cycle_seconds"] = round(m.cycles[0]["seconds"], 3)
+            entry["group_evaluations"] = m.notes.get("group_evaluations")
+            entry["group_evaluations_missed"] = m.notes.get("group_evaluations_missed")
+    return {
+        "date": results["date"],
+        "command": results["command"],
+        "runtime_minutes": round(results["runtime_seconds"] / 60, 1),
+        "loadavg_end": results["machine"]["loadavg"],
+        "sizes": sizes,
+    }
+
+
+def history_table(history: list[dict[str, Any]]) -> list[str]:
+    def cell(run: dict[str, Any], size: int, tool: str) -> str:
+        m = run["sizes"].get(str(size), {}).get(tool)
+        if not m:
+            return "n/a"
+        return _secs(m["seconds"]) + ("*" if m["extrapolated"] else "")
+
+    def ratio(run: dict[str, Any], size: int) -> str:
+        entry = run["sizes"].get(str(size), {})
+        if RECORDED not in entry or SLOGEN not in entry:
+            return "n/a"
+        star = "*" if entry[SLOGEN]["extrapolated"] else ""
+        return _ratio(entry[SLOGEN]["seconds"] / entry[RECORDED]["seconds"]) + star
+
+    def extra(run: dict[str, Any], size: int) -> str:
+        entry = run["sizes"].get(str(size), {})
+        first = entry.get("recorded_first_cycle_seconds")
+        missed, done = entry.get("group_evaluations_missed"), entry.get("group_evaluations")
+        text = "n/a" if first is None else _secs(first)
+        if done:
+            text += f"; {missed:,.0f} of {done:,.0f} missed"
+        return text
+
+    lines = [
+        "| run (UTC) | command | minutes | load avg at end | recorded 1,000 | raw 1,000 "
+        "| slo-generator 1,000 | ratio 1,000 | recorded 5,000 | raw 5,000 "
+        "| slo-generator 5,000 | ratio 5,000 | 5,000: first recorded cycle s; group "
+        "evaluations missed |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in history:
+        lines.append(
+            f"| {run['date']} | `{run['command']}` | {run['runtime_minutes']} "
+            f"| {run['loadavg_end']} | {cell(run, 1000, RECORDED)} | {cell(run, 1000, RAW)} "
+            f"| {cell(run, 1000, SLOGEN)} | {ratio(run, 1000)} | {cell(run, 5000, RECORDED)} "
+            f"| {cell(run, 5000, RAW)} | {cell(run, 5000, SLOGEN)} | {ratio(run, 5000)} "
+            f"| {extra(run, 5000)} |"
+        )
+    return lines
 
 
 def targets(by: dict[tuple[str, int], Measure]) -> list[str]:
@@ -640,6 +737,11 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets(by),
         "method": METHOD,
     }
+    if not args.quick and 1000 in sizes:
+        history = json.loads(HISTORY.read_text()) if HISTORY.exists() else []
+        history.append(summary(results, by))
+        HISTORY.write_text(json.dumps(history, indent=1) + "\n")
+        results["history"] = history
     (args.out / "results.json").write_text(
         json.dumps({**results, "measures": [m.__dict__ for m in measures]}, indent=1, default=str)
     )

@@ -81,11 +81,27 @@ def main(argv: list[str]) -> int:
     evaluator.evaluate = timed  # type: ignore[method-assign,assignment]
     prom.query = timed_query  # type: ignore[method-assign]
     engine = Engine(objectives, evaluator, Store(state), ConsoleNotifier(io.StringIO()))
+    phases: dict[str, float] = {}
+
+    def phase(name: str, method: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+
+        return wrapped
+
+    # The scheduler's other phases: first looks for new pages, delivery from the outbox.
+    engine._first_looks = phase("first_look_seconds", engine._first_looks)  # type: ignore[method-assign]
+    engine.deliver = phase("deliver_seconds", engine.deliver)  # type: ignore[method-assign]
     rss_before = max_rss_bytes()
     out: dict[str, Any] = {"slos": len(objectives), "rss_before": rss_before, "cycles": []}
     for _ in range(cycles):
         served_before, own_before = api_requests(url), prom.requests
         in_query[0] = 0.0
+        phases.clear()
         started = time.perf_counter()
         engine.cycle()
         seconds = time.perf_counter() - started
@@ -97,6 +113,8 @@ def main(argv: list[str]) -> int:
                 "requests": api_requests(url) - served_before,
                 "own_requests": prom.requests - own_before,
                 "evaluate_requests": evaluate_requests[-1],
+                "first_look_seconds": phases.get("first_look_seconds", 0.0),
+                "deliver_seconds": phases.get("deliver_seconds", 0.0),
                 "modes": dict(Counter(s.mode or "none" for s in last)),
                 "health": dict(Counter(s.health for s in last)),
                 "states": dict(Counter(s.state for s in last)),
