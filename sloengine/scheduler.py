@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -245,7 +246,7 @@ class Engine:
     def _first_looks(self, statuses: list[Status], now: float) -> dict[str, dict[str, Any]]:
         """For SLOs about to page or escalate: the label values behind their bad events."""
         rows = self.store.alerts()
-        out = {}
+        wanted: list[tuple[str, Objective, str]] = []
         for status in statuses:
             active = [p for p in status.pairs if p.active]
             if not active or status.health in HOLD:
@@ -259,13 +260,19 @@ class Engine:
                 and SEVERITY_RANK[row.severity] >= SEVERITY_RANK[worst.severity]
             ):
                 continue  # already told at this severity
-            obj = self.objectives[(status.service, status.slo)]
-            slices = first_look(self.evaluator.prom, obj, worst.short_window, now)
-            out[key] = {
-                "first_look_window": worst.short_window,
+            wanted.append((key, self.objectives[(status.service, status.slo)], worst.short_window))
+        # Many SLOs can start burning in one cycle: look at them through the evaluator's pool.
+        with ThreadPoolExecutor(max_workers=self.evaluator.concurrency) as pool:
+            looks = list(
+                pool.map(lambda w: first_look(self.evaluator.prom, w[1], w[2], now), wanted)
+            )
+        return {
+            key: {
+                "first_look_window": window,
                 "first_look": [{"label": x.label, "values": x.values} for x in slices],
             }
-        return out
+            for (key, _, window), slices in zip(wanted, looks, strict=True)
+        }
 
     def _payload(self, obj: Objective, status: Status, severity: str, now: float) -> dict[str, Any]:
         return {
