@@ -17,13 +17,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from sloengine import conventions as cv
 from sloengine.evaluate import AUTO, RECORDED, Evaluator
-from sloengine.localprom import PROMETHEUS, PROMTOOL, prometheus_server, query
+from sloengine.localprom import PROMETHEUS, PROMTOOL, active_alerts, prometheus_server
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
@@ -137,14 +136,19 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
                     break
                 time.sleep(2)
             statuses = Evaluator(prom, mode=AUTO).evaluate(objectives)
-            firing = _prometheus_alerts(url, any(s.state != "ok" for s in statuses), wait)
+            expected: set[tuple[str, ...]] = {
+                (s.service, s.slo, p.severity, p.long_window, p.short_window)
+                for s in statuses
+                for p in s.pairs
+                if p.active
+            }
+            firing = _prometheus_alerts(url, expected, wait)
             say("")
             say("== sloengine status ==")
             say(render_table(statuses))
             say("")
             say("== Prometheus is firing the generated alerts ==")
-            for alert in firing or []:
-                m = alert["metric"]
+            for m in firing:
                 say(
                     f"  {cv.ALERT_NAME} {m.get(cv.SERVICE)}/{m.get(cv.SLO)} severity={m.get(cv.SEVERITY)}"
                     f" long_window={m.get(cv.LONG_WINDOW)} short_window={m.get(cv.SHORT_WINDOW)}"
@@ -165,12 +169,29 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
             say(pages.getvalue().rstrip() or "(no pages: every SLO is within its thresholds)")
 
 
-def _prometheus_alerts(url: str, expect: bool, wait: float) -> list[dict[str, Any]]:
-    """Prometheus's own firing SLO alerts; waits for them when sloengine sees a burn."""
-    wanted = f'ALERTS{{alertname="{cv.ALERT_NAME}",alertstate="firing"}}'
-    deadline = time.monotonic() + (wait if expect else 0)
+def _prometheus_alerts(
+    url: str, expected: set[tuple[str, ...]], wait: float
+) -> list[dict[str, str]]:
+    """Prometheus's own firing SLO alerts (their labels), sorted.
+
+    Waits up to ``wait`` seconds for every pair sloengine sees firing to fire in
+    Prometheus too (each rule group evaluates once a minute, at its own offset).
+    """
+    deadline = time.monotonic() + wait
     while True:
-        firing = query(url, wanted)
-        if firing or time.monotonic() >= deadline:
+        firing = sorted(
+            (
+                a["labels"]
+                for a in active_alerts(url)
+                if a["state"] == "firing" and a["labels"].get("alertname") == cv.ALERT_NAME
+            ),
+            key=_alert_key,
+        )
+        if expected <= {_alert_key(a) for a in firing} or time.monotonic() >= deadline:
             return firing
         time.sleep(2)
+
+
+def _alert_key(labels: dict[str, str]) -> tuple[str, ...]:
+    keys = (cv.SERVICE, cv.SLO, cv.SEVERITY, cv.LONG_WINDOW, cv.SHORT_WINDOW)
+    return tuple(labels.get(k, "") for k in keys)

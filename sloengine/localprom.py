@@ -144,6 +144,17 @@ def query_range(url: str, expr: str, start: float, end: float, step: float) -> l
     return result
 
 
+def active_alerts(url: str) -> list[dict[str, Any]]:
+    """The alerts Prometheus holds now (``/api/v1/alerts``: labels, state, value).
+
+    Unlike the ``ALERTS`` series, which a freshly started Prometheus writes only from
+    its third evaluation of a group (it first restores ``for`` state), this answers
+    from the first evaluation.
+    """
+    found: list[dict[str, Any]] = _api(url, "alerts", {})["alerts"]
+    return found
+
+
 def scalar(url: str, expr: str, at: float | None = None) -> float | None:
     """The value of a query that returns one series (or a scalar); None when empty."""
     params = {"query": expr} if at is None else {"query": expr, "time": repr(float(at))}
@@ -172,6 +183,6 @@ def _api(url: str, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
             body = json.load(response)
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
-        raise RuntimeError(f"{params['query']}: HTTP {exc.code}: {detail}") from exc
+        raise RuntimeError(f"{params.get('query', endpoint)}: HTTP {exc.code}: {detail}") from exc
     data: dict[str, Any] = body["data"]
     return data
