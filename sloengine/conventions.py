@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Evaluation modes of `status` and `run` (see sloengine.evaluate).
+RECORDED, RAW, AUTO = "recorded", "raw", "auto"
+
 # Labels on every generated series and alert.
 SERVICE = "service"
 SLO = "slo"

@@ -21,7 +21,8 @@ from pathlib import Path
 import yaml
 
 from sloengine import conventions as cv
-from sloengine.evaluate import AUTO, RECORDED, Evaluator
+from sloengine.conventions import AUTO, RECORDED
+from sloengine.evaluate import Evaluator
 from sloengine.localprom import PROMETHEUS, PROMTOOL, active_alerts, prometheus_server
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier

@@ -22,12 +22,12 @@ from typing import Any
 
 from sloengine import conventions as cv
 from sloengine.budget import AlertWindow, budget_exhaustion_seconds, pair_fires
+from sloengine.conventions import AUTO, RAW, RECORDED
 from sloengine.durations import format_duration
 from sloengine.model import Objective
 from sloengine.prometheus import Prometheus, PrometheusError
 from sloengine.rules import raw_queries, windows_of
 
-RECORDED, RAW, AUTO = "recorded", "raw", "auto"
 OK, NO_DATA, LOW_TRAFFIC, STALE, UNAVAILABLE = (
     "ok",
     "no_data",

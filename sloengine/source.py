@@ -41,6 +41,9 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
 
 
 _SCALARS = yaml.SafeLoader("")
+# libyaml's parser when PyYAML was built with it: the same nodes and marks, several
+# times faster on the thousand-file repositories `generate` is run on.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -91,7 +94,11 @@ def read_source(file: str, text: str) -> Source:
     """Parse one YAML document; a syntax error becomes a located SpecError."""
     src = Source(file, None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        try:
+            node = yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            # PyYAML's own parser words the problem (and its context) best.
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

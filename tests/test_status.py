@@ -14,7 +14,8 @@ from conftest import ROOT
 from prometheus_server import prometheus_server, query
 
 from sloengine.cli import cli
-from sloengine.evaluate import RAW, RECORDED, Evaluator, Status
+from sloengine.conventions import RAW, RECORDED
+from sloengine.evaluate import Evaluator, Status
 from sloengine.loading import load_specs
 from sloengine.prometheus import Prometheus
 from sloengine.rules import render
