@@ -2,11 +2,13 @@
 
 What is reported, per rule set:
 
-- evaluation time: Prometheus's own ``prometheus_rule_group_last_duration_seconds``,
+- evaluation time per minute: Prometheus's own ``prometheus_rule_group_last_duration_seconds``,
   read after every evaluation of every group; the median per group over the measured
-  evaluations, summed over the rule set's groups;
-- samples touched: every rule's expression run once through the query API with
-  ``stats=all`` at one instant (``totalQueryableSamples``), summed;
+  evaluations, times the group's evaluations per minute (sloengine's budget groups run
+  every 2m30s, every other group every minute), summed over the rule set's groups;
+- samples touched per minute: every rule's expression run once through the query API with
+  ``stats=all`` at one instant (``totalQueryableSamples``), times its group's
+  evaluations per minute, summed;
 - series created: the series the rule set's recording rules write (counted in the TSDB),
   and the samples each round of evaluations appends
   (``prometheus_rule_group_last_evaluation_samples``).
@@ -14,6 +16,7 @@ What is reported, per rule set:
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -25,6 +28,7 @@ import yaml
 from bench import prom
 from bench.rulesets import SLOENGINE, RuleSet
 from bench.slos import SERVICE
+from sloengine.durations import parse_duration
 
 Log = Callable[[str], None]
 
@@ -36,6 +40,8 @@ class GroupSeries:
     durations: list[float] = field(default_factory=list)
     written: list[float] = field(default_factory=list)
     seen: set[float] = field(default_factory=set)
+    per_minute: float = 1.0  # evaluations per minute: 60 / the group's interval
+    wanted: int = 2  # evaluations to see, the cold first one included
 
 
 @dataclass
@@ -43,8 +49,8 @@ class RuleCost:
     rule_set: str
     group: str
     name: str  # record or alert name, with its window
-    samples: int
-    seconds: float  # median evaluation time the server reports for this rule
+    samples: int  # per minute
+    seconds: float  # median evaluation time the server reports for this rule, per minute
 
 
 @dataclass
@@ -52,13 +58,13 @@ class SetCost:
     name: str
     groups: int
     rules: int
-    eval_seconds: float  # sum over groups of each group's median duration
+    eval_seconds: float  # per minute: sum over groups of median duration x evaluations/min
     eval_by_slo: dict[str, float]
     eval_spread: tuple[float, float]  # the same sum over each group's fastest / slowest run
     samples: int
     samples_by_slo: dict[str, int]
     series: int
-    written_per_round: float
+    written_per_minute: float
     evaluations: int
     query_seconds: float  # the rules' expressions through the query API, median of 3
 
@@ -91,19 +97,27 @@ def _rule_name(rule: dict[str, Any]) -> str:
 def watch(
     server: prom.Server, sets: dict[str, RuleSet], evaluations: int, log: Log
 ) -> tuple[dict[str, GroupSeries], dict[tuple[str, str, int], list[float]]]:
-    """Poll /metrics and /api/v1/rules until every group evaluated ``evaluations`` + 1 times.
+    """Poll /metrics and /api/v1/rules until every group evaluated ``evaluations`` + 1 times
+    (a slower group: as many minutes' worth, at least twice).
 
     The first evaluation after start-up is dropped: it runs on cold caches.
     """
+    intervals = {
+        f"{rs.file};{group['name']}": per_minute(group)
+        for rs in sets.values()
+        for group in yaml.safe_load(rs.text)["groups"]
+    }
     by_key: dict[str, GroupSeries] = {}
     for rs in sets.values():
         for group, slo in rs.groups.items():
-            by_key[f"{rs.file};{group}"] = GroupSeries(rs.name, slo)
+            key = f"{rs.file};{group}"
+            rate = intervals[key]
+            wanted = 1 + (evaluations if rate >= 1 else max(2, math.ceil(evaluations * rate)))
+            by_key[key] = GroupSeries(rs.name, slo, per_minute=rate, wanted=wanted)
     rule_times: dict[tuple[str, str, int], list[float]] = {}
     rule_seen: dict[tuple[str, str, int], str] = {}
-    wanted = evaluations + 1
     last_report = 0.0
-    while min(len(g.seen) for g in by_key.values()) < wanted:
+    while any(len(g.seen) < g.wanted for g in by_key.values()):
         time.sleep(2)
         metrics = server.metrics()
         stamps: dict[str, float] = {}
@@ -137,9 +151,9 @@ def watch(
                     if previous is not None and not previous.startswith("0001-"):
                         rule_times.setdefault(rule_key, []).append(float(rule["evaluationTime"]))
                     rule_seen[rule_key] = evaluated_at
-        done = min(len(g.seen) for g in by_key.values())
+        behind = sum(len(g.seen) < g.wanted for g in by_key.values())
         if time.monotonic() - last_report > 60:
-            log(f"  evaluations seen: {done} of {wanted} per group")
+            log(f"  evaluations: {behind} of {len(by_key)} groups still measuring")
             last_report = time.monotonic()
     return by_key, rule_times
 
@@ -173,6 +187,11 @@ def series_created(server: prom.Server, rs: RuleSet) -> int:
     return int(server.value(expr) or 0)
 
 
+def per_minute(group: dict[str, Any]) -> float:
+    """How many times a minute a rule group (as written in its file) is evaluated."""
+    return 60 / parse_duration(str(group.get("interval", "1m")))
+
+
 def measure(
     server: prom.Server, sets: dict[str, RuleSet], evaluations: int, log: Log
 ) -> CostResult:
@@ -187,17 +206,19 @@ def measure(
         mine = [g for g in groups.values() if g.rule_set == rs.name]
         by_slo: dict[str, float] = {}
         for g in mine:
-            by_slo[g.slo] = by_slo.get(g.slo, 0.0) + statistics.median(g.durations)
+            by_slo[g.slo] = by_slo.get(g.slo, 0.0) + statistics.median(g.durations) * g.per_minute
         samples_by_slo: dict[str, int] = {}
         query_seconds = 0.0
         rules = 0
         for group in yaml.safe_load(rs.text)["groups"]:
             slo = rs.groups[group["name"]]
+            rate = per_minute(group)
             for i, rule in enumerate(group["rules"]):
                 key = (str(rs.file), group["name"], i)
-                samples, timings = touched[key]
+                once, timings = touched[key]
+                samples = round(once * rate)
                 samples_by_slo[slo] = samples_by_slo.get(slo, 0) + samples
-                query_seconds += statistics.median(timings)
+                query_seconds += statistics.median(timings) * rate
                 rules += 1
                 evaluated = rule_times.get(key) or [0.0]
                 result.rules.append(
@@ -206,7 +227,7 @@ def measure(
                         group["name"],
                         _rule_name(rule),
                         samples,
-                        statistics.median(evaluated),
+                        statistics.median(evaluated) * rate,
                     )
                 )
         result.sets[rs.name] = SetCost(
@@ -216,13 +237,13 @@ def measure(
             eval_seconds=sum(by_slo.values()),
             eval_by_slo=by_slo,
             eval_spread=(
-                sum(min(g.durations) for g in mine),
-                sum(max(g.durations) for g in mine),
+                sum(min(g.durations) * g.per_minute for g in mine),
+                sum(max(g.durations) * g.per_minute for g in mine),
             ),
             samples=sum(samples_by_slo.values()),
             samples_by_slo=samples_by_slo,
             series=series_created(server, rs),
-            written_per_round=sum(statistics.median(g.written) for g in mine),
+            written_per_minute=sum(statistics.median(g.written) * g.per_minute for g in mine),
             evaluations=min(len(g.durations) for g in mine),
             query_seconds=query_seconds,
         )
