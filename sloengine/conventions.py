@@ -19,6 +19,9 @@ SLOENGINE_LABELS = frozenset({SERVICE, SLO, WINDOW, SEVERITY, LONG_WINDOW, SHORT
 BASE_WINDOW_SECONDS = 300
 BASE_WINDOW = "5m"
 
+# The SLO-window rules and budget metadata run in a group of their own, at most this often.
+BUDGET_INTERVAL_SECONDS = 150
+
 BAD_BASE = "sloengine:sli_bad:rate5m"  # bad events (or dollars, for spend) per second
 TOTAL_BASE = "sloengine:sli_total:rate5m"  # all events per second
 BAD_RATE = "sloengine:sli_bad:rate"  # {window=...}: bad events per second over the window

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -28,7 +29,7 @@ from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
 from sloengine.report import render_table
-from sloengine.rules import render
+from sloengine.rules import render, rule_groups
 from sloengine.scheduler import Engine
 from sloengine.simulate import Incident, Scope, backfill, example_scenario
 from sloengine.state import Store
@@ -67,14 +68,54 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
+def _rule_file(groups: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump({"groups": groups}, sort_keys=False)
+
+
 def base_rules(service: Service) -> str:
     """The rule file with only the 5m base series, which every longer window reads."""
-    doc = yaml.safe_load(render(service))
-    for group in doc["groups"]:
-        group["rules"] = [
-            r for r in group["rules"] if r.get("record") in (cv.BAD_BASE, cv.TOTAL_BASE)
-        ]
-    return yaml.safe_dump(doc, sort_keys=False)
+    groups = []
+    for group in rule_groups(service):
+        rules = [r for r in group["rules"] if r.get("record") in (cv.BAD_BASE, cv.TOTAL_BASE)]
+        if rules:
+            groups.append({**group, "rules": rules})
+    return _rule_file(groups)
+
+
+def budget_rules(service: Service) -> str:
+    """The rule file with only the budget groups: the SLO window and budget metadata."""
+    return _rule_file([g for g in rule_groups(service) if g["name"].endswith(":budget")])
+
+
+def _backfill_rules(
+    tsdb: Path, rule_file: Path, start: int, end: int, interval: int, work: Path
+) -> None:
+    """Evaluate ``rule_file`` over [start, end] against the data in ``tsdb`` and add the
+    results to it as blocks (``promtool tsdb create-blocks-from rules``)."""
+    blocks = work / f"blocks-{rule_file.stem}"
+    with prometheus_server(tsdb) as url:
+        done = subprocess.run(
+            [
+                shutil.which(PROMTOOL) or PROMTOOL,
+                "tsdb",
+                "create-blocks-from",
+                "rules",
+                "--quiet",
+                f"--start={start}",
+                f"--end={end}",
+                f"--url={url}",
+                f"--output-dir={blocks}",
+                f"--eval-interval={interval}s",
+                str(rule_file),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise DemoError(f"promtool could not backfill the rules: {done.stderr[-500:]}")
+    for block in blocks.iterdir():
+        block.rename(tsdb / block.name)
 
 
 def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -> None:
@@ -97,33 +138,17 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
         )
         samples = backfill(scenario, tsdb, start, end, 60)
         say(f"      {samples:,} samples written with promtool")
-        say("2/5 backfilling the rules' 5m base series, as if they had run all along...")
-        base = work / "base.rules.yml"
+        say(
+            "2/5 backfilling the rules' 5m base series and budgets, as if they had run all along..."
+        )
+        interval = service.objectives[0].interval
+        base, budgets = work / "base.rules.yml", work / "budget.rules.yml"
         base.write_text(base_rules(service))
-        with prometheus_server(tsdb) as url:
-            blocks = work / "rule-blocks"
-            done = subprocess.run(
-                [
-                    shutil.which(PROMTOOL) or PROMTOOL,
-                    "tsdb",
-                    "create-blocks-from",
-                    "rules",
-                    "--quiet",
-                    f"--start={start}",
-                    f"--end={end}",
-                    f"--url={url}",
-                    f"--output-dir={blocks}",
-                    f"--eval-interval={service.objectives[0].interval}s",
-                    str(base),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise DemoError(f"promtool could not backfill the rules: {done.stderr[-500:]}")
-        for block in blocks.iterdir():
-            block.rename(tsdb / block.name)
+        _backfill_rules(tsdb, base, start, end, interval, work)
+        # The budget groups run every few minutes; their last few evaluations let status
+        # read the SLO window before Prometheus first evaluates them itself.
+        budgets.write_text(budget_rules(service))
+        _backfill_rules(tsdb, budgets, end - 600, end, interval, work)
         rules.write_text(render(service))
         say(f"3/5 starting Prometheus with the generated rules ({rules.name})...")
         with prometheus_server(tsdb, rule_files=[rules]) as url:

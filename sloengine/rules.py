@@ -10,6 +10,7 @@ resets, so they are read exactly from the raw series; being short, they are chea
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import yaml
@@ -99,29 +100,70 @@ def burn_expr(obj: Objective, window: str) -> str:
     return f"({bad} / ({total} > 0) or {total} * 0) / {number(obj.error_budget)}"
 
 
+def _window_rules(obj: Objective, seconds: int) -> list[Rule]:
+    """The bad rate, total rate and burn rate over one window."""
+    window = format_duration(seconds)
+    at = {**obj.labels, **_ids(obj), cv.WINDOW: window}
+    if seconds == cv.BASE_WINDOW_SECONDS:
+        bad, total = cv.BAD_BASE + _sel(obj), cv.TOTAL_BASE + _sel(obj)
+    elif seconds in raw_windows(obj):
+        bad, total = raw_queries(obj, seconds)  # type: ignore[assignment]
+    else:
+        bad, total = (
+            window_rate(obj, cv.BAD_BASE, seconds),
+            window_rate(obj, cv.TOTAL_BASE, seconds),
+        )
+    rules: list[Rule] = [{"record": cv.BAD_RATE, "expr": bad, "labels": at}]
+    if obj.total_query is not None:
+        rules.append({"record": cv.TOTAL_RATE, "expr": total, "labels": at})
+    rules.append({"record": cv.BURN_RATE, "expr": burn_expr(obj, window), "labels": at})
+    return rules
+
+
+def _alert_windows(obj: Objective) -> list[int]:
+    """Every window the alerts read, shortest first."""
+    wanted: set[int] = set()
+    for w in obj.active_windows():
+        wanted |= {w.long_seconds, w.short_seconds}
+    return sorted(wanted)
+
+
 def recording_rules(obj: Objective) -> list[Rule]:
+    """The SLO's evaluation-interval group: the base rates and every alert window."""
     ids = {**obj.labels, **_ids(obj)}
     rules: list[Rule] = [{"record": cv.BAD_BASE, "expr": obj.bad_query, "labels": ids}]
     if obj.total_query is not None:
         rules.append({"record": cv.TOTAL_BASE, "expr": obj.total_query, "labels": ids})
-    exact = raw_windows(obj)
-    for seconds in windows_of(obj):
-        window = format_duration(seconds)
-        at = {**ids, cv.WINDOW: window}
-        if seconds == cv.BASE_WINDOW_SECONDS:
-            bad, total = cv.BAD_BASE + _sel(obj), cv.TOTAL_BASE + _sel(obj)
-        elif seconds in exact:
-            bad, total = raw_queries(obj, seconds)  # type: ignore[assignment]
-        else:
-            bad, total = (
-                window_rate(obj, cv.BAD_BASE, seconds),
-                window_rate(obj, cv.TOTAL_BASE, seconds),
-            )
-        rules.append({"record": cv.BAD_RATE, "expr": bad, "labels": at})
-        if obj.total_query is not None:
-            rules.append({"record": cv.TOTAL_RATE, "expr": total, "labels": at})
-        rules.append({"record": cv.BURN_RATE, "expr": burn_expr(obj, window), "labels": at})
-    return rules + metadata_rules(obj, ids)
+    for seconds in _alert_windows(obj):
+        rules += _window_rules(obj, seconds)
+    active = obj.active_windows()
+    current = min((w.long_seconds for w in active), default=obj.period)
+    rules.append(
+        {
+            "record": cv.CURRENT_BURN,
+            "expr": f"{cv.BURN_RATE}{_sel(obj, window=format_duration(current))}",
+            "labels": ids,
+        }
+    )
+    return rules
+
+
+def budget_rules(obj: Objective) -> list[Rule]:
+    """The SLO window and the budget metadata, for the slower budget group.
+
+    No alert reads the SLO window, and it is the costliest rule by far (a 30d window
+    averages 43,200 base samples per series): a budget needs no fresher figure than
+    every couple of minutes.
+    """
+    rules = [] if obj.period in _alert_windows(obj) else _window_rules(obj, obj.period)
+    return rules + metadata_rules(obj, {**obj.labels, **_ids(obj)})
+
+
+def budget_interval(obj: Objective) -> int:
+    """Seconds between evaluations of the budget group: 2.5 evaluation intervals, at most
+    2m30s (or the evaluation interval, when that is longer). Under the 5m look-back, so
+    its series never go stale."""
+    return min(math.ceil(obj.interval * 2.5), max(cv.BUDGET_INTERVAL_SECONDS, obj.interval))
 
 
 def metadata_rules(obj: Objective, ids: dict[str, str]) -> list[Rule]:
@@ -142,15 +184,6 @@ def metadata_rules(obj: Objective, ids: dict[str, str]) -> list[Rule]:
             "record": cv.BUDGET_REMAINING,
             "expr": f"1 - {cv.BURN_RATE}{_sel(obj, window=period)}",
             "labels": at,
-        }
-    )
-    active = obj.active_windows()
-    current = min((w.long_seconds for w in active), default=obj.period)
-    rules.append(
-        {
-            "record": cv.CURRENT_BURN,
-            "expr": f"{cv.BURN_RATE}{_sel(obj, window=format_duration(current))}",
-            "labels": ids,
         }
     )
     return rules
@@ -223,15 +256,26 @@ def alerting_rules(obj: Objective) -> list[Rule]:
 
 
 def rule_groups(service: Service) -> list[Rule]:
-    """One group per SLO: recording rules then the alerts that read them, in one pass."""
-    return [
-        {
-            "name": f"sloengine:{obj.service}:{obj.name}",
-            "interval": format_duration(obj.interval),
-            "rules": recording_rules(obj) + alerting_rules(obj),
-        }
-        for obj in service.objectives
-    ]
+    """Two groups per SLO: the recording rules and the alerts that read them, in one pass
+    every evaluation interval; then the SLO window and budget metadata, less often."""
+    groups: list[Rule] = []
+    for obj in service.objectives:
+        name = f"sloengine:{obj.service}:{obj.name}"
+        groups.append(
+            {
+                "name": name,
+                "interval": format_duration(obj.interval),
+                "rules": recording_rules(obj) + alerting_rules(obj),
+            }
+        )
+        groups.append(
+            {
+                "name": f"{name}:budget",
+                "interval": format_duration(budget_interval(obj)),
+                "rules": budget_rules(obj),
+            }
+        )
+    return groups
 
 
 # libyaml's emitter when PyYAML was built with it (about 20x faster on big rule files);

@@ -11,6 +11,7 @@ import yaml
 from conftest import ROOT
 
 from sloengine import conventions as cv
+from sloengine.durations import format_duration
 from sloengine.inputs import plan
 from sloengine.loading import load_specs
 from sloengine.model import Objective, Service
@@ -64,13 +65,41 @@ def test_promtool_accepts_every_generated_rule_file(promtool: str, tmp_path: Pat
     assert done.stdout.count("SUCCESS") == len(files)
 
 
-def test_each_slo_gets_one_group_evaluated_at_its_interval() -> None:
+def test_each_slo_gets_an_alert_group_at_its_interval_and_a_slower_budget_group() -> None:
     for service in services(EXAMPLES):
         groups = yaml.safe_load(render(service))["groups"]
-        assert [g["name"] for g in groups] == [
-            f"sloengine:{service.name}:{obj.name}" for obj in service.objectives
+        assert [(g["name"], g["interval"]) for g in groups] == [
+            (name, interval)
+            for obj in service.objectives
+            for name, interval in (
+                (f"sloengine:{service.name}:{obj.name}", "1m"),
+                (f"sloengine:{service.name}:{obj.name}:budget", "2m30s"),
+            )
         ]
-        assert {g["interval"] for g in groups} == {"1m"}
+        for obj, alerts, budget in zip(service.objectives, groups[::2], groups[1::2], strict=True):
+            period = format_duration(obj.period)
+            # The alert group holds every window an alert reads; the budget group holds
+            # the SLO window (read by no alert) and the budget metadata.
+            windows = {r["labels"].get(cv.WINDOW) for r in alerts["rules"] if "record" in r}
+            assert {r["labels"][cv.LONG_WINDOW] for r in alerts["rules"] if "alert" in r} <= windows
+            assert {
+                r["labels"][cv.SHORT_WINDOW] for r in alerts["rules"] if "alert" in r
+            } <= windows
+            assert period not in windows
+            assert {r["labels"][cv.WINDOW] for r in budget["rules"]} == {period}
+            assert cv.BUDGET_REMAINING in {r["record"] for r in budget["rules"]}
+
+
+def test_the_budget_group_never_runs_faster_than_the_alert_group(tmp_path: Path) -> None:
+    text = (
+        "apiVersion: sloengine/v1\nservice: slow\nevaluation_interval: 5m\n"
+        "metrics: {preset: llm}\nslos:\n  - name: availability\n    objective: 99\n"
+        "    sli: {success_rate: {}}\n"
+    )
+    (tmp_path / "slow.yaml").write_text(text)
+    (service,) = load_specs([str(tmp_path / "slow.yaml")])
+    groups = yaml.safe_load(render(service))["groups"]
+    assert [g["interval"] for g in groups] == ["5m", "5m"]
 
 
 @pytest.mark.parametrize("obj", objectives(), ids=lambda o: f"{o.service}/{o.name}")
@@ -147,9 +176,9 @@ def test_a_spend_burn_rate_is_spend_rate_over_budget_per_second() -> None:
         and r["labels"][cv.SLO] == "spend"
         and r["labels"][cv.WINDOW] == "1h"
     )
-    # $30,000 per 30 days is $0.011574... per second.
+    # $60,000 per 30 days is $0.023148... per second.
     divisor = float(burn["expr"].rsplit("/", 1)[1])
-    assert divisor == pytest.approx(30000 / (30 * 86400))
+    assert divisor == pytest.approx(60000 / (30 * 86400))
 
 
 def test_histogram_thresholds_match_both_prometheus_2_and_3_bucket_spellings() -> None:
