@@ -46,7 +46,15 @@ def _seconds(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds)]
+def _not_bool(value: Any) -> Any:
+    """YAML reads ``true``/``yes`` as booleans, which would otherwise pass as 1.0."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
+Seconds = Annotated[float, BeforeValidator(_seconds), BeforeValidator(_not_bool)]
 
 
 class Model(BaseModel):
@@ -120,8 +128,8 @@ class Pair(Model):
     """One multi-window burn-rate alert: budget share consumed over a long window."""
 
     severity: Literal["page", "ticket"]
-    budget_percent: float | None = Field(default=None, gt=0, le=100)
-    burn_rate: float | None = Field(default=None, gt=0)
+    budget_percent: Number | None = Field(default=None, gt=0, le=100)
+    burn_rate: Number | None = Field(default=None, gt=0)
     long_window: str
     short_window: str
 
@@ -174,7 +182,7 @@ class RatioSLI(Model):
 class HistogramSLI(Model):
     metric: MetricName
     selector: str = ""
-    threshold: float = Field(gt=0)
+    threshold: Number = Field(gt=0)
 
 
 class PresetSLI(Model):
@@ -193,15 +201,15 @@ class LatencySLI(PresetSLI):
 
 
 class CostPerCallSLI(PresetSLI):
-    threshold_usd: float = Field(gt=0)
+    threshold_usd: Number = Field(gt=0)
 
 
 class QualitySLI(PresetSLI):
-    min_score: float = Field(gt=0, le=1)
+    min_score: Number = Field(gt=0, le=1)
 
 
 class SpendSLI(PresetSLI):
-    budget_usd: float = Field(gt=0)
+    budget_usd: Number = Field(gt=0)
 
 
 class SLI(Model):
@@ -242,7 +250,7 @@ class SLI(Model):
 class SLO(Model):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
-    objective: float | None = Field(default=None, gt=0, lt=100)
+    objective: Number | None = Field(default=None, gt=0, lt=100)
     window: Seconds | None = Field(default=None, gt=0)
     sli: SLI
     runbook: str | None = None
