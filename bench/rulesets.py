@@ -49,8 +49,8 @@ def build(directory: Path) -> tuple[Service, dict[str, RuleSet]]:
         path.write_text(text)
         groups = {}
         for group in yaml.safe_load(text)["groups"]:
-            name = group["name"].removesuffix(":budget")  # sloengine's budget groups
-            slo = next(o.name for o in service.objectives if name.endswith(o.name))
+            group_name = group["name"].removesuffix(":budget")  # sloengine's budget groups
+            slo = next(o.name for o in service.objectives if group_name.endswith(o.name))
             groups[group["name"]] = slo
         sets[name] = RuleSet(name, text, groups, path.resolve())
     return service, sets
