@@ -630,7 +630,8 @@ def render(run: Run) -> str:
             "on a 1m interval except sloengine's budget groups (the 30d window and budget "
             "metadata, every 2m30s), and reports its own "
             "`prometheus_rule_group_last_duration_seconds` after every evaluation "
-            f"({run.cost.sets[SLOENGINE].evaluations} evaluation(s) per group after the first, "
+            f"({run.cost.sets[OPTIMIZED].evaluations} evaluations of every 1m group after its "
+            f"first, {run.cost.sets[SLOENGINE].evaluations} of every 2m30s one, "
             f"over {run.cost.measured_for / 60:.1f} min). Samples touched are each rule's "
             "expression run through `/api/v1/query?stats=all` at one instant. Both are per "
             "minute of wall clock: a group's figure times its evaluations per minute.",
