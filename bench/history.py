@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ import yaml
 
 from bench import prom
 from bench.slos import SERVICE
-from sloengine import simulate
+from sloengine import localprom, simulate
 from sloengine.simulate import Incident, Scenario, Scope, Traffic
 
 DAY = 86400
@@ -130,26 +129,7 @@ def backfill_rules(
 
     def one(job: tuple[Path, Path]) -> None:
         rule_file, out = job
-        done = subprocess.run(
-            [
-                prom.PROMTOOL,
-                "tsdb",
-                "create-blocks-from",
-                "rules",
-                "--quiet",
-                f"--url={server.url}",
-                f"--start={start}",
-                f"--end={end}",
-                "--eval-interval=60s",
-                f"--output-dir={out}",
-                str(rule_file),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"promtool rules backfill failed: {done.stderr[-2000:]}")
+        localprom.backfill_rules(server.url, rule_file, start, end, 60, out)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(one, jobs))

@@ -24,7 +24,13 @@ import yaml
 from sloengine import conventions as cv
 from sloengine.conventions import AUTO, RECORDED
 from sloengine.evaluate import Evaluator
-from sloengine.localprom import PROMETHEUS, PROMTOOL, active_alerts, prometheus_server
+from sloengine.localprom import (
+    PROMETHEUS,
+    PROMTOOL,
+    active_alerts,
+    backfill_rules,
+    prometheus_server,
+)
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
@@ -94,26 +100,10 @@ def _backfill_rules(
     results to it as blocks (``promtool tsdb create-blocks-from rules``)."""
     blocks = work / f"blocks-{rule_file.stem}"
     with prometheus_server(tsdb) as url:
-        done = subprocess.run(
-            [
-                shutil.which(PROMTOOL) or PROMTOOL,
-                "tsdb",
-                "create-blocks-from",
-                "rules",
-                "--quiet",
-                f"--start={start}",
-                f"--end={end}",
-                f"--url={url}",
-                f"--output-dir={blocks}",
-                f"--eval-interval={interval}s",
-                str(rule_file),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise DemoError(f"promtool could not backfill the rules: {done.stderr[-500:]}")
+        try:
+            backfill_rules(url, rule_file, start, end, interval, blocks)
+        except RuntimeError as exc:
+            raise DemoError(str(exc)[-500:]) from None
     for block in blocks.iterdir():
         block.rename(tsdb / block.name)
 

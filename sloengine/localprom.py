@@ -119,6 +119,35 @@ def prometheus_server(
         raise RuntimeError(f"prometheus found no free port:\n{log_path.read_text()}")
 
 
+def backfill_rules(
+    url: str, rule_file: str | os.PathLike[str], start: int, end: int, interval: int, out: Path
+) -> None:
+    """Evaluate ``rule_file`` every ``interval`` seconds over [start, end] against the
+    Prometheus at ``url`` and write the results as TSDB blocks into ``out``
+    (``promtool tsdb create-blocks-from rules``). Raises RuntimeError with promtool's
+    complaint when it fails."""
+    done = subprocess.run(
+        [
+            shutil.which(PROMTOOL) or PROMTOOL,
+            "tsdb",
+            "create-blocks-from",
+            "rules",
+            "--quiet",
+            f"--url={url}",
+            f"--start={start}",
+            f"--end={end}",
+            f"--eval-interval={interval}s",
+            f"--output-dir={out}",
+            str(rule_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool could not backfill the rules: {done.stderr[-2000:]}")
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
