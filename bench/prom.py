@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,6 +22,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sloengine import localprom
 
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN", "prometheus")
 PROMTOOL = os.environ.get("PROMTOOL_BIN", "promtool")
@@ -38,13 +39,6 @@ def version() -> str:
     out = subprocess.run([PROMETHEUS, "--version"], capture_output=True, text=True, check=False)
     first = (out.stdout or out.stderr).splitlines()[0]
     return first.removeprefix("prometheus, ").strip()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -114,14 +108,6 @@ def parse_exposition(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
     return out
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
 @contextlib.contextmanager
 def running(
     tsdb_dir: Path,
@@ -136,7 +122,7 @@ def running(
     config_file = workdir / "prometheus.yml"
     config_file.write_text(json.dumps(config or {}))  # JSON is YAML
     log_path = workdir / "prometheus.log"
-    port = _free_port()
+    port = localprom.free_port()
     url = f"http://127.0.0.1:{port}"
     args = [
         PROMETHEUS,
@@ -150,7 +136,7 @@ def running(
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
-        while process.poll() is None and not _ready(url):
+        while process.poll() is None and not localprom.ready(url, timeout=2):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"prometheus not ready after {timeout}s; see {log_path}")
             time.sleep(0.1)

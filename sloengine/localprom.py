@@ -32,7 +32,8 @@ def available() -> bool:
     return shutil.which(PROMETHEUS) is not None and shutil.which(PROMTOOL) is not None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now."""
     # The port is released before Prometheus binds it; start() retries if it gets taken.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -40,9 +41,10 @@ def _free_port() -> int:
         return port
 
 
-def _ready(url: str) -> bool:
+def ready(url: str, timeout: float = 1.0) -> bool:
+    """True when the Prometheus at ``url`` answers /-/ready."""
     try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=timeout) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
@@ -87,7 +89,7 @@ def prometheus_server(
         config_file.write_text(json.dumps(config))  # JSON is YAML
         log_path = Path(tmp) / "prometheus.log"
         for _attempt in range(3):
-            chosen = port or _free_port()
+            chosen = port or free_port()
             url = f"http://127.0.0.1:{chosen}"
             args = [
                 PROMETHEUS,
@@ -102,7 +104,7 @@ def prometheus_server(
                 process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
             try:
                 deadline = time.monotonic() + timeout
-                while process.poll() is None and not _ready(url):
+                while process.poll() is None and not ready(url):
                     if time.monotonic() > deadline:
                         raise RuntimeError(
                             f"prometheus not ready after {timeout}s:\n{log_path.read_text()}"

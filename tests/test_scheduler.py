@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 import threading
 import time
 import urllib.error
@@ -26,6 +25,7 @@ from prometheus_server import prometheus_server
 from sloengine.cli import cli
 from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
+from sloengine.localprom import free_port
 from sloengine.model import Objective
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import TOKEN_ENV, Prometheus
@@ -136,7 +136,7 @@ def test_prometheus_killed_mid_run_never_resolves_and_pages_once_that_evaluation
     tsdb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, SECRET)
-    port = _free_port()
+    port = free_port()
     out, clock = io.StringIO(), Clock(NOW)
     with prometheus_server(tsdb, port=port) as url:
         eng = engine(url, tmp_path / "s.db", out, clock, timeout=2)
@@ -242,13 +242,6 @@ def test_run_once_prints_the_page_on_the_console(prometheus: str, tmp_path: Path
     assert result.exit_code == 0, result.output
     # The CLI evaluates at the present, a moment after the data ends: still the outage.
     assert "[PAGE] chat-assistant/availability" in result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def test_killed_mid_delivery_and_restarted_the_page_reaches_slack_exactly_once(

@@ -26,7 +26,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -39,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sloengine import localprom
 from sloengine.simulate import Scenario, example_scenario, series_at, write_openmetrics
 
 PROMETHEUS = "prometheus"
@@ -109,13 +109,6 @@ def make_history(tsdb: Path, days: int, log: Log, workers: int = 3) -> tuple[Sce
 
 def _blocks(tsdb: Path) -> int:
     return sum(1 for p in tsdb.iterdir() if p.is_dir() and (p / "meta.json").exists())
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
@@ -248,14 +241,6 @@ class Prom:
             time.sleep(every)
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
 @contextlib.contextmanager
 def prometheus(
     tsdb: Path,
@@ -267,7 +252,7 @@ def prometheus(
 ) -> Iterator[Prom]:
     """Run Prometheus over ``tsdb`` until the block exits (SIGTERM, then SIGKILL)."""
     work.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = localprom.free_port()
     log_file = work / "prometheus.log"
     prom = Prom(
         url=f"http://127.0.0.1:{port}",
@@ -291,7 +276,7 @@ def prometheus(
         )
     try:
         deadline = time.monotonic() + timeout
-        while process.poll() is None and not _ready(prom.url):
+        while process.poll() is None and not localprom.ready(prom.url, timeout=2):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"prometheus not ready after {timeout}s; see {log_file}")
             time.sleep(0.1)
