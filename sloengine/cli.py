@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from sloengine import __version__
-from sloengine.conventions import AUTO, RAW, RECORDED
+from sloengine.conventions import Mode, Severity
 from sloengine.durations import parse_duration
 from sloengine.errors import SpecError
 from sloengine.explain import explain as explain_slo
@@ -193,8 +193,8 @@ prometheus_option = click.option(
 )
 mode_option = click.option(
     "--mode",
-    type=click.Choice([AUTO, RECORDED, RAW]),
-    default=AUTO,
+    type=click.Choice([m.value for m in Mode]),
+    default=Mode.AUTO.value,
     show_default=True,
     help="recorded: read the generated rules' series; raw: compute from raw metrics; auto: recorded where loaded.",
 )
@@ -216,17 +216,18 @@ def status(
     prometheus_url: str, paths: tuple[str, ...], fmt: str, mode: str, timeout: float
 ) -> None:
     """Evaluate every SLO once against Prometheus and print budgets, burn rates and state."""
+    from sloengine.alerting import blind
     from sloengine.evaluate import Evaluator
-    from sloengine.report import render_table
+    from sloengine.table import render_table
 
     objectives = [obj for s in load_specs(paths) for obj in s.objectives]
-    evaluator = Evaluator(_prometheus(prometheus_url, timeout), mode=mode)
+    evaluator = Evaluator(_prometheus(prometheus_url, timeout), mode=Mode(mode))
     statuses = evaluator.evaluate(objectives)
     if fmt == "json":
         click.echo(json.dumps([s.as_json() for s in statuses], indent=2))
     else:
         click.echo(render_table(statuses))
-    if statuses and all(s.health == "unavailable" for s in statuses):
+    if blind(statuses):
         click.echo(f"error: {statuses[0].error}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
 
@@ -326,7 +327,9 @@ def run(
     except (OSError, sqlite3.Error) as exc:
         click.echo(f"error: cannot open the state database {state_path}: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    channels = {k: v for k, v in (("page", page_channel), ("ticket", ticket_channel)) if v}
+    channels = {
+        k: v for k, v in ((Severity.PAGE, page_channel), (Severity.TICKET, ticket_channel)) if v
+    }
     try:
         notifier = make_notifier(
             store, dict(os.environ), channels=channels, template_dir=template_dir
@@ -336,7 +339,7 @@ def run(
         sys.exit(EXIT_BAD_INPUT)
     engine = Engine(
         objectives,
-        Evaluator(_prometheus(prometheus_url, timeout), mode=mode),
+        Evaluator(_prometheus(prometheus_url, timeout), mode=Mode(mode)),
         store,
         notifier,
         blind_after=blind_after,

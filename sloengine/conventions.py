@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
-# Evaluation modes of `status` and `run` (see sloengine.evaluate).
-RECORDED, RAW, AUTO = "recorded", "raw", "auto"
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """How `status` and `run` read an SLO's rates (see sloengine.evaluate)."""
+
+    RECORDED = "recorded"  # the generated rules' series
+    RAW = "raw"  # computed from the raw series
+    AUTO = "auto"  # recorded where the rules are loaded, raw elsewhere
+
+
+class Severity(StrEnum):
+    """What an alert pair asks of people: a page now, or a ticket for working hours."""
+
+    PAGE = "page"
+    TICKET = "ticket"
+
+    @property
+    def rank(self) -> int:
+        return 2 if self is Severity.PAGE else 1
+
 
 # Labels on every generated series and alert.
 SERVICE = "service"
@@ -36,5 +55,32 @@ CURRENT_BURN = "sloengine:slo_current_burn_rate"
 BUDGET_USD = "sloengine:slo_budget_usd"
 
 ALERT_NAME = "SLOErrorBudgetBurn"
-PAGE = "page"
-TICKET = "ticket"
+
+# Rule groups: one per SLO every evaluation interval, and its slower budget group.
+GROUP_PREFIX = "sloengine"
+BUDGET_SUFFIX = ":budget"
+
+
+def group_name(service: str, slo: str) -> str:
+    """The name of an SLO's evaluation-interval rule group."""
+    return f"{GROUP_PREFIX}:{service}:{slo}"
+
+
+def budget_group_name(service: str, slo: str) -> str:
+    """The name of an SLO's budget group (the SLO window and budget metadata)."""
+    return group_name(service, slo) + BUDGET_SUFFIX
+
+
+def is_budget_group(name: str) -> bool:
+    return name.endswith(BUDGET_SUFFIX)
+
+
+def group_slo(name: str) -> tuple[str, str] | None:
+    """(service, slo) of a group sloengine wrote, None for any other group.
+
+    Service and SLO names cannot contain ``:``, so the name splits without ambiguity.
+    """
+    parts = name.removesuffix(BUDGET_SUFFIX).split(":")
+    if len(parts) != 3 or parts[0] != GROUP_PREFIX:
+        return None
+    return parts[1], parts[2]

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from sloengine import conventions as cv
-from sloengine.conventions import AUTO, RECORDED
+from sloengine.conventions import Mode
 from sloengine.evaluate import Evaluator
 from sloengine.localprom import (
     PROMETHEUS,
@@ -34,11 +34,11 @@ from sloengine.localprom import (
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
-from sloengine.report import render_table
 from sloengine.rules import render, rule_groups
 from sloengine.scheduler import Engine
 from sloengine.simulate import Incident, Scope, backfill, example_scenario
 from sloengine.state import Store
+from sloengine.table import render_table
 
 DAYS = 3
 OUTAGE_MINUTES = 40
@@ -144,14 +144,14 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
         with prometheus_server(tsdb, rule_files=[rules]) as url:
             prom = Prometheus(url)
             objectives = list(service.objectives)
-            evaluator = Evaluator(prom, mode=RECORDED)
+            evaluator = Evaluator(prom, mode=Mode.RECORDED)
             say("4/5 waiting for Prometheus to evaluate every rule group (up to a minute)...")
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 if len(evaluator.recorded_rates(objectives, time.time())) == len(objectives):
                     break
                 time.sleep(2)
-            statuses = Evaluator(prom, mode=AUTO).evaluate(objectives)
+            statuses = Evaluator(prom, mode=Mode.AUTO).evaluate(objectives)
             expected: set[tuple[str, ...]] = {
                 (s.service, s.slo, p.severity, p.long_window, p.short_window)
                 for s in statuses
@@ -176,7 +176,7 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
             pages = io.StringIO()
             engine = Engine(
                 objectives,
-                Evaluator(prom, mode=AUTO),
+                Evaluator(prom, mode=Mode.AUTO),
                 Store(work / "state.db"),
                 ConsoleNotifier(pages),
             )

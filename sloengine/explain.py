@@ -6,14 +6,16 @@ from dataclasses import dataclass, field
 
 from sloengine import conventions as cv
 from sloengine.budget import budget_exhaustion_seconds, detection_seconds
+from sloengine.conventions import Severity
 from sloengine.durations import format_duration
 from sloengine.model import Objective
 from sloengine.promql import number
+from sloengine.spec import SLIKind
 
 
 @dataclass(frozen=True)
 class PairReport:
-    severity: str
+    severity: Severity
     enabled: bool
     burn_rate: float
     long_window: str
@@ -83,11 +85,11 @@ def explain(obj: Objective) -> Report:
             )
         if obj.min_events and not obj.is_spend:
             per_hour = obj.min_events / (w.long_seconds / 3600)
-            if obj.kind == "quality" or per_hour > 60:
+            if obj.kind == SLIKind.QUALITY or per_hour > 60:
                 warnings.append(
                     f"the {w.severity} alert over {format_duration(w.long_seconds)} stays silent below"
                     f" {number(round(per_hour, 1))} events an hour (min_events {obj.min_events});"
-                    f" check the {'sampled eval' if obj.kind == 'quality' else 'request'} volume reaches it"
+                    f" check the {'sampled eval' if obj.kind == SLIKind.QUALITY else 'request'} volume reaches it"
                 )
     if obj.objective is not None and obj.objective < 0.01:
         percent = number(round(obj.objective * 100, 6))
@@ -96,7 +98,7 @@ def explain(obj: Objective) -> Report:
             f"objective {percent}% reads like a fraction: objectives are percent, "
             f"did you mean {number(round(obj.objective * 10000, 6))}?",
         )
-    if obj.kind == "quality" and not obj.min_events:
+    if obj.kind == SLIKind.QUALITY and not obj.min_events:
         warnings.append(
             "quality scores are sampled: with few evals an hour one low score burns a large share"
             " of the budget; set alerting.min_events"

@@ -15,9 +15,9 @@ from typing import Any
 import promql_parser
 import rstr
 
-from sloengine import promql
+from sloengine import promql, sli
 from sloengine.model import Objective
-from sloengine.sli import INCLUDES, Counter, Histogram, Requests, catalog_entry
+from sloengine.spec import RatioSLI
 
 GOOD, BAD, ALL, ZERO = "good", "bad", "all", "zero"
 
@@ -114,40 +114,28 @@ def plan(obj: Objective) -> Plan:
 
 def _series(obj: Objective) -> list[Series]:
     spec = obj.sli.spec
-    if obj.kind == "ratio":
+    if isinstance(spec, RatioSLI):
         return _ratio_series(spec.errors, spec.good, spec.total)
-    if obj.kind == "histogram":
-        return _histogram_series(
-            spec.metric, _matchers(spec.selector), spec.threshold, quality=False
-        )
-    entry = catalog_entry(obj.preset, obj.kind)
-    base = _matchers(obj.file_selector) + _matchers(spec.selector)
-    if obj.kind == "spend":
-        name = spec.metric or (entry.name if isinstance(entry, Counter) else "")
-        return [Series(name, _labels(base), BAD)]
-    if obj.kind == "success_rate":
-        assert isinstance(entry, Requests) or spec.metric
-        req = entry if isinstance(entry, Requests) else Requests(spec.metric)
-        total = spec.metric or req.total
-        total_series = f"{total}_count" if req.total_is_histogram else total
-        extra = [Series(INCLUDES[i], _labels(base), ZERO) for i in spec.include]
-        if req.bad_counter:
-            return [
-                Series(total_series, _labels(base), ALL),
-                Series(req.bad_counter, _labels(base), BAD),
-                *extra,
-            ]
-        bad = _matchers(req.bad_matchers)
+    read = sli.reading(obj.sli, obj.preset, obj.file_selector)
+    assert read is not None
+    base = [m for text in read.matchers for m in _matchers(text)]
+    if isinstance(read, sli.DollarReading):
+        return [Series(read.counter, _labels(base), BAD)]
+    if isinstance(read, sli.ThresholdReading):
+        return _histogram_series(read.base, base, read.bound, quality=read.bad_below)
+    extra = [Series(name, _labels(base), ZERO) for name in read.include]
+    if read.bad_counter:
         return [
-            Series(total_series, _labels(base, bad), GOOD),
-            Series(total_series, _labels(base + bad), BAD),
+            Series(read.total, _labels(base), ALL),
+            Series(read.bad_counter, _labels(base), BAD),
             *extra,
         ]
-    metric = spec.metric or (entry.base if isinstance(entry, Histogram) else "")
-    if obj.kind == "quality":
-        return _histogram_series(metric, base, spec.min_score, quality=True)
-    threshold = spec.threshold_usd if obj.kind == "cost_per_call" else spec.threshold
-    return _histogram_series(metric, base, threshold, quality=False)
+    bad = _matchers(read.bad_matchers)
+    return [
+        Series(read.total, _labels(base, bad), GOOD),
+        Series(read.total, _labels(base + bad), BAD),
+        *extra,
+    ]
 
 
 def _histogram_series(

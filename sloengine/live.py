@@ -21,6 +21,7 @@ from sloengine.model import Objective, Service
 from sloengine.prometheus import Prometheus
 from sloengine.promql import selector
 from sloengine.source import Source, read_source
+from sloengine.spec import RatioSLI
 
 # Labels whose values are usually one per user, request or session.
 HIGH_CARDINALITY = re.compile(
@@ -32,8 +33,8 @@ LOOKBACK = "1h"
 
 
 def metric_names(obj: Objective) -> list[str]:
-    if obj.kind == "ratio":
-        spec = obj.sli.spec
+    spec = obj.sli.spec
+    if isinstance(spec, RatioSLI):
         exprs = [e for e in (spec.errors, spec.good, spec.total) if e is not None]
         return list(dict.fromkeys(n for e in exprs for n in metric_names_in(e)))
     return sli.metric_names(obj.sli, obj.preset)
@@ -109,9 +110,9 @@ def _bucket_problems(
 
 
 def _grouping_warnings(src: Source, at: tuple[str | int, ...], obj: Objective) -> list[Problem]:
-    if obj.kind != "ratio":
-        return []
     spec = obj.sli.spec
+    if not isinstance(spec, RatioSLI):
+        return []
     found: set[str] = set()
     for expr in (spec.errors, spec.good, spec.total):
         if expr is None:

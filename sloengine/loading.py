@@ -14,11 +14,22 @@ import pydantic
 
 from sloengine import promql, sli
 from sloengine.budget import DEFAULT_POLICY, resolve_policy
+from sloengine.conventions import Severity
 from sloengine.durations import format_duration
 from sloengine.errors import Problem, SpecError
 from sloengine.model import Objective, Service
 from sloengine.source import Source, read_source
-from sloengine.spec import SLI_KINDS, SLO, Alerting, Pair, SLOFile
+from sloengine.spec import (
+    SLI_KINDS,
+    SLO,
+    Alerting,
+    HistogramSLI,
+    Pair,
+    PresetSLI,
+    RatioSLI,
+    SLOFile,
+    SuccessRateSLI,
+)
 
 MIN_PERIOD = 3600
 
@@ -395,7 +406,7 @@ def _check_slo(src: Source, spec: SLOFile, index: int, slo: SLO) -> list[Problem
             src.problem(at, f"SLO {slo.name!r} needs an objective", _HINTS["objective"])
         )
     preset = spec.metrics.preset
-    if kind not in ("ratio", "histogram"):
+    if isinstance(kind_spec, PresetSLI):
         if sli.catalog_entry(preset, kind) is None and not kind_spec.metric:
             problems.append(
                 src.problem(
@@ -404,7 +415,7 @@ def _check_slo(src: Source, spec: SLOFile, index: int, slo: SLO) -> list[Problem
                     f"set sli.{kind}.metric to your own metric, or use a preset that has one",
                 )
             )
-        if kind == "success_rate" and kind_spec.include and preset != "llm":
+        if isinstance(kind_spec, SuccessRateSLI) and kind_spec.include and preset != "llm":
             problems.append(
                 src.problem(
                     (*here, "include"),
@@ -413,9 +424,9 @@ def _check_slo(src: Source, spec: SLOFile, index: int, slo: SLO) -> list[Problem
                 )
             )
         problems += _selector_problem(src, (*here, "selector"), kind_spec.selector)
-    if kind == "histogram":
+    if isinstance(kind_spec, HistogramSLI):
         problems += _selector_problem(src, (*here, "selector"), kind_spec.selector)
-    if kind == "ratio":
+    if isinstance(kind_spec, RatioSLI):
         for key in ("errors", "good", "total"):
             expr = getattr(kind_spec, key)
             if expr is not None:
@@ -561,7 +572,10 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
         )
     channels = {
         severity: route.slack_channel
-        for severity, route in (("page", spec.notify.page), ("ticket", spec.notify.ticket))
+        for severity, route in (
+            (Severity.PAGE, spec.notify.page),
+            (Severity.TICKET, spec.notify.ticket),
+        )
         if route is not None and route.slack_channel
     }
     return Objective(
@@ -579,8 +593,11 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
         bad_query=queries.bad,
         total_query=queries.total,
         windows=tuple(resolve_policy(policy, period)),
-        enabled={"page": alerting.page.enabled, "ticket": alerting.ticket.enabled},
-        for_seconds={"page": round(alerting.page.for_), "ticket": round(alerting.ticket.for_)},
+        enabled={Severity.PAGE: alerting.page.enabled, Severity.TICKET: alerting.ticket.enabled},
+        for_seconds={
+            Severity.PAGE: round(alerting.page.for_),
+            Severity.TICKET: round(alerting.ticket.for_),
+        },
         min_events=alerting.min_events,
         min_bad_events=alerting.min_bad_events,
         labels={**spec.labels, **alerting.labels},

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sloengine import sli as catalog
 from sloengine.budget import AlertWindow
-from sloengine.spec import SLI
+from sloengine.conventions import Severity
+from sloengine.durations import format_duration
+from sloengine.spec import SLI, SLIKind
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,7 @@ class Objective:
     service: str
     name: str
     file: str
-    kind: str
+    kind: SLIKind
     sli: SLI
     preset: str
     period: int  # SLO window, seconds
@@ -27,8 +30,8 @@ class Objective:
     bad_query: str  # per-second bad events (dollars for spend) over the base window
     total_query: str | None
     windows: tuple[AlertWindow, ...]
-    enabled: dict[str, bool]
-    for_seconds: dict[str, int]
+    enabled: dict[Severity, bool]
+    for_seconds: dict[Severity, int]
     min_events: int
     min_bad_events: int
     labels: dict[str, str] = field(default_factory=dict)
@@ -36,12 +39,20 @@ class Objective:
     runbook_url: str | None = None
     description: str = ""
     owner: str = ""
-    channels: dict[str, str] = field(default_factory=dict)
+    channels: dict[Severity, str] = field(default_factory=dict)
     file_selector: str = ""  # metrics.selector, applied to every preset query
 
     @property
+    def key(self) -> tuple[str, str]:
+        return (self.service, self.name)
+
+    @property
     def is_spend(self) -> bool:
-        return self.kind == "spend"
+        return self.kind == SLIKind.SPEND
+
+    def queries(self, seconds: int) -> catalog.Queries:
+        """PromQL for the bad and total per-second rates over ``seconds``, from raw series."""
+        return catalog.queries(self.sli, self.preset, self.file_selector, format_duration(seconds))
 
     def active_windows(self) -> list[AlertWindow]:
         return [w for w in self.windows if self.enabled.get(w.severity, True)]

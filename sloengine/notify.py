@@ -13,8 +13,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from sloengine.scheduler import DeliveryError
-from sloengine.state import Message, Store
+from sloengine.alerting import Event
+from sloengine.conventions import Severity
+from sloengine.delivery import DeliveryError, Message
+from sloengine.state import Store
 
 
 def templates(override_dir: str | None = None) -> SandboxedEnvironment:
@@ -141,7 +143,7 @@ class SlackNotifier:
         token: str | None = None,
         webhook_url: str | None = None,
         base_url: str | None = None,
-        channels: dict[str, str] | None = None,
+        channels: dict[Severity, str] | None = None,
         template_dir: str | None = None,
         timeout: int = 10,
     ) -> None:
@@ -179,7 +181,7 @@ class SlackNotifier:
             raise DeliveryError(f"Slack did not answer ({type(exc).__name__})") from None
 
     def _channel(self, message: Message) -> str:
-        severity = str(message.payload.get("severity", "page"))
+        severity = Severity(message.payload.get("severity", Severity.PAGE))
         channel = message.payload.get("channel") or self.channels.get(severity)
         if not channel:
             raise DeliveryError(
@@ -192,8 +194,8 @@ class SlackNotifier:
     def _post(self, message: Message, text: str, blocks: list[dict[str, Any]]) -> None:
         assert self.client is not None
         thread = self.store.thread(message.incident)
-        opening = message.kind in ("firing", "blind") or thread is None
-        if message.kind in ("resolved", "sight") and thread is not None:
+        opening = message.kind in (Event.FIRING, Event.BLIND) or thread is None
+        if message.kind in (Event.RESOLVED, Event.SIGHT) and thread is not None:
             # The update is idempotent, so it goes first; the reply is checked below.
             self.client.chat_update(channel=thread[0], ts=thread[1], text=text, blocks=blocks)
         channel = self._channel(message) if opening else thread[0]  # type: ignore[index]
@@ -289,7 +291,7 @@ def make_notifier(
     store: Store,
     env: dict[str, str],
     *,
-    channels: dict[str, str],
+    channels: dict[Severity, str],
     template_dir: str | None = None,
     out: TextIO | None = None,
 ) -> ConsoleNotifier | SlackNotifier:

@@ -16,35 +16,14 @@ from typing import Any
 import yaml
 
 from sloengine import conventions as cv
-from sloengine import sli
 from sloengine.budget import AlertWindow
 from sloengine.durations import format_duration
 from sloengine.model import Objective, Service
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
+from sloengine.windows import alert_windows, raw_windows
 
 Rule = dict[str, Any]
-
-
-def windows_of(obj: Objective) -> list[int]:
-    """Every window (seconds) the alerts and the budget need, shortest first."""
-    wanted = {obj.period}
-    for w in obj.active_windows():
-        wanted |= {w.long_seconds, w.short_seconds}
-    return sorted(wanted)
-
-
-def raw_windows(obj: Objective) -> set[int]:
-    """Windows read from raw series: the base window and every alert's short window."""
-    return {cv.BASE_WINDOW_SECONDS} | {w.short_seconds for w in obj.active_windows()}
-
-
-def raw_queries(obj: Objective, seconds: int) -> tuple[str, str | None]:
-    """Bad and total rates over a window, straight from the SLI's raw series."""
-    if seconds == cv.BASE_WINDOW_SECONDS:
-        return obj.bad_query, obj.total_query
-    q = sli.queries(obj.sli, obj.preset, obj.file_selector, format_duration(seconds))
-    return q.bad, q.total
 
 
 def _ids(obj: Objective) -> dict[str, str]:
@@ -107,34 +86,28 @@ def _window_rules(obj: Objective, seconds: int) -> list[Rule]:
     if seconds == cv.BASE_WINDOW_SECONDS:
         bad, total = cv.BAD_BASE + _sel(obj), cv.TOTAL_BASE + _sel(obj)
     elif seconds in raw_windows(obj):
-        bad, total = raw_queries(obj, seconds)  # type: ignore[assignment]
+        raw = obj.queries(seconds)
+        bad, total = raw.bad, raw.total or ""
     else:
         bad, total = (
             window_rate(obj, cv.BAD_BASE, seconds),
             window_rate(obj, cv.TOTAL_BASE, seconds),
         )
     rules: list[Rule] = [{"record": cv.BAD_RATE, "expr": bad, "labels": at}]
-    if obj.total_query is not None:
+    if not obj.is_spend:
         rules.append({"record": cv.TOTAL_RATE, "expr": total, "labels": at})
     rules.append({"record": cv.BURN_RATE, "expr": burn_expr(obj, window), "labels": at})
     return rules
 
 
-def _alert_windows(obj: Objective) -> list[int]:
-    """Every window the alerts read, shortest first."""
-    wanted: set[int] = set()
-    for w in obj.active_windows():
-        wanted |= {w.long_seconds, w.short_seconds}
-    return sorted(wanted)
-
-
 def recording_rules(obj: Objective) -> list[Rule]:
     """The SLO's evaluation-interval group: the base rates and every alert window."""
     ids = {**obj.labels, **_ids(obj)}
-    rules: list[Rule] = [{"record": cv.BAD_BASE, "expr": obj.bad_query, "labels": ids}]
-    if obj.total_query is not None:
-        rules.append({"record": cv.TOTAL_BASE, "expr": obj.total_query, "labels": ids})
-    for seconds in _alert_windows(obj):
+    base = obj.queries(cv.BASE_WINDOW_SECONDS)
+    rules: list[Rule] = [{"record": cv.BAD_BASE, "expr": base.bad, "labels": ids}]
+    if base.total is not None:
+        rules.append({"record": cv.TOTAL_BASE, "expr": base.total, "labels": ids})
+    for seconds in alert_windows(obj):
         rules += _window_rules(obj, seconds)
     active = obj.active_windows()
     current = min((w.long_seconds for w in active), default=obj.period)
@@ -155,7 +128,7 @@ def budget_rules(obj: Objective) -> list[Rule]:
     averages 43,200 base samples per series): a budget needs no fresher figure than
     every couple of minutes.
     """
-    rules = [] if obj.period in _alert_windows(obj) else _window_rules(obj, obj.period)
+    rules = [] if obj.period in alert_windows(obj) else _window_rules(obj, obj.period)
     return rules + metadata_rules(obj, {**obj.labels, **_ids(obj)})
 
 
@@ -260,17 +233,16 @@ def rule_groups(service: Service) -> list[Rule]:
     every evaluation interval; then the SLO window and budget metadata, less often."""
     groups: list[Rule] = []
     for obj in service.objectives:
-        name = f"sloengine:{obj.service}:{obj.name}"
         groups.append(
             {
-                "name": name,
+                "name": cv.group_name(obj.service, obj.name),
                 "interval": format_duration(obj.interval),
                 "rules": recording_rules(obj) + alerting_rules(obj),
             }
         )
         groups.append(
             {
-                "name": f"{name}:budget",
+                "name": cv.budget_group_name(obj.service, obj.name),
                 "interval": format_duration(budget_interval(obj)),
                 "rules": budget_rules(obj),
             }
@@ -305,7 +277,8 @@ def _node(dumper: Any, data: Any) -> yaml.Node:
     """The YAML node for rule data, built directly: PyYAML's generic representer
     dispatch was most of the time spent writing a rule file."""
     if isinstance(data, str):
-        return yaml.ScalarNode(_STR, data, style="|" if "\n" in data else None)
+        text = str(data)  # an enum's value: libyaml takes exact strings only
+        return yaml.ScalarNode(_STR, text, style="|" if "\n" in text else None)
     if isinstance(data, dict):
         pairs = [(_node(dumper, k), _node(dumper, v)) for k, v in data.items()]
         return yaml.MappingNode(_MAP, pairs, flow_style=False)

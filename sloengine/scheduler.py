@@ -1,16 +1,13 @@
 """The watch loop: evaluate, advance alert state, notify, and never fall over.
 
-Per alert pair the state goes inactive -> pending -> firing (after its ``for``) and back;
-per SLO, an incident opens when a pair fires, escalates when a page pair joins a ticket,
-and resolves when no pair fires. Nothing moves while the SLO's data is unavailable,
-stale or absent: missing data never resolves an alert. When every SLO is unavailable
-for ``blind_after`` cycles in a row, one "SLO evaluation is blind" page goes out, and
-its resolution when sight returns.
+Each cycle reads every SLO's status (:mod:`sloengine.evaluate`), decides what moves
+(:mod:`sloengine.alerting`, pure), writes the new alert rows and their notifications to
+the store in one transaction, then delivers from the outbox. Every failure is caught,
+counted and logged: one bad cycle never stops the next.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import time
@@ -18,36 +15,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from sloengine import alerting
 from sloengine import conventions as cv
-from sloengine.evaluate import NO_DATA, STALE, UNAVAILABLE, Evaluator, Status
+from sloengine.alerting import AlertRow, AlertState, Sight
+from sloengine.delivery import MAX_ATTEMPTS, DeliveryError, Notifier, retry_delay
+from sloengine.evaluate import Evaluator
 from sloengine.firstlook import first_look
 from sloengine.model import Objective
-from sloengine.state import FIRING, INACTIVE, PENDING, AlertRow, Message, Store
+from sloengine.state import Store
+from sloengine.status import Health, Status
 
 log = logging.getLogger("sloengine")
-
-SEVERITY_RANK = {cv.TICKET: 1, cv.PAGE: 2}
-HOLD = {UNAVAILABLE, STALE, NO_DATA}
-BLIND = "sloengine/evaluation-blind"
-# Transient failures are retried with backoff (capped at 5 minutes) this many times.
-MAX_ATTEMPTS = 50
-
-
-class DeliveryError(Exception):
-    """A notifier could not deliver; ``permanent`` errors are not retried."""
-
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
-        super().__init__(reason)
-        self.permanent = permanent
-        self.retry_after = retry_after
-
-
-class Notifier(Protocol):
-    def send(self, message: Message) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -57,7 +39,7 @@ class Cycle:
     delivered: int
 
 
-class Metrics:
+class EngineMetrics:
     """The scheduler's own metrics and per-SLO gauges, served on /metrics."""
 
     def __init__(self) -> None:
@@ -107,16 +89,16 @@ class Metrics:
                 self.remaining.labels(s.service, s.slo).set(s.error_budget_remaining)
             for window, value in s.burn_rates.items():
                 self.burn.labels(s.service, s.slo, window).set(value)
-            row = incidents.get(f"{s.service}/{s.slo}")
-            firing = row is not None and row.state == FIRING
-            self.state.labels(s.service, s.slo).set(
-                SEVERITY_RANK[row.severity] if firing and row else 0
-            )
-            for health in ("ok", "no_data", "low_traffic", "stale", "unavailable"):
+            row = incidents.get(alerting.incident_key(s.service, s.slo))
+            firing = row is not None and row.state == AlertState.FIRING
+            self.state.labels(s.service, s.slo).set(row.severity.rank if firing and row else 0)
+            for health in Health:
                 self.healthy.labels(s.service, s.slo, health).set(1 if s.health == health else 0)
 
 
 class Engine:
+    """The scheduler's cycle: the shell that applies :mod:`sloengine.alerting`'s decisions."""
+
     def __init__(
         self,
         objectives: list[Objective],
@@ -128,16 +110,15 @@ class Engine:
         renotify: float = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.objectives = {(o.service, o.name): o for o in objectives}
+        self.objectives = {o.key: o for o in objectives}
         self.evaluator = evaluator
         self.store = store
         self.notifier = notifier
         self.blind_after = blind_after
         self.clock = clock
-        self.metrics = Metrics()
+        self.metrics = EngineMetrics()
         self.last: Cycle | None = None
         self.renotify = renotify
-        self._looks: dict[str, dict[str, Any]] = {}
 
     def cycle(self) -> Cycle:
         """One evaluation; every failure is caught, counted and logged."""
@@ -145,13 +126,24 @@ class Engine:
         before = self.evaluator.prom.requests
         statuses = self.evaluator.evaluate(self.objectives.values(), started)
         self.metrics.requests.inc(self.evaluator.prom.requests - before)
-        blind = bool(statuses) and all(s.health == UNAVAILABLE for s in statuses)
-        self._looks = self._first_looks(statuses, started)
+        blind = alerting.blind(statuses)
+        looks = self.first_looks(statuses, started)
         with self.store.transaction() as db:
-            self._track_sight(db, blind, statuses, started)
+            self._track_sight(db, statuses, started)
             rows = self.store.alerts()
             for status in statuses:
-                self._advance(db, rows, status, started)
+                step = alerting.advance(
+                    self.objectives[status.key],
+                    rows,
+                    status,
+                    started,
+                    renotify=self.renotify,
+                    look=looks.get(status.key),
+                )
+                for row in step.rows:
+                    self.store.put_alert(db, row)
+                for note in step.notifications:
+                    self.store.enqueue(db, note.kind, note.incident, note.payload)
         delivered = self.deliver()
         incidents = self.store.alerts()
         self.metrics.observe(statuses, incidents)
@@ -163,128 +155,42 @@ class Engine:
         self.last = Cycle(statuses, blind, delivered)
         return self.last
 
-    def _track_sight(self, db: Any, blind: bool, statuses: list[Status], now: float) -> None:
-        failures = int(self.store.get("failed_cycles", "0"))
-        failures = failures + 1 if blind else 0
-        self.store.set(db, "failed_cycles", str(failures))
-        self.metrics.failures.set(failures)
-        incident = self.store.get("blind_incident")
-        if blind:
-            errors = sorted({s.error for s in statuses if s.error})
-            log.warning("evaluation cycle failed (%d in a row): %s", failures, "; ".join(errors))
-            if failures >= self.blind_after and not incident:
-                incident = f"{BLIND}/{int(now)}"
-                self.store.set(db, "blind_incident", incident)
-                self.store.enqueue(
-                    db,
-                    "blind",
-                    incident,
-                    {"severity": cv.PAGE, "failed_cycles": failures, "errors": errors, "at": now},
-                )
-        elif incident:
-            self.store.set(db, "blind_incident", "")
-            self.store.enqueue(db, "sight", incident, {"severity": cv.PAGE, "at": now})
-
-    def _advance(self, db: Any, rows: dict[str, AlertRow], status: Status, now: float) -> None:
-        obj = self.objectives[(status.service, status.slo)]
-        if status.health in HOLD:
-            return  # missing data neither fires nor resolves anything
-        firing: list[str] = []
-        for pair in status.pairs:
-            key = f"{obj.service}/{obj.name}/{pair.severity}/{pair.long_window}"
-            row = rows.get(key) or AlertRow(key, INACTIVE, pair.severity, now, None, None)
-            wait = obj.for_seconds.get(pair.severity, 0)
-            if pair.active:
-                since = row.since if row.state in (PENDING, FIRING) else now
-                state = FIRING if now - since >= wait else PENDING
-                fired = row.fired_at if row.state == FIRING else (now if state == FIRING else None)
-                new = AlertRow(key, state, pair.severity, since, fired, None)
-            else:
-                new = AlertRow(key, INACTIVE, pair.severity, now, None, None)
-            if new != row:
-                self.store.put_alert(db, new)
-            if new.state == FIRING:
-                firing.append(pair.severity)
-        self._incident(db, rows, obj, status, firing, now)
-
-    def _incident(
-        self,
-        db: Any,
-        rows: dict[str, AlertRow],
-        obj: Objective,
-        status: Status,
-        firing: list[str],
-        now: float,
-    ) -> None:
-        key = f"{obj.service}/{obj.name}"
-        row = rows.get(key)
-        open_ = row is not None and row.state == FIRING
-        severity = max(firing, key=SEVERITY_RANK.__getitem__) if firing else None
-        if severity and not open_:
-            incident = f"{key}/{int(now)}"
-            self.store.put_alert(db, AlertRow(key, FIRING, severity, now, now, incident))
-            self.store.enqueue(db, "firing", incident, self._payload(obj, status, severity, now))
-        elif severity and row and SEVERITY_RANK[severity] > SEVERITY_RANK[row.severity]:
-            self.store.put_alert(
-                db, AlertRow(key, FIRING, severity, row.since, row.fired_at, row.incident)
+    def _track_sight(self, db: Any, statuses: list[Status], now: float) -> None:
+        before = Sight(int(self.store.get("failed_cycles", "0")), self.store.get("blind_incident"))
+        sight, notes = alerting.track_sight(before, statuses, now, blind_after=self.blind_after)
+        self.store.set(db, "failed_cycles", str(sight.failed_cycles))
+        self.store.set(db, "blind_incident", sight.blind_incident)
+        self.metrics.failures.set(sight.failed_cycles)
+        if sight.failed_cycles:
+            log.warning(
+                "evaluation cycle failed (%d in a row): %s",
+                sight.failed_cycles,
+                "; ".join(alerting.errors(statuses)),
             )
-            self.store.enqueue(
-                db, "escalated", row.incident or key, self._payload(obj, status, severity, now)
-            )
-        elif severity and row and self.renotify and now - row.since >= self.renotify:
-            # Still burning after `renotify` seconds: say so again, in the incident's thread.
-            self.store.put_alert(db, dataclasses.replace(row, since=now))
-            self.store.enqueue(
-                db, "renotify", row.incident or key, self._payload(obj, status, row.severity, now)
-            )
-        elif not severity and open_ and row:
-            self.store.put_alert(db, AlertRow(key, INACTIVE, row.severity, now, None, None))
-            payload = self._payload(obj, status, row.severity, now)
-            payload["fired_at"] = row.fired_at
-            self.store.enqueue(db, "resolved", row.incident or key, payload)
+        for note in notes:
+            self.store.enqueue(db, note.kind, note.incident, note.payload)
 
-    def _first_looks(self, statuses: list[Status], now: float) -> dict[str, dict[str, Any]]:
+    def first_looks(
+        self, statuses: list[Status], now: float
+    ) -> dict[tuple[str, str], dict[str, Any]]:
         """For SLOs about to page or escalate: the label values behind their bad events."""
         rows = self.store.alerts()
-        wanted: list[tuple[str, Objective, str]] = []
+        wanted: list[tuple[Objective, str]] = []
         for status in statuses:
-            active = [p for p in status.pairs if p.active]
-            if not active or status.health in HOLD:
-                continue
-            key = f"{status.service}/{status.slo}"
-            worst = max(active, key=lambda p: SEVERITY_RANK[p.severity])
-            row = rows.get(key)
-            if (
-                row
-                and row.state == FIRING
-                and SEVERITY_RANK[row.severity] >= SEVERITY_RANK[worst.severity]
-            ):
-                continue  # already told at this severity
-            wanted.append((key, self.objectives[(status.service, status.slo)], worst.short_window))
+            window = alerting.wants_first_look(rows, status)
+            if window is not None:
+                wanted.append((self.objectives[status.key], window))
         # Many SLOs can start burning in one cycle: look at them through the evaluator's pool.
         with ThreadPoolExecutor(max_workers=self.evaluator.concurrency) as pool:
             looks = list(
-                pool.map(lambda w: first_look(self.evaluator.prom, w[1], w[2], now), wanted)
+                pool.map(lambda w: first_look(self.evaluator.prom, w[0], w[1], now), wanted)
             )
         return {
-            key: {
+            obj.key: {
                 "first_look_window": window,
                 "first_look": [{"label": x.label, "values": x.values} for x in slices],
             }
-            for (key, _, window), slices in zip(wanted, looks, strict=True)
-        }
-
-    def _payload(self, obj: Objective, status: Status, severity: str, now: float) -> dict[str, Any]:
-        return {
-            **self._looks.get(f"{obj.service}/{obj.name}", {}),
-            "severity": severity,
-            "at": now,
-            "status": status.as_json(),
-            "description": obj.description,
-            "owner": obj.owner,
-            "runbook_url": obj.runbook_url,
-            "channel": obj.channels.get(severity, ""),
-            "annotations": obj.annotations,
+            for (obj, window), slices in zip(wanted, looks, strict=True)
         }
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -317,9 +223,7 @@ class Engine:
                     log.error("notification %d not deliverable: %s", message.id, exc)
                     self.store.give_up(message.id, str(exc))
                     continue
-                delay = exc.retry_after or min(300.0, 2.0**message.attempts) * random.uniform(
-                    1, 1.5
-                )
+                delay = retry_delay(exc, message.attempts, random.uniform(1, 1.5))
                 log.warning("notification %d will be retried in %.0fs: %s", message.id, delay, exc)
                 self.store.retry_later(message.id, self.clock() + delay)
                 break  # keep order: nothing newer goes out before this one

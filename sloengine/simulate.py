@@ -42,12 +42,12 @@ from pathlib import Path
 from typing import Literal, Protocol, TextIO, get_args
 
 from sloengine import promql, sli
-from sloengine.spec import LABEL_NAME
+from sloengine.spec import LABEL_NAME, SLIKind
 
 
 def _catalog_name(kind: str) -> str:
     # The simulator emits exactly what the llm preset reads; the name is spelled once, there.
-    entry = sli.CATALOG["llm"][kind]
+    entry = sli.CATALOG["llm"][SLIKind(kind)]
     if isinstance(entry, sli.Requests):
         return entry.total
     if isinstance(entry, sli.Histogram):

@@ -8,10 +8,18 @@ an entry into PromQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sloengine import promql
-from sloengine.spec import SLI
+from sloengine.spec import (
+    SLI,
+    CostPerCallSLI,
+    HistogramSLI,
+    QualitySLI,
+    RatioSLI,
+    SLIKind,
+    SpendSLI,
+    SuccessRateSLI,
+)
 
 
 @dataclass(frozen=True)
@@ -38,43 +46,43 @@ class Counter:
     name: str
 
 
-Source = Requests | Histogram | Counter
+CatalogEntry = Requests | Histogram | Counter
 
-CATALOG: dict[str, dict[str, Source]] = {
+CATALOG: dict[str, dict[SLIKind, CatalogEntry]] = {
     "llm": {
-        "success_rate": Requests("llm_requests_total", bad_matchers='status="error"'),
-        "ttft": Histogram("llm_ttft_seconds"),
-        "latency": Histogram("llm_total_latency_seconds"),
-        "cost_per_call": Histogram("llm_cost_per_request_usd"),
-        "quality": Histogram("llm_eval_score"),
-        "spend": Counter("llm_cost_usd_total"),
+        SLIKind.SUCCESS_RATE: Requests("llm_requests_total", bad_matchers='status="error"'),
+        SLIKind.TTFT: Histogram("llm_ttft_seconds"),
+        SLIKind.LATENCY: Histogram("llm_total_latency_seconds"),
+        SLIKind.COST_PER_CALL: Histogram("llm_cost_per_request_usd"),
+        SLIKind.QUALITY: Histogram("llm_eval_score"),
+        SLIKind.SPEND: Counter("llm_cost_usd_total"),
     },
     "otel": {
-        "success_rate": Requests(
+        SLIKind.SUCCESS_RATE: Requests(
             "gen_ai_client_operation_duration_seconds",
             bad_matchers='error_type!=""',
             total_is_histogram=True,
         ),
-        "ttft": Histogram("gen_ai_server_time_to_first_token_seconds"),
-        "latency": Histogram("gen_ai_client_operation_duration_seconds"),
-        "cost_per_call": Histogram("gen_ai_usage_cost_USD"),
-        "spend": Counter("gen_ai_usage_cost_USD_sum"),
+        SLIKind.TTFT: Histogram("gen_ai_server_time_to_first_token_seconds"),
+        SLIKind.LATENCY: Histogram("gen_ai_client_operation_duration_seconds"),
+        SLIKind.COST_PER_CALL: Histogram("gen_ai_usage_cost_USD"),
+        SLIKind.SPEND: Counter("gen_ai_usage_cost_USD_sum"),
     },
     "vllm": {
-        "success_rate": Requests(
+        SLIKind.SUCCESS_RATE: Requests(
             "vllm:request_success_total", bad_matchers='finished_reason=~"abort|error"'
         ),
-        "ttft": Histogram("vllm:time_to_first_token_seconds"),
-        "latency": Histogram("vllm:e2e_request_latency_seconds"),
+        SLIKind.TTFT: Histogram("vllm:time_to_first_token_seconds"),
+        SLIKind.LATENCY: Histogram("vllm:e2e_request_latency_seconds"),
     },
     "litellm": {
-        "success_rate": Requests(
+        SLIKind.SUCCESS_RATE: Requests(
             "litellm_proxy_total_requests_metric_total",
             bad_counter="litellm_proxy_failed_requests_metric_total",
         ),
-        "ttft": Histogram("litellm_llm_api_time_to_first_token_metric"),
-        "latency": Histogram("litellm_request_total_latency_metric"),
-        "spend": Counter("litellm_spend_metric_total"),
+        SLIKind.TTFT: Histogram("litellm_llm_api_time_to_first_token_metric"),
+        SLIKind.LATENCY: Histogram("litellm_request_total_latency_metric"),
+        SLIKind.SPEND: Counter("litellm_spend_metric_total"),
     },
 }
 
@@ -93,8 +101,99 @@ class Queries:
     total: str | None
 
 
-def catalog_entry(preset: str, kind: str) -> Source | None:
+def catalog_entry(preset: str, kind: SLIKind) -> CatalogEntry | None:
     return CATALOG[preset].get(kind)
+
+
+# What an SLI reads once its preset, override and selectors are applied. Every question
+# asked of an SLI (its PromQL, its metric names, its bucket bound, where its failures
+# come from, the series a rule test plants) starts from one of these.
+
+
+@dataclass(frozen=True)
+class RequestReading:
+    """Requests counted by ``total``; failures picked by matchers or by their own counter."""
+
+    total: str  # the series counting every request (a counter, or a histogram's _count)
+    matchers: tuple[str, ...]
+    bad_matchers: str = ""  # narrows ``total`` to the failed requests (no bad counter)
+    bad_counter: str = ""  # a counter of failed requests, where the exporter has one
+    include: tuple[str, ...] = ()  # extra bad-event counters (names)
+
+    @property
+    def bad(self) -> str:
+        """The main bad series (without the extra counters)."""
+        if self.bad_counter:
+            return promql.selector(self.bad_counter, *self.matchers)
+        return promql.selector(self.total, *self.matchers, self.bad_matchers)
+
+
+@dataclass(frozen=True)
+class ThresholdReading:
+    """A histogram counted at one bucket bound."""
+
+    base: str
+    matchers: tuple[str, ...]
+    bound: float
+    bad_below: bool  # quality scores: observations <= bound are the bad ones
+
+    @property
+    def count(self) -> str:
+        return promql.selector(f"{self.base}_count", *self.matchers)
+
+    @property
+    def within(self) -> str:
+        return promql.selector(f"{self.base}_bucket", *self.matchers, promql.le_matcher(self.bound))
+
+
+@dataclass(frozen=True)
+class DollarReading:
+    """A counter of dollars spent."""
+
+    counter: str
+    matchers: tuple[str, ...]
+
+    @property
+    def series(self) -> str:
+        return promql.selector(self.counter, *self.matchers)
+
+
+Reading = RequestReading | ThresholdReading | DollarReading
+
+
+def reading(sli: SLI, preset: str, file_selector: str) -> Reading | None:
+    """What the SLI reads; None for a ``ratio`` SLI, whose PromQL is the user's own."""
+    spec = sli.spec
+    if isinstance(spec, RatioSLI):
+        return None
+    if isinstance(spec, HistogramSLI):
+        return ThresholdReading(spec.metric, (spec.selector,), float(spec.threshold), False)
+    matchers = (file_selector, spec.selector)
+    entry = catalog_entry(preset, sli.kind)
+    if isinstance(spec, SpendSLI):
+        name = spec.metric or (entry.name if isinstance(entry, Counter) else "")
+        return DollarReading(_known(name, preset, sli.kind), matchers)
+    if isinstance(spec, SuccessRateSLI):
+        req = entry if isinstance(entry, Requests) else Requests(spec.metric or "")
+        total = _known(spec.metric or req.total, preset, sli.kind)
+        return RequestReading(
+            f"{total}_count" if req.total_is_histogram else total,
+            matchers,
+            "" if req.bad_counter else req.bad_matchers,
+            req.bad_counter,
+            tuple(INCLUDES[i] for i in spec.include),
+        )
+    base = spec.metric or (entry.base if isinstance(entry, Histogram) else "")
+    if isinstance(spec, QualitySLI):
+        return ThresholdReading(_known(base, preset, sli.kind), matchers, spec.min_score, True)
+    bound = spec.threshold_usd if isinstance(spec, CostPerCallSLI) else spec.threshold
+    return ThresholdReading(_known(base, preset, sli.kind), matchers, float(bound), False)
+
+
+def _known(name: str, preset: str, kind: SLIKind) -> str:
+    if not name:  # loading rejects this; keep the type checker honest
+        raise KeyError(f"preset {preset} has no metric for {kind}")
+    return name
 
 
 def _sum_rate(series: str, window: str) -> str:
@@ -104,107 +203,47 @@ def _sum_rate(series: str, window: str) -> str:
 
 def queries(sli: SLI, preset: str, file_selector: str, window: str) -> Queries:
     """Bad and total rates of an SLI over ``window``, e.g. ``5m``."""
-    kind, spec = sli.kind, sli.spec
-    if kind == "ratio":
+    spec = sli.spec
+    if isinstance(spec, RatioSLI):
         # User PromQL may keep labels; one series per SLO is what every later rule expects.
         total = f"(sum({promql.fill_window(spec.total, window)}) or vector(0))"
         if spec.errors is not None:
             return Queries(f"(sum({promql.fill_window(spec.errors, window)}) or vector(0))", total)
-        good = f"(sum({promql.fill_window(spec.good, window)}) or vector(0))"
+        good = f"(sum({promql.fill_window(spec.good or '', window)}) or vector(0))"
         return Queries(f"clamp_min({total} - {good}, 0)", total)
-    if kind == "histogram":
-        return _histogram_queries(
-            spec.metric, (spec.selector,), spec.threshold, bad_below=False, window=window
-        )
-    entry = _entry_with_override(kind, preset, spec)
-    matchers = (file_selector, spec.selector)
-    if isinstance(entry, Counter):
-        return Queries(_sum_rate(promql.selector(entry.name, *matchers), window), None)
-    if isinstance(entry, Histogram):
-        bound = spec.min_score if kind == "quality" else _threshold(kind, spec)
-        return _histogram_queries(
-            entry.base, matchers, bound, bad_below=kind == "quality", window=window
-        )
-    return _request_queries(entry, matchers, spec.include, window)
-
-
-def _threshold(kind: str, spec: Any) -> float:
-    return float(spec.threshold_usd if kind == "cost_per_call" else spec.threshold)
-
-
-def _entry_with_override(kind: str, preset: str, spec: Any) -> Source:
-    entry = catalog_entry(preset, kind)
-    if spec.metric:
-        if kind == "spend":
-            return Counter(spec.metric)
-        if kind == "success_rate":
-            base = entry if isinstance(entry, Requests) else Requests(spec.metric)
-            return Requests(
-                spec.metric, base.bad_matchers, base.bad_counter, base.total_is_histogram
-            )
-        return Histogram(spec.metric)
-    if entry is None:  # loading rejects this; keep the type checker honest
-        raise KeyError(f"preset {preset} has no metric for {kind}")
-    return entry
-
-
-def _histogram_queries(
-    base: str, matchers: tuple[str, ...], bound: float, *, bad_below: bool, window: str
-) -> Queries:
-    total = _sum_rate(promql.selector(f"{base}_count", *matchers), window)
-    within = _sum_rate(
-        promql.selector(f"{base}_bucket", *matchers, promql.le_matcher(bound)), window
-    )
-    # Buckets count observations <= bound: for latency and cost that is the good side,
-    # for quality scores (good = score >= min_score) it is the bad side.
-    bad = within if bad_below else f"clamp_min({total} - {within}, 0)"
-    return Queries(bad, total)
-
-
-def _request_queries(
-    entry: Requests, matchers: tuple[str, ...], include: list[str], window: str
-) -> Queries:
-    total_series = f"{entry.total}_count" if entry.total_is_histogram else entry.total
-    total = _sum_rate(promql.selector(total_series, *matchers), window)
-    if entry.bad_counter:
-        bad_terms = [_sum_rate(promql.selector(entry.bad_counter, *matchers), window)]
-    else:
-        bad_terms = [
-            _sum_rate(promql.selector(total_series, *matchers, entry.bad_matchers), window)
-        ]
-    bad_terms += [_sum_rate(promql.selector(INCLUDES[i], *matchers), window) for i in include]
-    return Queries(" + ".join(bad_terms), total)
+    read = reading(sli, preset, file_selector)
+    if isinstance(read, DollarReading):
+        return Queries(_sum_rate(read.series, window), None)
+    if isinstance(read, ThresholdReading):
+        count = _sum_rate(read.count, window)
+        within = _sum_rate(read.within, window)
+        # Buckets count observations <= bound: for latency and cost that is the good side,
+        # for quality scores (good = score >= min_score) it is the bad side.
+        bad = within if read.bad_below else f"clamp_min({count} - {within}, 0)"
+        return Queries(bad, count)
+    assert read is not None
+    total = _sum_rate(promql.selector(read.total, *read.matchers), window)
+    terms = [read.bad, *(promql.selector(name, *read.matchers) for name in read.include)]
+    return Queries(" + ".join(_sum_rate(t, window) for t in terms), total)
 
 
 def metric_names(sli: SLI, preset: str) -> list[str]:
-    """Raw metric names an SLI reads (for checks against a live server)."""
-    kind, spec = sli.kind, sli.spec
-    if kind == "ratio":
+    """Raw metric names an SLI reads (for checks against a live server); none for ratio."""
+    read = reading(sli, preset, "")
+    if isinstance(read, DollarReading):
+        return [read.counter]
+    if isinstance(read, ThresholdReading):
+        return [f"{read.base}_bucket", f"{read.base}_count"]
+    if read is None:
         return []
-    if kind == "histogram":
-        return [f"{spec.metric}_bucket", f"{spec.metric}_count"]
-    entry = _entry_with_override(kind, preset, spec)
-    if isinstance(entry, Counter):
-        return [entry.name]
-    if isinstance(entry, Histogram):
-        return [f"{entry.base}_bucket", f"{entry.base}_count"]
-    names = [f"{entry.total}_count" if entry.total_is_histogram else entry.total]
-    names += [entry.bad_counter] if entry.bad_counter else []
-    return names + [INCLUDES[i] for i in spec.include]
+    names = [read.total] + ([read.bad_counter] if read.bad_counter else [])
+    return names + list(read.include)
 
 
 def histogram_bound(sli: SLI, preset: str) -> tuple[str, float] | None:
     """The histogram base name and the bucket bound an SLI counts at, if it reads one."""
-    kind, spec = sli.kind, sli.spec
-    if kind == "histogram":
-        return spec.metric, float(spec.threshold)
-    if kind in ("ratio", "success_rate", "spend"):
-        return None
-    entry = _entry_with_override(kind, preset, spec)
-    if not isinstance(entry, Histogram):
-        return None
-    bound = spec.min_score if kind == "quality" else _threshold(kind, spec)
-    return entry.base, float(bound)
+    read = reading(sli, preset, "")
+    return (read.base, float(read.bound)) if isinstance(read, ThresholdReading) else None
 
 
 def bad_by(sli: SLI, preset: str, file_selector: str, window: str, label: str) -> str | None:
@@ -213,29 +252,16 @@ def bad_by(sli: SLI, preset: str, file_selector: str, window: str, label: str) -
     For the page's first look: which model, feature or provider the failures come from.
     Only the main bad series counts (not ``include`` extras): it names where to look.
     """
-    kind, spec = sli.kind, sli.spec
-    if kind == "ratio":
-        return None
+    read = reading(sli, preset, file_selector)
 
     def by(series: str) -> str:
         return f"sum by ({label}) (rate({series}[{window}]))"
 
-    matchers: tuple[str, ...]
-    if kind == "histogram":
-        base, matchers, bound, below = spec.metric, (spec.selector,), spec.threshold, False
-    else:
-        entry = _entry_with_override(kind, preset, spec)
-        matchers = (file_selector, spec.selector)
-        if isinstance(entry, Counter):
-            return by(promql.selector(entry.name, *matchers))
-        if isinstance(entry, Requests):
-            total = f"{entry.total}_count" if entry.total_is_histogram else entry.total
-            if entry.bad_counter:
-                return by(promql.selector(entry.bad_counter, *matchers))
-            return by(promql.selector(total, *matchers, entry.bad_matchers))
-        base, below = entry.base, kind == "quality"
-        bound = spec.min_score if below else _threshold(kind, spec)
-    within = by(promql.selector(f"{base}_bucket", *matchers, promql.le_matcher(bound)))
-    if below:
-        return within
-    return f"clamp_min({by(promql.selector(f'{base}_count', *matchers))} - {within}, 0)"
+    if read is None:
+        return None
+    if isinstance(read, DollarReading):
+        return by(read.series)
+    if isinstance(read, RequestReading):
+        return by(read.bad)
+    within = by(read.within)
+    return within if read.bad_below else f"clamp_min({by(read.count)} - {within}, 0)"

@@ -7,6 +7,7 @@ Models check shape and ranges; checks that need the whole file or the SLI catalo
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,22 +22,29 @@ from pydantic import (
 )
 
 from sloengine import conventions as cv
+from sloengine.conventions import Severity
 from sloengine.durations import parse_duration
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
 METRIC_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 PRESETS = ("llm", "otel", "vllm", "litellm")
-SLI_KINDS = (
-    "ratio",
-    "histogram",
-    "success_rate",
-    "ttft",
-    "latency",
-    "cost_per_call",
-    "quality",
-    "spend",
-)
+
+
+class SLIKind(StrEnum):
+    """The SLI kinds an SLO can use; each is a field of :class:`SLI`."""
+
+    RATIO = "ratio"
+    HISTOGRAM = "histogram"
+    SUCCESS_RATE = "success_rate"
+    TTFT = "ttft"
+    LATENCY = "latency"
+    COST_PER_CALL = "cost_per_call"
+    QUALITY = "quality"
+    SPEND = "spend"
+
+
+SLI_KINDS = tuple(k.value for k in SLIKind)
 
 
 def _seconds(value: Any) -> Any:
@@ -82,7 +90,9 @@ class Metrics(Model):
     selector: str = ""
 
 
-class Severity(Model):
+class SeveritySettings(Model):
+    """How one severity's alerts behave: on or off, and how long a condition must hold."""
+
     enabled: bool = True
     for_: Seconds = Field(default=0.0, alias="for", ge=0)
 
@@ -114,8 +124,8 @@ MetricName = Annotated[
 
 
 class Alerting(Model):
-    page: Severity = Severity()
-    ticket: Severity = Severity()
+    page: SeveritySettings = SeveritySettings()
+    ticket: SeveritySettings = SeveritySettings()
     labels: dict[LabelName, str] = {}
     annotations: dict[str, str] = {}
     min_events: int = Field(default=0, ge=0)
@@ -127,7 +137,7 @@ class Alerting(Model):
 class Pair(Model):
     """One multi-window burn-rate alert: budget share consumed over a long window."""
 
-    severity: Literal["page", "ticket"]
+    severity: Severity
     budget_percent: Number | None = Field(default=None, gt=0, le=100)
     burn_rate: Number | None = Field(default=None, gt=0)
     long_window: str
@@ -212,6 +222,12 @@ class SpendSLI(PresetSLI):
     budget_usd: Number = Field(gt=0)
 
 
+# The settings of one SLI kind: what `SLI.spec` holds for each kind.
+KindSpec = (
+    RatioSLI | HistogramSLI | SuccessRateSLI | LatencySLI | CostPerCallSLI | QualitySLI | SpendSLI
+)
+
+
 class SLI(Model):
     ratio: RatioSLI | None = None
     histogram: HistogramSLI | None = None
@@ -239,12 +255,13 @@ class SLI(Model):
         return self
 
     @property
-    def kind(self) -> str:
-        return next(k for k in SLI_KINDS if getattr(self, k) is not None)
+    def kind(self) -> SLIKind:
+        return next(k for k in SLIKind if getattr(self, k) is not None)
 
     @property
-    def spec(self) -> Any:
-        return getattr(self, self.kind)
+    def spec(self) -> KindSpec:
+        spec: KindSpec = getattr(self, self.kind)
+        return spec
 
 
 class SLO(Model):

@@ -3,7 +3,7 @@
 A state change and the notification it causes are written in one transaction; delivery
 reads the outbox afterwards and marks each entry delivered. A crash between the two
 leaves the entry pending, and it is delivered on the next cycle: at least once, and the
-entry's id lets a notifier recognise a repeat (Slack delivery in the notifier issue).
+entry's id lets a notifier recognise a repeat (the Slack notifier does).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
+from sloengine.alerting import AlertRow, AlertState, Event
+from sloengine.conventions import Severity
+from sloengine.delivery import Message
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created REAL NOT NULL,
-    kind TEXT NOT NULL,            -- firing, resolved, blind, sight
+    kind TEXT NOT NULL,            -- firing, escalated, renotify, resolved, blind, sight
     incident TEXT NOT NULL,
     payload TEXT NOT NULL,         -- JSON
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -50,25 +51,6 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class AlertRow:
-    key: str
-    state: str
-    severity: str
-    since: float
-    fired_at: float | None
-    incident: str | None
-
-
-@dataclass(frozen=True)
-class Message:
-    id: int
-    kind: str
-    incident: str
-    payload: dict[str, Any]
-    attempts: int
 
 
 class Store:
@@ -104,7 +86,10 @@ class Store:
             rows = self._db.execute(
                 "SELECT key, state, severity, since, fired_at, incident FROM alerts"
             )
-            return {r[0]: AlertRow(*r) for r in rows.fetchall()}
+            return {
+                r[0]: AlertRow(r[0], AlertState(r[1]), Severity(r[2]), r[3], r[4], r[5])
+                for r in rows.fetchall()
+            }
 
     @staticmethod
     def put_alert(db: sqlite3.Connection, row: AlertRow) -> None:
@@ -117,7 +102,9 @@ class Store:
         )
 
     @staticmethod
-    def enqueue(db: sqlite3.Connection, kind: str, incident: str, payload: dict[str, Any]) -> None:
+    def enqueue(
+        db: sqlite3.Connection, kind: Event, incident: str, payload: dict[str, Any]
+    ) -> None:
         db.execute(
             "INSERT INTO outbox (created, kind, incident, payload) VALUES (?, ?, ?, ?)",
             (time.time(), kind, incident, json.dumps(payload, sort_keys=True)),
@@ -131,7 +118,7 @@ class Store:
                 " WHERE delivered IS NULL AND failed IS NULL AND next_attempt <= ? ORDER BY id",
                 (now,),
             ).fetchall()
-        return [Message(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+        return [Message(r[0], Event(r[1]), r[2], json.loads(r[3]), r[4]) for r in rows]
 
     def delivered(self, message_id: int) -> None:
         with self.transaction() as db:

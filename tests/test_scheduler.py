@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 from prometheus_server import prometheus_server
 
+from sloengine.alerting import AlertState
 from sloengine.cli import cli
 from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
@@ -32,7 +33,7 @@ from sloengine.prometheus import TOKEN_ENV, Prometheus
 from sloengine.scheduler import Engine
 from sloengine.server import serve
 from sloengine.simulate import Incident, Scenario, Traffic, backfill
-from sloengine.state import FIRING, PENDING, Store
+from sloengine.state import Store
 
 # Reset when the module's data is made, so "now" stays within Prometheus's 5m lookback.
 NOW = int(time.time()) // 60 * 60
@@ -114,7 +115,7 @@ def test_an_outage_pages_once_with_the_runbook_and_a_restart_does_not_page_again
     restarted = engine(prometheus, db, out, clock)
     restarted.cycle()
     assert len(pages(out)) == 1
-    assert restarted.store.alerts()["chat-assistant/availability"].state == FIRING
+    assert restarted.store.alerts()["chat-assistant/availability"].state == AlertState.FIRING
 
 
 def test_for_holds_the_page_pending_until_it_has_passed(prometheus: str, tmp_path: Path) -> None:
@@ -122,7 +123,7 @@ def test_for_holds_the_page_pending_until_it_has_passed(prometheus: str, tmp_pat
     patient = engine(prometheus, tmp_path / "s.db", out, clock, "availability-patient")
     patient.cycle()
     rows = patient.store.alerts()
-    assert rows["chat-assistant/availability-patient/page/1h"].state == PENDING
+    assert rows["chat-assistant/availability-patient/page/1h"].state == AlertState.PENDING
     assert pages(out) == []
     clock.t = NOW + 60
     patient.cycle()
@@ -146,7 +147,7 @@ def test_prometheus_killed_mid_run_never_resolves_and_pages_once_that_evaluation
     for n in range(1, 5):
         cycle = eng.cycle()
         assert cycle.blind
-        assert eng.store.alerts()["chat-assistant/availability"].state == FIRING
+        assert eng.store.alerts()["chat-assistant/availability"].state == AlertState.FIRING
         assert eng.health()[0] is (n < 3)
     messages = pages(out)
     assert len(messages) == 2, messages
@@ -158,7 +159,7 @@ def test_prometheus_killed_mid_run_never_resolves_and_pages_once_that_evaluation
     messages = pages(out)
     assert len(messages) == 3
     assert messages[2].startswith("[RESOLVED] SLO evaluation can see again")
-    assert eng.store.alerts()["chat-assistant/availability"].state == FIRING
+    assert eng.store.alerts()["chat-assistant/availability"].state == AlertState.FIRING
     assert eng.health()[0]
     assert SECRET not in out.getvalue() + caplog.text
 
@@ -200,7 +201,7 @@ def test_a_failing_prometheus_never_crashes_the_scheduler_or_resolves_an_alert(
             cycle = broken.cycle()
             assert cycle.statuses[0].health == "unavailable"
             assert reason in cycle.statuses[0].error
-        assert broken.store.alerts()["chat-assistant/availability"].state == FIRING
+        assert broken.store.alerts()["chat-assistant/availability"].state == AlertState.FIRING
     finally:
         server.shutdown()
     kinds = [m.split("]")[0] for m in pages(out)]

@@ -16,13 +16,16 @@ import pytest
 from conftest import ROOT
 from slack_api import TOKEN, Failure, SlackAPI, serve
 
-from sloengine.evaluate import Evaluator, Rates, judge
+from sloengine.alerting import Event, payload
+from sloengine.conventions import Mode, Severity
+from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.model import Objective
 from sloengine.notify import SlackNotifier, make_notifier
 from sloengine.prometheus import Prometheus
 from sloengine.scheduler import Engine
 from sloengine.state import Store
+from sloengine.status import Rates, Status, judge
 
 NOW = 1_800_000_000.0
 SPEC = str(ROOT / "tests" / "live-slos" / "outage.yaml")
@@ -49,11 +52,11 @@ def availability() -> Objective:
     return next(o for s in load_specs([SPEC]) for o in s.objectives if o.name == "availability")
 
 
-def burning(obj: Objective, bad_ratio: float) -> Any:
+def burning(obj: Objective, bad_ratio: float) -> Status:
     windows = {300, 1800, 3600, 7200, 21600, 86400, 259200, 2592000}
     return judge(
         obj,
-        Rates({w: bad_ratio * 10 for w in windows}, {w: 10.0 for w in windows}, "recorded"),
+        Rates({w: bad_ratio * 10 for w in windows}, {w: 10.0 for w in windows}, Mode.RECORDED),
         NOW,
     )
 
@@ -80,15 +83,13 @@ def setup(
 def enqueue(engine: Engine, kind: str, severity: str = "page", **extra: Any) -> None:
     obj = availability()
     status = burning(obj, 0.5 if kind != "resolved" else 0.0)
-    engine._looks = {
-        "chat-assistant/availability": {
-            "first_look_window": "5m",
-            "first_look": [{"label": "model", "values": [["gpt-4o", 0.82], ["claude-3", 0.18]]}],
-        }
+    look = {
+        "first_look_window": "5m",
+        "first_look": [{"label": "model", "values": [["gpt-4o", 0.82], ["claude-3", 0.18]]}],
     }
-    payload = {**engine._payload(obj, status, severity, NOW), **extra}
+    content = {**payload(obj, status, Severity(severity), NOW, look), **extra}
     with engine.store.transaction() as db:
-        engine.store.enqueue(db, kind, "chat-assistant/availability/1800000000", payload)
+        engine.store.enqueue(db, Event(kind), "chat-assistant/availability/1800000000", content)
 
 
 def texts(message: dict[str, Any]) -> str:
@@ -243,15 +244,13 @@ def test_label_values_cannot_inject_links_or_mentions(
     api, url = slack
     engine, _ = setup(tmp_path, url)
     obj = availability()
-    engine._looks = {
-        "chat-assistant/availability": {
-            "first_look_window": "5m",
-            "first_look": [{"label": "model", "values": [["<!channel> <http://evil|x> & `", 1.0]]}],
-        }
+    look = {
+        "first_look_window": "5m",
+        "first_look": [{"label": "model", "values": [["<!channel> <http://evil|x> & `", 1.0]]}],
     }
     with engine.store.transaction() as db:
         engine.store.enqueue(
-            db, "firing", "i", engine._payload(obj, burning(obj, 0.5), "page", NOW)
+            db, Event.FIRING, "i", payload(obj, burning(obj, 0.5), Severity.PAGE, NOW, look)
         )
     engine.deliver()
     body = texts(api.posts()[0])

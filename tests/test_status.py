@@ -14,8 +14,8 @@ from conftest import ROOT
 from prometheus_server import prometheus_server, query
 
 from sloengine.cli import cli
-from sloengine.conventions import RAW, RECORDED
-from sloengine.evaluate import Evaluator, Status
+from sloengine.conventions import Mode
+from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.prometheus import Prometheus
 from sloengine.rules import render
@@ -28,6 +28,7 @@ from sloengine.simulate import (
     serve_metrics,
     truth,
 )
+from sloengine.status import Status
 
 DAYS = 3
 # The data ends when the module's Prometheus starts (set there), not at import: tests that
@@ -67,7 +68,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def statuses(url: str, path: str, mode: str = RAW) -> dict[str, Status]:
+def statuses(url: str, path: str, mode: Mode = Mode.RAW) -> dict[str, Status]:
     objectives = [o for s in load_specs([path]) for o in s.objectives]
     return {s.slo: s for s in Evaluator(Prometheus(url), mode=mode).evaluate(objectives, NOW)}
 
@@ -188,18 +189,18 @@ def test_recorded_and_raw_modes_read_the_same_numbers(tmp_path: Path) -> None:
         recorded: dict[tuple[str, str], object] = {}
         while time.monotonic() < deadline:
             at = time.time()
-            recorded = Evaluator(prom, mode=RECORDED).recorded_rates(objectives, at)
+            recorded = Evaluator(prom, mode=Mode.RECORDED).recorded_rates(objectives, at)
             if len(recorded) == len(objectives):
                 break
             time.sleep(1)
         assert len(recorded) == len(objectives), "the rules never produced every window"
         by_mode = {
             mode: {s.slo: s for s in Evaluator(prom, mode=mode).evaluate(objectives, at)}
-            for mode in (RECORDED, RAW)
+            for mode in (Mode.RECORDED, Mode.RAW)
         }
     for slo in ("availability", "ttft", "spend"):
-        rec, raw = by_mode[RECORDED][slo], by_mode[RAW][slo]
-        assert rec.mode == RECORDED and raw.mode == RAW
+        rec, raw = by_mode[Mode.RECORDED][slo], by_mode[Mode.RAW][slo]
+        assert rec.mode == Mode.RECORDED and raw.mode == Mode.RAW
         for window, value in raw.burn_rates.items():
             # 1% of the burn, or a thousandth of the budget rate for near-zero burns.
             assert rec.burn_rates[window] == pytest.approx(value, rel=0.01, abs=1e-3), (slo, window)

@@ -1,15 +1,16 @@
-"""Status as text for people: one block per SLO."""
+"""The status table: every SLO's status as text for people, one block per SLO."""
 
 from __future__ import annotations
 
-from sloengine.evaluate import Status
 from sloengine.promql import number
+from sloengine.spec import SLIKind
+from sloengine.status import Status
 
 
 def _format_sli(status: Status) -> str:
     if status.sli is None:
         return "-"
-    if status.kind == "spend":
+    if status.kind == SLIKind.SPEND:
         return f"${status.sli:,.2f} spent"
     return f"{status.sli * 100:.3f}%"
 
