@@ -40,6 +40,14 @@ def test_the_checked_in_rules_are_what_generate_writes_for_the_examples(path: Pa
     assert golden.read_text(encoding="utf-8") == render(service)
 
 
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
+def test_the_golden_rules_of_each_preset_fixture_are_what_generate_writes(path: Path) -> None:
+    """Regenerate with `sloengine generate tests/fixtures/ --out tests/golden/` and review."""
+    (service,) = services([path])
+    golden = ROOT / "tests" / "golden" / f"{service.name}.rules.yml"
+    assert golden.read_text(encoding="utf-8") == render(service)
+
+
 def test_rendering_is_byte_for_byte_deterministic() -> None:
     first = [render(s) for s in services(EXAMPLES + FIXTURES)]
     second = [render(s) for s in services(EXAMPLES + FIXTURES)]
