@@ -560,7 +560,6 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
     alerting = _merge_alerting(spec.alerting, slo.alerting)
     policy = slo.policy or spec.policy or list(DEFAULT_POLICY)
     kind = slo.sli.kind
-    queries = sli.queries(slo.sli, spec.metrics.preset, spec.metrics.selector, "5m")
     objective = None if slo.objective is None else round(slo.objective / 100, 12)
     runbook_url = None
     if slo.runbook:
@@ -590,8 +589,6 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
         objective=objective,
         error_budget=1.0 if objective is None else round(1 - objective, 12),
         budget_usd=slo.sli.spend.budget_usd if slo.sli.spend else None,
-        bad_query=queries.bad,
-        total_query=queries.total,
         windows=tuple(resolve_policy(policy, period)),
         enabled={Severity.PAGE: alerting.page.enabled, Severity.TICKET: alerting.ticket.enabled},
         for_seconds={

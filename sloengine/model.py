@@ -27,8 +27,6 @@ class Objective:
     objective: float | None  # target good ratio in (0, 1); None for spend
     error_budget: float  # allowed bad ratio (1 - objective); 1 for spend (burn = spend / budget)
     budget_usd: float | None
-    bad_query: str  # per-second bad events (dollars for spend) over the base window
-    total_query: str | None
     windows: tuple[AlertWindow, ...]
     enabled: dict[Severity, bool]
     for_seconds: dict[Severity, int]

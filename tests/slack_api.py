@@ -36,7 +36,7 @@ class SlackAPI:
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     released: threading.Event = field(default_factory=threading.Event)
     held: threading.Event = field(default_factory=threading.Event)
-    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, method: str, *failures: Failure) -> None:
@@ -56,9 +56,7 @@ class SlackAPI:
     ) -> tuple[int, dict[str, str], Any]:
         with self._lock:
             self.calls.append((method, args))
-            failure = (
-                (self.failures.get(method) or [None]).pop(0) if self.failures.get(method) else None
-            )
+            failure = self.failures[method].pop(0) if self.failures.get(method) else None
         if failure and failure.kind == "429":
             return (
                 429,
@@ -155,11 +153,7 @@ def serve(api: SlackAPI) -> ThreadingHTTPServer:
             args = self._args()
             if path.startswith("/webhook/"):
                 api.webhook.append(args)
-                failure = (
-                    (api.failures.get("webhook") or [None]).pop(0)
-                    if api.failures.get("webhook")
-                    else None
-                )
+                failure = api.failures["webhook"].pop(0) if api.failures.get("webhook") else None
                 if failure and failure.kind == "429":
                     self._reply(
                         429,

@@ -12,6 +12,7 @@ from sloengine.budget import (
     detection_seconds,
     resolve_policy,
 )
+from sloengine.conventions import Severity
 from sloengine.spec import Pair
 
 HOUR = 3600
@@ -37,10 +38,10 @@ def test_the_default_policy_over_30_days_is_the_workbooks_table() -> None:
 
 def test_the_workbooks_fixed_windows_over_28_days_give_its_28_day_burn_rates() -> None:
     fixed = [
-        Pair(severity="page", budget_percent=2, long_window="1h", short_window="5m"),
-        Pair(severity="page", budget_percent=5, long_window="6h", short_window="30m"),
-        Pair(severity="ticket", budget_percent=10, long_window="1d", short_window="2h"),
-        Pair(severity="ticket", budget_percent=10, long_window="3d", short_window="6h"),
+        Pair(severity=Severity.PAGE, budget_percent=2, long_window="1h", short_window="5m"),
+        Pair(severity=Severity.PAGE, budget_percent=5, long_window="6h", short_window="30m"),
+        Pair(severity=Severity.TICKET, budget_percent=10, long_window="1d", short_window="2h"),
+        Pair(severity=Severity.TICKET, budget_percent=10, long_window="3d", short_window="6h"),
     ]
     rates = [round(w.burn_rate, 2) for w in resolve_policy(fixed, 28 * DAY)]
     assert rates == [13.44, 5.6, 2.8, 0.93]
@@ -53,7 +54,7 @@ def test_the_default_policy_scales_its_windows_with_the_slo_window() -> None:
 
 
 def test_a_pair_given_as_a_burn_rate_reports_the_budget_it_spends() -> None:
-    pair = Pair(severity="page", burn_rate=10, long_window="1h", short_window="5m")
+    pair = Pair(severity=Severity.PAGE, burn_rate=10, long_window="1h", short_window="5m")
     (window,) = resolve_policy([pair], 30 * DAY)
     assert window.burn_rate == 10
     assert window.budget_consumed == pytest.approx(10 / 720)

@@ -23,12 +23,14 @@ SLOS = [(obj.service, obj.name) for s in load_specs(SOURCES) for obj in s.object
 
 
 @pytest.fixture(scope="session")
-def proofs(promtool: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def proofs(promtool: str, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Proof]:
     return prove(SOURCES, tmp_path_factory.mktemp("proofs"))
 
 
 @pytest.mark.parametrize("key", SLOS, ids=lambda k: f"{k[0]}/{k[1]}")
-def test_the_generated_promtool_tests_pass(proofs: dict[tuple[str, str], Proof], key) -> None:
+def test_the_generated_promtool_tests_pass(
+    proofs: dict[tuple[str, str], Proof], key: tuple[str, str]
+) -> None:
     proof = proofs[key]
     assert proof.cases >= 3
     assert proof.returncode == 0, proof.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -25,7 +26,7 @@ def services(paths: list[Path]) -> list[Service]:
     return load_specs([str(p) for p in paths])
 
 
-def rules_of(service: Service) -> list[dict]:
+def rules_of(service: Service) -> list[dict[str, Any]]:
     return [rule for group in yaml.safe_load(render(service))["groups"] for rule in group["rules"]]
 
 

@@ -70,7 +70,7 @@ def setup(
         token=None if webhook else token,
         webhook_url=webhook,
         base_url=f"{url}/api/",
-        channels={"ticket": "#chat-alerts"},
+        channels={Severity.TICKET: "#chat-alerts"},
         timeout=1,
     )
     clock = Clock()
@@ -286,7 +286,7 @@ def test_without_slack_configuration_pages_go_to_the_console(tmp_path: Path) -> 
     notifier = make_notifier(Store(tmp_path / "s.db"), {}, channels={}, out=out)
     assert type(notifier).__name__ == "ConsoleNotifier"
     slack_notifier = make_notifier(
-        Store(tmp_path / "t.db"), {"SLACK_BOT_TOKEN": TOKEN}, channels={"page": "#x"}
+        Store(tmp_path / "t.db"), {"SLACK_BOT_TOKEN": TOKEN}, channels={Severity.PAGE: "#x"}
     )
     assert isinstance(slack_notifier, SlackNotifier)
 

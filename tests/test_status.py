@@ -28,7 +28,7 @@ from sloengine.simulate import (
     serve_metrics,
     truth,
 )
-from sloengine.status import Status
+from sloengine.status import Rates, Status
 
 DAYS = 3
 # The data ends when the module's Prometheus starts (set there), not at import: tests that
@@ -87,6 +87,7 @@ def test_raw_status_matches_the_simulators_ground_truth_within_one_percent(
         "quality": truth(sc, "quality", START, NOW, min_score=0.8),
     }
     for slo, t in expected.items():
+        assert t.total is not None and t.good is not None
         assert got[slo].sli == pytest.approx(t.good / t.total, rel=0.01), slo
         bad_ratio = t.bad / t.total
         objective = got[slo].objective
@@ -186,7 +187,7 @@ def test_recorded_and_raw_modes_read_the_same_numbers(tmp_path: Path) -> None:
         rules.write_text(render(service))
         urllib.request.urlopen(urllib.request.Request(f"{url}/-/reload", method="POST")).close()
         deadline = time.monotonic() + 60
-        recorded: dict[tuple[str, str], object] = {}
+        recorded: dict[tuple[str, str], Rates] = {}
         while time.monotonic() < deadline:
             at = time.time()
             recorded = Evaluator(prom, mode=Mode.RECORDED).recorded_rates(objectives, at)
