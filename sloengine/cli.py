@@ -168,11 +168,11 @@ def explain(paths: tuple[str, ...], fmt: str) -> None:
     """Show each SLO's error budget and what its alerts mean: burn, windows, time to fire."""
     services = load_specs(paths)
     objectives = [obj for s in services for obj in s.objectives]
-    reports = [explain_slo(obj) for obj in objectives]
+    explained = [explain_slo(obj) for obj in objectives]
     if fmt == "json":
-        click.echo(json.dumps([asdict(r) for r in reports], indent=2))
+        click.echo(json.dumps([asdict(e) for e in explained], indent=2))
         return
-    click.echo("\n\n".join(render_text(r, o) for r, o in zip(reports, objectives, strict=True)))
+    click.echo("\n\n".join(render_text(e, o) for e, o in zip(explained, objectives, strict=True)))
 
 
 def _prometheus(url: str, timeout: float) -> Prometheus:

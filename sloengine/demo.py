@@ -90,7 +90,7 @@ def base_rules(service: Service) -> str:
 
 def budget_rules(service: Service) -> str:
     """The rule file with only the budget groups: the SLO window and budget metadata."""
-    return _rule_file([g for g in rule_groups(service) if g["name"].endswith(":budget")])
+    return _rule_file([g for g in rule_groups(service) if cv.is_budget_group(g["name"])])
 
 
 def _backfill_rules(

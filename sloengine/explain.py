@@ -14,7 +14,7 @@ from sloengine.spec import SLIKind
 
 
 @dataclass(frozen=True)
-class PairReport:
+class PairExplanation:
     severity: Severity
     enabled: bool
     burn_rate: float
@@ -26,14 +26,14 @@ class PairReport:
 
 
 @dataclass(frozen=True)
-class Report:
+class Explanation:
     service: str
     slo: str
     kind: str
     objective: float | None
     window: str
     budget: str  # the error budget in the SLO's own units
-    pairs: list[PairReport]
+    pairs: list[PairExplanation]
     warnings: list[str] = field(default_factory=list)
 
 
@@ -49,7 +49,7 @@ def _budget_text(obj: Objective) -> str:
     )
 
 
-def explain(obj: Objective) -> Report:
+def explain(obj: Objective) -> Explanation:
     pairs = []
     warnings = []
     for w in obj.windows:
@@ -59,7 +59,7 @@ def explain(obj: Objective) -> Report:
         if fires is not None:
             fires += obj.for_seconds.get(w.severity, 0)
         pairs.append(
-            PairReport(
+            PairExplanation(
                 severity=w.severity,
                 enabled=enabled,
                 burn_rate=w.burn_rate,
@@ -103,7 +103,7 @@ def explain(obj: Objective) -> Report:
             "quality scores are sampled: with few evals an hour one low score burns a large share"
             " of the budget; set alerting.min_events"
         )
-    return Report(
+    return Explanation(
         service=obj.service,
         slo=obj.name,
         kind=obj.kind,
@@ -115,19 +115,19 @@ def explain(obj: Objective) -> Report:
     )
 
 
-def render_text(report: Report, obj: Objective) -> str:
+def render_text(explanation: Explanation, obj: Objective) -> str:
     target = (
-        f"budget ${number(obj.budget_usd or 0)} per {report.window}"
+        f"budget ${number(obj.budget_usd or 0)} per {explanation.window}"
         if obj.is_spend
-        else f"objective {number(round((report.objective or 0) * 100, 6))}% over {report.window}"
+        else f"objective {number(round((explanation.objective or 0) * 100, 6))}% over {explanation.window}"
     )
     lines = [
-        f"{report.service}/{report.slo}: {report.kind}, {target}",
-        f"  error budget: {report.budget}",
+        f"{explanation.service}/{explanation.slo}: {explanation.kind}, {target}",
+        f"  error budget: {explanation.budget}",
     ]
     fired = "fires after (2x spend)" if obj.is_spend else "fires after (full outage)"
     lines.append(f"  {'alert':<8}{'burn':>8}  {'long/short':<18}{'budget spent':>13}  {fired}")
-    for p in report.pairs:
+    for p in explanation.pairs:
         fires = "never" if p.fires_after_seconds is None else _short(p.fires_after_seconds)
         state = "" if p.enabled else "  (disabled)"
         lines.append(
@@ -136,12 +136,12 @@ def render_text(report: Report, obj: Objective) -> str:
             f"  {fires}{state}"
         )
     if obj.is_spend:
-        for p in report.pairs:
+        for p in explanation.pairs:
             hourly = p.burn_rate * (obj.budget_usd or 0) / obj.period * 3600
             lines.append(
                 f"  {p.severity} at {number(round(p.burn_rate, 2))}x means spending over ${hourly:,.2f} an hour"
             )
-    lines += [f"  warning: {w}" for w in report.warnings]
+    lines += [f"  warning: {w}" for w in explanation.warnings]
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from sloengine import conventions as cv
 from sloengine.loading import load_specs
 from sloengine.rules import render
 from sloengine.ruletests import render_tests
@@ -39,7 +40,9 @@ def _split(service: str, rules_text: str, tests_text: str, work: Path) -> list[t
     by_slo: dict[str, list[dict[str, object]]] = {}
     for group in rules["groups"]:
         # An SLO's alert group and its budget group (``...:<slo>:budget``) go together.
-        slo = group["name"].removesuffix(":budget").rsplit(":", 1)[1]
+        owner = cv.group_slo(group["name"])
+        assert owner is not None, group["name"]
+        slo = owner[1]
         by_slo.setdefault(slo, []).append(group)
     for slo, groups in by_slo.items():
         prefix = f"{service}/{slo}:"
