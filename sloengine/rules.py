@@ -9,11 +9,8 @@ resets, so they are read exactly from the raw series; being short, they are chea
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Any
-
-import yaml
 
 from sloengine import conventions as cv
 from sloengine.budget import AlertWindow
@@ -22,6 +19,7 @@ from sloengine.model import Objective, Service
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
 from sloengine.windows import alert_windows, raw_windows
+from sloengine.yamlwriter import dump_yaml
 
 Rule = dict[str, Any]
 
@@ -219,7 +217,7 @@ def alerting_rules(obj: Objective) -> list[Rule]:
         rule["labels"] = {
             **obj.labels,
             **_ids(obj),
-            cv.SEVERITY: w.severity,
+            cv.SEVERITY: w.severity.value,
             cv.LONG_WINDOW: format_duration(w.long_seconds),
             cv.SHORT_WINDOW: format_duration(w.short_seconds),
         }
@@ -248,60 +246,6 @@ def rule_groups(service: Service) -> list[Rule]:
             }
         )
     return groups
-
-
-# libyaml's emitter when PyYAML was built with it (about 20x faster on big rule files);
-# both emit the same text for the plain strings, lists and mappings written here.
-_Base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_STR, _MAP, _SEQ = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "map", "seq"))
-_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
-
-
-class _Dumper(_Base):  # type: ignore[misc]
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-    def resolve(self, kind: Any, value: Any, implicit: tuple[bool, bool]) -> str:
-        # The emitter asks twice per scalar whether its text would read back as another
-        # type (and so needs quotes). Keys and label values repeat thousands of times.
-        if kind is not yaml.ScalarNode or len(value) > 64:
-            return str(super().resolve(kind, value, implicit))
-        key = (value, implicit)
-        tag = _RESOLVED.get(key)
-        if tag is None:
-            tag = _RESOLVED[key] = str(super().resolve(kind, value, implicit))
-        return tag
-
-
-def _node(dumper: Any, data: Any) -> yaml.Node:
-    """The YAML node for rule data, built directly: PyYAML's generic representer
-    dispatch was most of the time spent writing a rule file."""
-    if isinstance(data, str):
-        text = str(data)  # an enum's value: libyaml takes exact strings only
-        return yaml.ScalarNode(_STR, text, style="|" if "\n" in text else None)
-    if isinstance(data, dict):
-        pairs = [(_node(dumper, k), _node(dumper, v)) for k, v in data.items()]
-        return yaml.MappingNode(_MAP, pairs, flow_style=False)
-    if isinstance(data, list):
-        return yaml.SequenceNode(_SEQ, [_node(dumper, v) for v in data], flow_style=False)
-    node: yaml.Node = dumper.represent_data(data)  # numbers and booleans
-    return node
-
-
-def dump_yaml(doc: Any) -> str:
-    """``doc`` as block-style YAML: literal blocks for multi-line strings, no aliases,
-    keys in insertion order, no line folding."""
-    stream = io.StringIO()
-    dumper = _Dumper(
-        stream, default_flow_style=False, width=1_000_000, allow_unicode=True, sort_keys=False
-    )
-    try:
-        dumper.open()
-        dumper.serialize(_node(dumper, doc))
-        dumper.close()
-    finally:
-        dumper.dispose()
-    return stream.getvalue()
 
 
 def header(source: str) -> str:

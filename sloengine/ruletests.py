@@ -21,7 +21,7 @@ from sloengine.inputs import ALL, BAD, GOOD, Plan, plan
 from sloengine.model import Objective, Service
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
-from sloengine.rules import dump_yaml
+from sloengine.yamlwriter import dump_yaml
 
 EVENTS_PER_MINUTE = 1000.0
 ABOVE, BELOW = 1.1, 0.9
@@ -70,7 +70,7 @@ def _alert_labels(obj: Objective, w: AlertWindow) -> dict[str, str]:
         "alertstate": "firing",
         cv.SERVICE: obj.service,
         cv.SLO: obj.name,
-        cv.SEVERITY: w.severity,
+        cv.SEVERITY: w.severity.value,
         cv.LONG_WINDOW: format_duration(w.long_seconds),
         cv.SHORT_WINDOW: format_duration(w.short_seconds),
     }
@@ -79,7 +79,7 @@ def _alert_labels(obj: Objective, w: AlertWindow) -> dict[str, str]:
 def _alerts_query(obj: Objective, w: AlertWindow | None = None) -> str:
     wanted = {cv.SERVICE: obj.service, cv.SLO: obj.name, "alertstate": "firing"}
     if w is not None:
-        wanted |= {cv.SEVERITY: w.severity, cv.LONG_WINDOW: format_duration(w.long_seconds)}
+        wanted |= {cv.SEVERITY: w.severity.value, cv.LONG_WINDOW: format_duration(w.long_seconds)}
     return "ALERTS{" + label_matchers({"alertname": cv.ALERT_NAME, **wanted}) + "}"
 
 
