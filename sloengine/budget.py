@@ -15,31 +15,12 @@ from sloengine.spec import Pair, resolve_window
 # The Workbook's four pairs, as budget shares over windows that are shares of the SLO
 # window P, so they scale to any P: for 30d they are 14.4x 1h/5m, 6x 6h/30m (page),
 # 3x 1d/2h and 1x 3d/6h (ticket).
+_PAGE, _TICKET = Severity.PAGE, Severity.TICKET
 DEFAULT_POLICY: tuple[Pair, ...] = (
-    Pair(
-        severity=Severity.PAGE,
-        budget_percent=2,
-        long_window="window/720",
-        short_window="window/8640",
-    ),
-    Pair(
-        severity=Severity.PAGE,
-        budget_percent=5,
-        long_window="window/120",
-        short_window="window/1440",
-    ),
-    Pair(
-        severity=Severity.TICKET,
-        budget_percent=10,
-        long_window="window/30",
-        short_window="window/360",
-    ),
-    Pair(
-        severity=Severity.TICKET,
-        budget_percent=10,
-        long_window="window/10",
-        short_window="window/120",
-    ),
+    Pair(severity=_PAGE, budget_percent=2, long_window="window/720", short_window="window/8640"),
+    Pair(severity=_PAGE, budget_percent=5, long_window="window/120", short_window="window/1440"),
+    Pair(severity=_TICKET, budget_percent=10, long_window="window/30", short_window="window/360"),
+    Pair(severity=_TICKET, budget_percent=10, long_window="window/10", short_window="window/120"),
 )
 
 

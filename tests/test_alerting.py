@@ -63,6 +63,12 @@ def firing_pairs(obj: Objective, severity: Severity, since: float) -> dict[str, 
     return rows
 
 
+def pending_pages(obj: Objective, since: float) -> dict[str, AlertRow]:
+    """Both page pairs, pending since ``since``."""
+    keys = [f"{obj.service}/{obj.name}/page/{w}" for w in ("1h", "6h")]
+    return {k: AlertRow(k, AlertState.PENDING, Severity.PAGE, since, None, None) for k in keys}
+
+
 def kinds(step: Transition) -> list[Event]:
     return [n.kind for n in step.notifications]
 
@@ -110,17 +116,7 @@ CASES = [
     Case(
         "A pending page that has held for its 2m fires and opens the incident",
         PATIENT,
-        {
-            f"{PATIENT.service}/{PATIENT.name}/page/{w}": AlertRow(
-                f"{PATIENT.service}/{PATIENT.name}/page/{w}",
-                AlertState.PENDING,
-                Severity.PAGE,
-                T0,
-                None,
-                None,
-            )
-            for w in ("1h", "6h")
-        },
+        pending_pages(PATIENT, T0),
         status(PATIENT, PAGE_RATIO),
         T0 + 120,
         [Event.FIRING],
@@ -131,17 +127,7 @@ CASES = [
     Case(
         "A pending page that has held for 1m of its 2m stays pending",
         PATIENT,
-        {
-            f"{PATIENT.service}/{PATIENT.name}/page/{w}": AlertRow(
-                f"{PATIENT.service}/{PATIENT.name}/page/{w}",
-                AlertState.PENDING,
-                Severity.PAGE,
-                T0,
-                None,
-                None,
-            )
-            for w in ("1h", "6h")
-        },
+        pending_pages(PATIENT, T0),
         status(PATIENT, PAGE_RATIO),
         T0 + 60,
         [],
