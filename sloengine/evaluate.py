@@ -90,7 +90,7 @@ class Evaluator:
                 continue
             seconds = _seconds(window)
             into = bad if s.labels.get("__name__") == cv.BAD_RATE else total
-            into.setdefault(key, {})[seconds] = _finite(s.value)
+            into.setdefault(key, {})[seconds] = s.value
         out = {}
         for key, obj in wanted.items():
             need = set(windows_of(obj))
@@ -121,11 +121,8 @@ class Evaluator:
 
 
 def _one(samples: list[Any]) -> float:
-    return _finite(sum(s.value for s in samples)) if samples else 0.0
-
-
-def _finite(value: float) -> float:
-    return value if value == value and abs(value) != float("inf") else 0.0
+    # Non-finite sums stay what they are: status.judge treats them as missing data.
+    return sum(s.value for s in samples) if samples else 0.0
 
 
 def _seconds(window: str) -> int:

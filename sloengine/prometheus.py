@@ -8,6 +8,7 @@ address without user info, the HTTP status and Prometheus's own error text.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,50 @@ USER_ENV = "SLOENGINE_PROMETHEUS_USER"
 PASSWORD_ENV = "SLOENGINE_PROMETHEUS_PASSWORD"
 CA_ENV = "SLOENGINE_PROMETHEUS_CA_FILE"
 INSECURE_ENV = "SLOENGINE_PROMETHEUS_INSECURE"
+# An instant vector of every SLO's rates at every window is a few MB for 5,000 SLOs;
+# an answer past this is not one sloengine asked for, and it must not exhaust memory.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 
 class PrometheusError(Exception):
     """Prometheus could not answer; the message is safe to log."""
+
+
+class _AnswerTooLarge(Exception):
+    pass
+
+
+class _BoundedSession(requests.Session):
+    """A session whose every answer arrives whole within ``deadline`` seconds and
+    ``max_bytes`` bytes: a per-read timeout alone lets a server that sends a byte a
+    second hold a query forever, and an unbounded body can take the process's memory."""
+
+    def __init__(self, deadline: float, max_bytes: int) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        kwargs["stream"] = True
+        response = super().request(method, url, *args, **kwargs)
+        body = bytearray()
+        try:
+            while True:
+                # read1 returns what has arrived (at most the size asked), so the deadline
+                # is checked between arrivals however slowly the bytes come.
+                chunk = response.raw.read1(256 * 1024)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise _AnswerTooLarge()
+                if time.monotonic() - started > self.deadline:
+                    raise requests.Timeout()
+        finally:
+            response.close()
+        response._content = bytes(body)
+        return response
 
 
 @dataclass(frozen=True)
@@ -83,11 +124,13 @@ class Prometheus:
         user = env.get(USER_ENV)
         if user:
             auth = (user, _secret(PASSWORD_ENV, env) or "")
-        session = requests.Session()
+        session = _BoundedSession(timeout, MAX_ANSWER_BYTES)
         insecure = env.get(INSECURE_ENV, "").lower() in ("1", "true", "yes")
         session.verify = False if insecure else (env.get(CA_ENV) or True)
         self.timeout = timeout
         self.requests = 0
+        # Never repeated in an error: a proxy may echo the credentials it was sent.
+        self._secrets = [x for x in (token, auth[1] if auth else None) if x]
         self._client = PrometheusConnect(
             url=self.url,
             headers=headers,
@@ -108,8 +151,22 @@ class Prometheus:
         self.requests += 1
         try:
             result = self._client.custom_query(expr, params=params)
+            return _samples(result)
         except PrometheusApiClientException as exc:
-            raise PrometheusError(f"{self.url} refused the query: {_reason(exc)}") from None
+            reason = _reason(exc)
+            for secret in self._secrets:
+                reason = reason.replace(secret, "[redacted]")
+            raise PrometheusError(f"{self.url} refused the query: {reason}") from None
+        except _AnswerTooLarge:
+            raise PrometheusError(
+                f"{self.url} answered with more than {MAX_ANSWER_BYTES // 2**20} MB"
+            ) from None
+        except (KeyError, TypeError, IndexError, AttributeError):
+            # Valid JSON without data.result, or samples that are not [time, value]:
+            # what a gateway or a proxy in front of Prometheus answers.
+            raise PrometheusError(
+                f"{self.url} answered in a shape that is not a Prometheus query result"
+            ) from None
         except (urllib3.exceptions.NewConnectionError, ConnectionRefusedError) as exc:
             # Checked first: urllib3 files a refused connection under its timeouts.
             raise PrometheusError(f"{self.url} is unreachable ({type(exc).__name__})") from None
@@ -118,8 +175,9 @@ class Prometheus:
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise PrometheusError(f"{self.url} is unreachable ({type(exc).__name__})") from None
         except ValueError:
-            raise PrometheusError(f"{self.url} answered with something that is not JSON") from None
-        return _samples(result)
+            raise PrometheusError(
+                f"{self.url} answered with something that is not JSON or not numbers"
+            ) from None
 
 
 def _reason(exc: PrometheusApiClientException) -> str:
@@ -132,12 +190,23 @@ def _reason(exc: PrometheusApiClientException) -> str:
 
 
 def _samples(result: Any) -> list[Sample]:
+    """Samples of an instant query's result; TypeError or KeyError when it is not one."""
     if not isinstance(result, list):
-        return []
+        raise TypeError("the result is not a list")
     if len(result) == 2 and not isinstance(result[0], dict):  # a scalar: [time, "value"]
-        return [Sample({}, float(result[1]), float(result[0]))]
+        return [Sample({}, _number(result[1]), _number(result[0]))]
     out = []
     for item in result:
         ts, value = item["value"]
-        out.append(Sample(dict(item.get("metric", {})), float(value), float(ts)))
+        labels = item.get("metric", {})
+        if not isinstance(labels, dict):
+            raise TypeError("labels are not a mapping")
+        out.append(Sample({str(k): str(v) for k, v in labels.items()}, _number(value), _number(ts)))
     return out
+
+
+def _number(value: Any) -> float:
+    """A sample value as Prometheus writes it: a string ("NaN", "+Inf" included) or a number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError("a sample value is not a number")
+    return float(value)  # ValueError for text that is no number

@@ -8,6 +8,7 @@ same rates give the same verdict.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -101,7 +102,15 @@ def burn(obj: Objective, bad: float, total: float | None) -> float:
 
 
 def judge(obj: Objective, rates: Rates, now: float) -> Status:
-    """Everything a status shows, from one set of window rates."""
+    """Everything a status shows, from one set of window rates.
+
+    A NaN or infinite rate is missing data, never a number: it holds every alert where
+    it is (zero would resolve a firing incident; infinity would page on nothing).
+    """
+    broken = sorted(w for w, v in _values(rates) if not math.isfinite(v))
+    if broken:
+        windows = ", ".join(dict.fromkeys(format_duration(w) for w in broken))
+        return unavailable(obj, f"Prometheus returned NaN or Inf for the {windows} rates")
     period = obj.period
     burns = {
         s: burn(obj, rates.bad.get(s, 0.0), None if rates.total is None else rates.total.get(s))
@@ -148,6 +157,10 @@ def judge(obj: Objective, rates: Rates, now: float) -> Status:
         mode=rates.mode,
         pairs=pairs,
     )
+
+
+def _values(rates: Rates) -> list[tuple[int, float]]:
+    return [*rates.bad.items(), *(rates.total or {}).items()]
 
 
 def _percent(obj: Objective) -> float | None:
