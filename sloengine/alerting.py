@@ -15,7 +15,7 @@ transaction, and delivery is a separate step.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -210,16 +210,24 @@ def blind(statuses: Sequence[Status]) -> bool:
 
 
 def track_sight(
-    sight: Sight, statuses: Sequence[Status], now: float, *, blind_after: int
+    sight: Sight,
+    statuses: Sequence[Status],
+    now: float,
+    *,
+    blind_after: int,
+    channels: Sequence[str] = (),
 ) -> tuple[Sight, tuple[Notification, ...]]:
-    """The new sight after a cycle, and the blind page or its resolution."""
+    """The new sight after a cycle, and the blind page or its resolution.
+
+    The blind page goes to every page channel the SLO files name (``channels``), one
+    notification each, since nobody knows which team's SLOs are the ones unseen; with
+    none, one notification goes to the notifier's default page channel.
+    """
     if not blind(statuses):
         if not sight.blind_incident:
             return Sight(), ()
-        back = Notification(
-            Event.SIGHT, sight.blind_incident, {"severity": Severity.PAGE, "at": now}
-        )
-        return Sight(), (back,)
+        back = {"severity": Severity.PAGE, "at": now}
+        return Sight(), _to_each(Event.SIGHT, sight.blind_incident, back, channels)
     failures = sight.failed_cycles + 1
     if failures < blind_after or sight.blind_incident:
         return Sight(failures, sight.blind_incident), ()
@@ -230,7 +238,24 @@ def track_sight(
         "errors": errors(statuses),
         "at": now,
     }
-    return Sight(failures, incident), (Notification(Event.BLIND, incident, content),)
+    return Sight(failures, incident), _to_each(Event.BLIND, incident, content, channels)
+
+
+def _to_each(
+    kind: Event, incident: str, content: dict[str, Any], channels: Sequence[str]
+) -> tuple[Notification, ...]:
+    if not channels:
+        return (Notification(kind, incident, content),)
+    # One incident per channel: each has its own thread to open and resolve.
+    return tuple(
+        Notification(kind, f"{incident}/{channel}", {**content, "channel": channel})
+        for channel in channels
+    )
+
+
+def page_channels(objectives: Iterable[Objective]) -> list[str]:
+    """Every page channel the SLO files name, once each, sorted."""
+    return sorted({c for o in objectives if (c := o.channels.get(Severity.PAGE))})
 
 
 def errors(statuses: Sequence[Status]) -> list[str]:

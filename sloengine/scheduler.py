@@ -119,6 +119,7 @@ class Engine:
         self.metrics = EngineMetrics()
         self.last: Cycle | None = None
         self.renotify = renotify
+        self.page_channels = alerting.page_channels(objectives)
 
     def cycle(self) -> Cycle:
         """One evaluation; every failure is caught, counted and logged."""
@@ -157,7 +158,9 @@ class Engine:
 
     def _track_sight(self, db: Any, statuses: list[Status], now: float) -> None:
         before = Sight(int(self.store.get("failed_cycles", "0")), self.store.get("blind_incident"))
-        sight, notes = alerting.track_sight(before, statuses, now, blind_after=self.blind_after)
+        sight, notes = alerting.track_sight(
+            before, statuses, now, blind_after=self.blind_after, channels=self.page_channels
+        )
         self.store.set(db, "failed_cycles", str(sight.failed_cycles))
         self.store.set(db, "blind_incident", sight.blind_incident)
         self.metrics.failures.set(sight.failed_cycles)

@@ -397,3 +397,23 @@ def test_sight(
             "errors": ["down"],
             "at": T0,
         }
+
+
+def test_the_blind_page_and_its_resolution_go_to_every_page_channel_the_files_name() -> None:
+    channels = ["#chat-oncall", "#search-oncall"]
+    sight, notes = track_sight(Sight(2), BLIND_CYCLE, T0, blind_after=3, channels=channels)
+    assert [(n.incident, n.payload["channel"]) for n in notes] == [
+        (f"{sight.blind_incident}/#chat-oncall", "#chat-oncall"),
+        (f"{sight.blind_incident}/#search-oncall", "#search-oncall"),
+    ]
+    _, back = track_sight(sight, SEEING_CYCLE, T0 + 60, blind_after=3, channels=channels)
+    assert [(n.kind, n.incident) for n in back] == [
+        (Event.SIGHT, f"{sight.blind_incident}/#chat-oncall"),
+        (Event.SIGHT, f"{sight.blind_incident}/#search-oncall"),
+    ]
+
+
+def test_page_channels_are_the_files_page_channels_once_each() -> None:
+    from sloengine.alerting import page_channels
+
+    assert page_channels([IMMEDIATE, PATIENT]) == ["#chat-oncall"]

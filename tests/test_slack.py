@@ -303,3 +303,17 @@ def test_a_slack_server_without_history_still_gets_the_retried_page(
     clock.t = NOW + 60
     assert engine.deliver() == 1
     assert len(api.posts()) == 1
+
+
+def test_the_blind_page_reaches_the_page_channel_the_slo_file_names(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    # No page channel on the command line: the only one is notify.page in the SLO file.
+    api, url = slack
+    engine, clock = setup(tmp_path, url)
+    for minute in range(3):
+        clock.t = NOW + 60 * minute
+        engine.cycle()  # Prometheus at 127.0.0.1:9 never answers
+    assert engine.store.failed() == []
+    (post,) = api.posts("#chat-oncall")
+    assert post["text"].startswith("PAGE: SLO evaluation is blind")
