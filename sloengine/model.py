@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from sloengine.budget import AlertWindow
 from sloengine.spec import SLI
+from sloengine.yamldoc import Document
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,5 @@ class Service:
     objectives: tuple[Objective, ...]
     description: str = ""
     owner: str = ""
+    # The parsed file, for problems found later (live checks) to point into it.
+    document: Document | None = field(default=None, compare=False, repr=False)
