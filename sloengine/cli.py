@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import asdict
@@ -247,11 +248,25 @@ def status(
         raise UnavailableError(statuses[0].error or "Prometheus did not answer", UNREACHABLE_HINT)
 
 
+def _listen_address(value: str) -> str:
+    """--listen checked before the scheduler starts: HOST:PORT, or empty."""
+    port = re.fullmatch(r"\S*:(\d{1,5})", value)
+    if value and (port is None or int(port[1]) > 65535):
+        raise click.BadParameter(
+            f"{value!r} is not HOST:PORT such as 127.0.0.1:9464 (empty disables it)"
+        )
+    return value
+
+
 @cli.command()
 @prometheus_option
 @paths_argument
 @click.option(
-    "--interval", type=float, default=60.0, show_default=True, help="Seconds between cycles."
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds between cycles.",
 )
 @click.option("--once", is_flag=True, help="Run one cycle and exit.")
 @click.option(
@@ -266,6 +281,7 @@ def status(
     "--listen",
     default="127.0.0.1:9464",
     show_default=True,
+    callback=lambda _ctx, _param, value: _listen_address(value),
     help="Address for /metrics and /healthz; empty to disable.",
 )
 @click.option(
@@ -401,8 +417,20 @@ def demo(path: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="OpenMetrics file to write.",
 )
-@click.option("--days", type=int, default=30, show_default=True, help="History length, ending now.")
-@click.option("--step", type=int, default=60, show_default=True, help="Seconds between samples.")
+@click.option(
+    "--days",
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help="History length, ending now.",
+)
+@click.option(
+    "--step",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="Seconds between samples.",
+)
 @click.option("--service", default="chat-assistant", show_default=True, help="The service label.")
 def simulate(out: Path, days: int, step: int, service: str) -> None:
     """Write a simulated LLM service's metrics (llm preset) as OpenMetrics for promtool.
