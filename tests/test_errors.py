@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from test_cli import BROKEN as INVALID
 
 from sloengine.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_STALE, EXIT_UNAVAILABLE, cli
 
@@ -19,13 +20,6 @@ SLOS = str(ROOT / "slos")
 GATEWAY = str(ROOT / "slos" / "gateway.yaml")
 # Nothing listens on port 1: connecting is refused at once.
 UNREACHABLE = "http://127.0.0.1:1"
-INVALID = """apiVersion: sloengine/v1
-service: broken
-slos:
-  - name: errors
-    objective: 140
-    sli: {success_rate: {}}
-"""
 
 
 def sloengine(
