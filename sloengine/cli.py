@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_STALE = 1  # generate --check: the rule files are not what generate would write
 EXIT_BAD_INPUT = 2  # a UserError: SLO files, options, config or secret files
-EXIT_UNAVAILABLE = 3  # an UnavailableError: Prometheus, promtool, a port the demo needs
+EXIT_UNAVAILABLE = 3  # an UnavailableError: Prometheus, or the demo's prometheus and promtool
 
 UNREACHABLE_HINT = "check the URL and that Prometheus is up and reachable from here"
 
@@ -49,27 +49,25 @@ class Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return _click_errors_as_user_errors(super().invoke, ctx)
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            # Click's own (a bad option, a missing argument), in the same words as ours.
+            where = (exc.ctx or ctx).command_path
+            _fail(UserError(exc.format_message(), f"see `{where} --help`"))
         except UserError as exc:
-            for line in exc.lines():
-                # A message quoting a tool's output keeps its lines, indented under the first.
-                click.echo("error: " + line.replace("\n", "\n  "), err=True)
-            if isinstance(exc, SpecError):
-                count = len(exc.problems)
-                click.echo(
-                    f"{count} problem{'s' if count != 1 else ''} found; nothing was written",
-                    err=True,
-                )
-            sys.exit(exit_code(exc))
+            _fail(exc)
 
 
-def _click_errors_as_user_errors(invoke: Any, ctx: click.Context) -> Any:
-    """Click's usage errors (a bad option, a missing argument) in the same words as ours."""
-    try:
-        return invoke(ctx)
-    except click.UsageError as exc:
-        where = (exc.ctx or ctx).command_path
-        raise UserError(exc.format_message(), f"see `{where} --help`") from None
+def _fail(exc: UserError) -> NoReturn:
+    for line in exc.lines():
+        # A message quoting a tool's output keeps its lines, indented under the first.
+        click.echo("error: " + line.replace("\n", "\n  "), err=True)
+    if isinstance(exc, SpecError):
+        count = len(exc.problems)
+        click.echo(
+            f"{count} problem{'s' if count != 1 else ''} found; nothing was written", err=True
+        )
+    sys.exit(exit_code(exc))
 
 
 paths_argument = click.argument("paths", nargs=-1, required=True, metavar="PATH...")

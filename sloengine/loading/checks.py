@@ -28,6 +28,7 @@ def check_file(doc: Document, spec: SLOFile) -> list[Problem]:
 
 
 def duplicate_names(doc: Document, names: list[Any]) -> list[Problem]:
+    """A problem at each SLO whose name an earlier SLO of the file has (names may be junk)."""
     seen: set[str] = set()
     problems = []
     for index, name in enumerate(names):
@@ -46,6 +47,7 @@ def duplicate_names(doc: Document, names: list[Any]) -> list[Problem]:
 
 
 def check_slo(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Problem]:
+    """What is wrong with one SLO given its file's shared settings."""
     at = ("slos", index)
     problems: list[Problem] = []
     kind = slo.sli.kind
@@ -102,6 +104,7 @@ def check_slo(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Proble
 
 
 def selector_problems(doc: Document, path: KeyPath, matchers: str) -> list[Problem]:
+    """A problem when ``matchers`` is not a PromQL label-matcher list."""
     complaint = promql.check_selector(matchers)
     if complaint is None:
         return []
