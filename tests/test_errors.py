@@ -248,3 +248,19 @@ def test_the_readme_lists_the_exit_code_table_the_cli_uses() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     listed = {int(code) for code in re.findall(r"^\| `(\d)` \|", readme, re.MULTILINE)}
     assert listed == {EXIT_OK, EXIT_STALE, EXIT_BAD_INPUT, EXIT_UNAVAILABLE}
+
+
+def test_a_local_prometheus_that_cannot_start_raises_the_unavailable_error_with_its_log(
+    tmp_path: Path,
+) -> None:
+    from sloengine.errors import UnavailableError
+    from sloengine.localprom import prometheus_server
+
+    with (
+        pytest.raises(UnavailableError) as info,
+        prometheus_server(tmp_path, extra_args=["--no-such-flag"]),
+    ):
+        pass
+    assert info.value.message.startswith("prometheus exited:\n")
+    assert "no-such-flag" in info.value.message
+    assert info.value.hint
