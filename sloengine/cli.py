@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
+import re
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from sloengine import __version__
 from sloengine.conventions import Mode, Severity
 from sloengine.durations import parse_duration
-from sloengine.errors import SpecError
+from sloengine.errors import SpecError, UnavailableError, UserError
 from sloengine.explain import explain as explain_slo
 from sloengine.explain import render_text
 from sloengine.loading import load_specs
@@ -32,36 +31,49 @@ from sloengine.ruletests import render_tests
 if TYPE_CHECKING:
     from sloengine.prometheus import Prometheus
 
-F = TypeVar("F", bound=Callable[..., Any])
+# The exit code table (README, Commands).
+EXIT_OK = 0
+EXIT_STALE = 1  # generate --check: the rule files are not what generate would write
+EXIT_BAD_INPUT = 2  # a UserError: SLO files, options, config or secret files
+EXIT_UNAVAILABLE = 3  # an UnavailableError: Prometheus, or the demo's prometheus and promtool
 
-EXIT_STALE = 1
-EXIT_BAD_INPUT = 2
-EXIT_UNAVAILABLE = 3
+UNREACHABLE_HINT = "check the URL and that Prometheus is up and reachable from here"
 
 
-def reports_spec_errors(func: F) -> F:
-    """Turn SpecError into one clean line per problem and exit code 2."""
+def exit_code(exc: UserError) -> int:
+    return EXIT_UNAVAILABLE if isinstance(exc, UnavailableError) else EXIT_BAD_INPUT
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+
+class Commands(click.Group):
+    """The command group: every UserError a command raises ends here, and only here."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return func(*args, **kwargs)
-        except SpecError as exc:
-            for problem in exc.problems:
-                click.echo(f"error: {problem}", err=True)
-            count = len(exc.problems)
-            click.echo(
-                f"{count} problem{'s' if count != 1 else ''} found; nothing was written", err=True
-            )
-            sys.exit(EXIT_BAD_INPUT)
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            # Click's own (a bad option, a missing argument), in the same words as ours.
+            where = (exc.ctx or ctx).command_path
+            _fail(UserError(exc.format_message(), f"see `{where} --help`"))
+        except UserError as exc:
+            _fail(exc)
 
-    return wrapper  # type: ignore[return-value]
+
+def _fail(exc: UserError) -> NoReturn:
+    for line in exc.lines():
+        # A message quoting a tool's output keeps its lines, indented under the first.
+        click.echo("error: " + line.replace("\n", "\n  "), err=True)
+    if isinstance(exc, SpecError):
+        count = len(exc.problems)
+        click.echo(
+            f"{count} problem{'s' if count != 1 else ''} found; nothing was written", err=True
+        )
+    sys.exit(exit_code(exc))
 
 
 paths_argument = click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sloengine")
 def cli() -> None:
     """SLOs and multi-window burn-rate alerts for LLM services on Prometheus.
@@ -81,7 +93,6 @@ def cli() -> None:
 @click.option(
     "--timeout", type=float, default=10.0, show_default=True, help="Seconds per Prometheus query."
 )
-@reports_spec_errors
 def validate(paths: tuple[str, ...], prometheus_url: str | None, timeout: float) -> None:
     """Check SLO files against the sloengine/v1 contract (and, with --prometheus, live data)."""
     services = load_specs(paths)
@@ -93,8 +104,7 @@ def validate(paths: tuple[str, ...], prometheus_url: str | None, timeout: float)
         try:
             errors, warnings = check(services, _prometheus(prometheus_url, timeout))
         except PrometheusError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_UNAVAILABLE)
+            raise UnavailableError(str(exc), UNREACHABLE_HINT) from None
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
         if errors:
@@ -135,7 +145,6 @@ def _planned(services: list[Service], out: Path, tests: Path | None) -> dict[Pat
 @click.option(
     "--check", is_flag=True, help="Write nothing; exit 1 if DIR is not what generate would write."
 )
-@reports_spec_errors
 def generate(paths: tuple[str, ...], out: Path, tests: Path | None, check: bool) -> None:
     """Generate Prometheus recording and alerting rules (and promtool tests)."""
     services = load_specs(paths)
@@ -151,7 +160,13 @@ def generate(paths: tuple[str, ...], out: Path, tests: Path | None, check: bool)
             sys.exit(EXIT_STALE)
         click.echo(f"up to date: {len(planned)} files")
         return
-    removed = write_all(planned)
+    try:
+        removed = write_all(planned)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {exc.filename or out}: {exc.strerror}",
+            "check that --out (and --tests) name directories you can write",
+        ) from None
     for path in sorted(planned):
         click.echo(f"wrote {path}")
     for path in removed:
@@ -163,7 +178,6 @@ def generate(paths: tuple[str, ...], out: Path, tests: Path | None, check: bool)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@reports_spec_errors
 def explain(paths: tuple[str, ...], fmt: str) -> None:
     """Show each SLO's error budget and what its alerts mean: burn, windows, time to fire."""
     services = load_specs(paths)
@@ -181,7 +195,10 @@ def _prometheus(url: str, timeout: float) -> Prometheus:
     try:
         return Prometheus(url, timeout=timeout)
     except PrometheusError as exc:
-        raise click.UsageError(str(exc)) from None
+        # Raised before any query: the URL or a credential setting is wrong.
+        raise UserError(
+            str(exc), "check --prometheus and the SLOENGINE_PROMETHEUS_* settings"
+        ) from None
 
 
 prometheus_option = click.option(
@@ -211,7 +228,6 @@ timeout_option = click.option(
 )
 @mode_option
 @timeout_option
-@reports_spec_errors
 def status(
     prometheus_url: str, paths: tuple[str, ...], fmt: str, mode: str, timeout: float
 ) -> None:
@@ -228,15 +244,28 @@ def status(
     else:
         click.echo(render_table(statuses))
     if blind(statuses):
-        click.echo(f"error: {statuses[0].error}", err=True)
-        sys.exit(EXIT_UNAVAILABLE)
+        raise UnavailableError(statuses[0].error or "Prometheus did not answer", UNREACHABLE_HINT)
+
+
+def _listen_address(value: str) -> str:
+    """--listen checked before the scheduler starts: HOST:PORT, or empty."""
+    port = re.fullmatch(r"\S*:(\d{1,5})", value)
+    if value and (port is None or int(port[1]) > 65535):
+        raise click.BadParameter(
+            f"{value!r} is not HOST:PORT such as 127.0.0.1:9464 (empty disables it)"
+        )
+    return value
 
 
 @cli.command()
 @prometheus_option
 @paths_argument
 @click.option(
-    "--interval", type=float, default=60.0, show_default=True, help="Seconds between cycles."
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds between cycles.",
 )
 @click.option("--once", is_flag=True, help="Run one cycle and exit.")
 @click.option(
@@ -251,6 +280,7 @@ def status(
     "--listen",
     default="127.0.0.1:9464",
     show_default=True,
+    callback=lambda _ctx, _param, value: _listen_address(value),
     help="Address for /metrics and /healthz; empty to disable.",
 )
 @click.option(
@@ -286,7 +316,6 @@ def status(
 )
 @mode_option
 @timeout_option
-@reports_spec_errors
 def run(
     prometheus_url: str,
     paths: tuple[str, ...],
@@ -325,8 +354,10 @@ def run(
     try:
         store = Store(state_path)
     except (OSError, sqlite3.Error) as exc:
-        click.echo(f"error: cannot open the state database {state_path}: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        raise UserError(
+            f"cannot open the state database {state_path}: {exc}",
+            "check that its directory exists and is writable (--state)",
+        ) from None
     channels = {
         k: v for k, v in ((Severity.PAGE, page_channel), (Severity.TICKET, ticket_channel)) if v
     }
@@ -335,8 +366,10 @@ def run(
             store, dict(os.environ), channels=channels, template_dir=template_dir
         )
     except OSError as exc:
-        click.echo(f"error: cannot read the Slack secret file: {exc.strerror}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        raise UserError(
+            f"cannot read the Slack secret file: {exc.strerror}",
+            "check the path in SLACK_BOT_TOKEN_FILE or SLACK_WEBHOOK_URL_FILE",
+        ) from None
     engine = Engine(
         objectives,
         Evaluator(_prometheus(prometheus_url, timeout), mode=Mode(mode)),
@@ -346,32 +379,35 @@ def run(
         renotify=renotify_seconds,
     )
     if once:
-        engine.cycle()
+        cycle = engine.cycle()
+        if cycle.blind:
+            raise UnavailableError(
+                cycle.statuses[0].error or "Prometheus did not answer", UNREACHABLE_HINT
+            )
         return
     try:
         watch(engine, interval, listen)
     except OSError as exc:
-        click.echo(f"error: cannot listen on {listen}: {exc.strerror}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        raise UserError(f"cannot listen on {listen}: {exc.strerror}") from None
 
 
 @cli.command()
 @click.argument("path", default="slos/chat-assistant.yaml", metavar="[PATH]")
-@reports_spec_errors
 def demo(path: str) -> None:
     """Simulate an LLM service in a local Prometheus, mid-outage, and show status and pages.
 
     PATH is the SLO file to demonstrate (default: slos/chat-assistant.yaml). Needs
     Debian's prometheus package; installs it when missing and allowed to.
     """
-    from sloengine.demo import DemoError, run_demo
+    from sloengine.demo import run_demo
 
-    (service,) = load_specs([path])
-    try:
-        run_demo(service, click.echo)
-    except DemoError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    services = load_specs([path])
+    if len(services) != 1:
+        raise UserError(
+            f"{path} holds {len(services)} services; the demo shows one",
+            "name one SLO file, e.g. slos/chat-assistant.yaml",
+        )
+    run_demo(services[0], click.echo)
 
 
 @cli.command()
@@ -382,8 +418,20 @@ def demo(path: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="OpenMetrics file to write.",
 )
-@click.option("--days", type=int, default=30, show_default=True, help="History length, ending now.")
-@click.option("--step", type=int, default=60, show_default=True, help="Seconds between samples.")
+@click.option(
+    "--days",
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help="History length, ending now.",
+)
+@click.option(
+    "--step",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="Seconds between samples.",
+)
 @click.option("--service", default="chat-assistant", show_default=True, help="The service label.")
 def simulate(out: Path, days: int, step: int, service: str) -> None:
     """Write a simulated LLM service's metrics (llm preset) as OpenMetrics for promtool.
@@ -396,8 +444,13 @@ def simulate(out: Path, days: int, step: int, service: str) -> None:
     end = int(time.time()) // step * step
     start = end - days * 86400
     scenario = example_scenario(start, days=days, service=service)
-    with out.open("w", encoding="utf-8") as handle:
-        count = write_openmetrics(scenario, handle, start, end, step)
+    try:
+        with out.open("w", encoding="utf-8") as handle:
+            count = write_openmetrics(scenario, handle, start, end, step)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {out}: {exc.strerror}", "check that its directory exists"
+        ) from None
     click.echo(f"wrote {count:,} samples of {scenario.series_count} series to {out}")
     for incident in scenario.incidents:
         click.echo(

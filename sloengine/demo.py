@@ -23,10 +23,12 @@ import yaml
 
 from sloengine import conventions as cv
 from sloengine.conventions import Mode
+from sloengine.errors import UnavailableError
 from sloengine.evaluate import Evaluator
 from sloengine.localprom import (
     PROMETHEUS,
     PROMTOOL,
+    PROMTOOL_HINT,
     active_alerts,
     backfill_rules,
     prometheus_server,
@@ -44,10 +46,6 @@ DAYS = 3
 OUTAGE_MINUTES = 40
 
 
-class DemoError(Exception):
-    """The demo cannot run here; the message says what to do."""
-
-
 def ensure_prometheus(say: Callable[[str], None]) -> None:
     """Install Debian's prometheus package when prometheus or promtool is missing."""
     if shutil.which(PROMETHEUS) and shutil.which(PROMTOOL):
@@ -55,15 +53,19 @@ def ensure_prometheus(say: Callable[[str], None]) -> None:
     apt = shutil.which("apt-get")
     sudo = [] if _is_root() else (["sudo", "-n"] if shutil.which("sudo") else None)
     if apt is None or sudo is None:
-        raise DemoError(
-            "prometheus and promtool are needed: install Debian's `prometheus` package "
-            "(apt-get install -y prometheus) or put both binaries on PATH"
+        raise UnavailableError(
+            "prometheus and promtool are needed",
+            "install Debian's `prometheus` package (apt-get install -y prometheus) "
+            "or put both binaries on PATH",
         )
     say("installing Debian's prometheus package (prometheus and promtool are missing)...")
     for args in (["update", "-qq"], ["install", "-y", "-qq", "prometheus"]):
         done = subprocess.run([*sudo, apt, *args], capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise DemoError(f"apt-get {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
+            raise UnavailableError(
+                f"apt-get {' '.join(args)} failed: {done.stderr.strip()[-500:]}",
+                "install Debian's `prometheus` package yourself, then run the demo again",
+            )
     # Debian starts the packaged service; the demo runs its own server on another port.
     subprocess.run([*sudo, "systemctl", "stop", "prometheus"], capture_output=True, check=False)
 
@@ -100,10 +102,7 @@ def _backfill_rules(
     results to it as blocks (``promtool tsdb create-blocks-from rules``)."""
     blocks = work / f"blocks-{rule_file.stem}"
     with prometheus_server(tsdb) as url:
-        try:
-            backfill_rules(url, rule_file, start, end, interval, blocks)
-        except RuntimeError as exc:
-            raise DemoError(str(exc)[-500:]) from None
+        backfill_rules(url, rule_file, start, end, interval, blocks)
     for block in blocks.iterdir():
         block.rename(tsdb / block.name)
 
@@ -126,7 +125,10 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
             f"20:1 day/night traffic, past incidents, and a provider outage for the last "
             f"{OUTAGE_MINUTES} minutes: half of {provider}'s requests failing)..."
         )
-        samples = backfill(scenario, tsdb, start, end, 60)
+        try:
+            samples = backfill(scenario, tsdb, start, end, 60)
+        except RuntimeError as exc:  # promtool's complaint
+            raise UnavailableError(str(exc)[-500:], PROMTOOL_HINT) from None
         say(f"      {samples:,} samples written with promtool")
         say(
             "2/5 backfilling the rules' 5m base series and budgets, as if they had run all along..."

@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import promql_parser
 import rstr
 
 from sloengine import promql, sli
 from sloengine.model import Objective
+from sloengine.promql import MATCH_OPS as _OPS
+from sloengine.promql import selectors as _selectors
 from sloengine.spec import RatioSLI
 
 GOOD, BAD, ALL, ZERO = "good", "bad", "all", "zero"
@@ -47,8 +48,6 @@ class _Unsolvable(Exception):
 
 
 Matcher = tuple[str, str, str]  # (label, op, value) with op one of = != =~ !~
-# The parser's MatchOp values are not hashable; their names are stable.
-_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
 
 
 def _holds(op: str, want: str, value: str) -> bool:
@@ -151,23 +150,6 @@ def _histogram_series(
     ]
 
 
-def _selectors(expr: str) -> list[promql_parser.VectorSelector]:
-    found: list[promql_parser.VectorSelector] = []
-
-    def visit(node: object) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            found.append(node)
-            return
-        for attr in ("lhs", "rhs", "expr", "vector_selector", "args", "param"):
-            child = getattr(node, attr, None)
-            for item in child if isinstance(child, list) else [child]:
-                if item is not None and not isinstance(item, (str, int, float)):
-                    visit(item)
-
-    visit(promql.parse(promql.fill_window(expr, "5m")))
-    return found
-
-
 def _one(expr: str) -> tuple[str, list[Matcher]]:
     selectors = _selectors(expr)
     if len(selectors) != 1:
@@ -194,16 +176,3 @@ def _ratio_series(errors: str | None, good: str | None, total: str) -> list[Seri
         Series(total_name, _labels(total_m + extra), part_role),
         Series(total_name, _labels(total_m, extra), rest_role),
     ]
-
-
-def metric_names_in(expr: str) -> list[str]:
-    """Metric names an SLI's PromQL selects, in order of appearance."""
-    names = []
-    for sel in _selectors(expr):
-        matchers = [(m.name, _OPS[str(m.op)], m.value) for m in sel.matchers.matchers]
-        name = sel.name or next(
-            (v for (n, op, v) in matchers if n == "__name__" and op == "="), None
-        )
-        if name and name not in names:
-            names.append(name)
-    return names

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
-
-import promql_parser
 
 from sloengine import sli
 from sloengine.errors import Problem
-from sloengine.inputs import metric_names_in
 from sloengine.model import Objective, Service
 from sloengine.prometheus import Prometheus
-from sloengine.promql import selector
-from sloengine.source import Source, read_source
+from sloengine.promql import fill_window, metric_names_in, nodes, parse, selector
 from sloengine.spec import RatioSLI
+from sloengine.yamldoc import Document, KeyPath
 
 # Labels whose values are usually one per user, request or session.
 HIGH_CARDINALITY = re.compile(
@@ -44,17 +40,17 @@ def check(services: list[Service], prom: Prometheus) -> tuple[list[Problem], lis
     """(errors, warnings) for every SLO; queries are a handful per SLO."""
     errors: list[Problem] = []
     warnings: list[Problem] = []
-    sources: dict[str, Source] = {}
     names = sorted({n for s in services for o in s.objectives for n in metric_names(o)})
     existing = _existing(prom, names)
     for service in services:
+        # Loading kept the parsed file: problems point into it without reading it again.
+        doc = service.document or Document(service.file, None)
         for index, obj in enumerate(service.objectives):
-            src = sources.setdefault(obj.file, _source(obj.file))
             at = ("slos", index, "sli")
             for name in metric_names(obj):
                 if name not in existing:
                     errors.append(
-                        src.problem(
+                        doc.problem(
                             at,
                             f"{obj.service}/{obj.name}: metric {name} has no series in {prom.url}",
                             "check the metric name, the preset and that the service is scraped",
@@ -62,16 +58,12 @@ def check(services: list[Service], prom: Prometheus) -> tuple[list[Problem], lis
                     )
             bound = sli.histogram_bound(obj.sli, obj.preset)
             if bound and f"{bound[0]}_bucket" in existing:
-                errors += _bucket_problems(prom, src, at, obj, *bound)
-            warnings += _grouping_warnings(src, at, obj)
+                errors += _bucket_problems(prom, doc, at, obj, *bound)
+            warnings += _grouping_warnings(doc, at, obj)
             for name in metric_names(obj):
                 if name in existing:
-                    warnings += _cardinality_warnings(prom, src, at, obj, name)
+                    warnings += _cardinality_warnings(prom, doc, at, obj, name)
     return errors, warnings
-
-
-def _source(file: str) -> Source:
-    return read_source(file, Path(file).read_text(encoding="utf-8"))
 
 
 def _existing(prom: Prometheus, names: list[str]) -> set[str]:
@@ -86,8 +78,8 @@ def _existing(prom: Prometheus, names: list[str]) -> set[str]:
 
 def _bucket_problems(
     prom: Prometheus,
-    src: Source,
-    at: tuple[str | int, ...],
+    doc: Document,
+    at: KeyPath,
     obj: Objective,
     base: str,
     bound: float,
@@ -101,7 +93,7 @@ def _bucket_problems(
         return []
     shown = ", ".join(f"{b:g}" for b in bounds if not math.isinf(b))
     return [
-        src.problem(
+        doc.problem(
             at,
             f"{obj.service}/{obj.name}: {bound:g} is not a bucket bound of {base} (its bounds: {shown})",
             "pick one of the bounds, or add this bound to the histogram where it is recorded",
@@ -109,7 +101,7 @@ def _bucket_problems(
     ]
 
 
-def _grouping_warnings(src: Source, at: tuple[str | int, ...], obj: Objective) -> list[Problem]:
+def _grouping_warnings(doc: Document, at: KeyPath, obj: Objective) -> list[Problem]:
     spec = obj.sli.spec
     if not isinstance(spec, RatioSLI):
         return []
@@ -117,10 +109,10 @@ def _grouping_warnings(src: Source, at: tuple[str | int, ...], obj: Objective) -
     for expr in (spec.errors, spec.good, spec.total):
         if expr is None:
             continue
-        found |= _grouped_labels(promql_parser.parse(expr.replace("{{window}}", "5m")))
+        found |= _grouped_labels(parse(fill_window(expr, "5m")))
     risky = sorted(label for label in found if HIGH_CARDINALITY.search(label))
     return [
-        src.problem(
+        doc.problem(
             at,
             f"{obj.service}/{obj.name}: the SLI groups by {label}, likely one series per "
             "request or user",
@@ -130,22 +122,19 @@ def _grouping_warnings(src: Source, at: tuple[str | int, ...], obj: Objective) -
     ]
 
 
-def _grouped_labels(node: object) -> set[str]:
+def _grouped_labels(tree: object) -> set[str]:
+    """Labels an expression keeps with ``by (...)`` anywhere in it."""
     out: set[str] = set()
-    modifier = getattr(node, "modifier", None)
-    labels = getattr(modifier, "labels", None)
-    if labels and "Exclude" not in str(getattr(modifier, "type", "")):
-        out |= set(labels)
-    for attr in ("lhs", "rhs", "expr", "args", "param"):
-        child = getattr(node, attr, None)
-        for item in child if isinstance(child, list) else [child]:
-            if item is not None and not isinstance(item, (str, int, float)):
-                out |= _grouped_labels(item)
+    for node in nodes(tree):
+        modifier = getattr(node, "modifier", None)
+        labels = getattr(modifier, "labels", None)
+        if labels and "Exclude" not in str(getattr(modifier, "type", "")):
+            out |= set(labels)
     return out
 
 
 def _cardinality_warnings(
-    prom: Prometheus, src: Source, at: tuple[str | int, ...], obj: Objective, name: str
+    prom: Prometheus, doc: Document, at: KeyPath, obj: Objective, name: str
 ) -> list[Problem]:
     sample = prom.query(f"topk(1, last_over_time({name}[{LOOKBACK}]))")
     labels = sorted(k for k in (sample[0].labels if sample else {}) if k not in ("__name__", "le"))
@@ -155,7 +144,7 @@ def _cardinality_warnings(
         values = int(rows[0].value) if rows else 0
         if values > TOO_MANY_VALUES or (HIGH_CARDINALITY.search(label) and values > 100):
             out.append(
-                src.problem(
+                doc.problem(
                     at,
                     f"{obj.service}/{obj.name}: {name} carries {label} with {values} values",
                     "every value is a series the SLI sums each evaluation; drop the label "

@@ -23,8 +23,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from sloengine.errors import UnavailableError
+
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN", "prometheus")
 PROMTOOL = os.environ.get("PROMTOOL_BIN", "promtool")
+START_HINT = "the server's log is above; check that `prometheus --version` runs"
+PROMTOOL_HINT = "check that `promtool --version` runs"
 
 
 def available() -> bool:
@@ -106,19 +110,24 @@ def prometheus_server(
                 deadline = time.monotonic() + timeout
                 while process.poll() is None and not ready(url):
                     if time.monotonic() > deadline:
-                        raise RuntimeError(
-                            f"prometheus not ready after {timeout}s:\n{log_path.read_text()}"
+                        raise UnavailableError(
+                            f"prometheus not ready after {timeout}s:\n{log_path.read_text()}",
+                            START_HINT,
                         )
                     time.sleep(0.05)
                 if process.poll() is not None:
                     if not port and "address already in use" in log_path.read_text():
                         continue  # lost the port race; pick another
-                    raise RuntimeError(f"prometheus exited:\n{log_path.read_text()}")
+                    raise UnavailableError(
+                        f"prometheus exited:\n{log_path.read_text()}", START_HINT
+                    )
                 yield url
                 return
             finally:
                 _stop(process)
-        raise RuntimeError(f"prometheus found no free port:\n{log_path.read_text()}")
+        raise UnavailableError(
+            f"prometheus found no free port:\n{log_path.read_text()}", START_HINT
+        )
 
 
 def backfill_rules(
@@ -126,8 +135,8 @@ def backfill_rules(
 ) -> None:
     """Evaluate ``rule_file`` every ``interval`` seconds over [start, end] against the
     Prometheus at ``url`` and write the results as TSDB blocks into ``out``
-    (``promtool tsdb create-blocks-from rules``). Raises RuntimeError with promtool's
-    complaint when it fails."""
+    (``promtool tsdb create-blocks-from rules``). Raises UnavailableError with
+    promtool's complaint when it fails."""
     done = subprocess.run(
         [
             shutil.which(PROMTOOL) or PROMTOOL,
@@ -147,7 +156,10 @@ def backfill_rules(
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"promtool could not backfill the rules: {done.stderr[-2000:]}")
+        raise UnavailableError(
+            f"promtool could not backfill the rules: {done.stderr[-2000:]}",
+            PROMTOOL_HINT,
+        )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

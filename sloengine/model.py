@@ -12,6 +12,7 @@ from sloengine.budget import AlertWindow
 from sloengine.conventions import Severity
 from sloengine.durations import format_duration
 from sloengine.spec import SLI, SLIKind
+from sloengine.yamldoc import Document
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,5 @@ class Service:
     objectives: tuple[Objective, ...]
     description: str = ""
     owner: str = ""
+    # The parsed file, for problems found later (live checks) to point into it.
+    document: Document | None = field(default=None, compare=False, repr=False)

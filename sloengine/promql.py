@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 
 import promql_parser
 
 WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*window\s*\}\}")
+# promql_parser's matcher operators as PromQL spells them (the MatchOp values are not
+# hashable; their names are stable).
+MATCH_OPS = {
+    "MatchOp.Equal": "=",
+    "MatchOp.NotEqual": "!=",
+    "MatchOp.Re": "=~",
+    "MatchOp.NotRe": "!~",
+}
+# The attributes of a parsed node that hold its sub-expressions.
+_CHILDREN = ("lhs", "rhs", "expr", "vector_selector", "args", "param")
 
 
 def quote(value: str) -> str:
@@ -67,3 +78,32 @@ def check_selector(matchers: str) -> str | None:
 
 def fill_window(expr: str, window: str) -> str:
     return WINDOW_PLACEHOLDER.sub(window, expr)
+
+
+def nodes(node: object) -> Iterator[object]:
+    """Every node of a parsed expression, depth first, the node itself first."""
+    yield node
+    for attr in _CHILDREN:
+        child = getattr(node, attr, None)
+        for item in child if isinstance(child, list) else [child]:
+            if item is not None and not isinstance(item, (str, int, float)):
+                yield from nodes(item)
+
+
+def selectors(expr: str) -> list[promql_parser.VectorSelector]:
+    """The vector selectors of an SLI's PromQL ({{window}} filled), in order of appearance."""
+    tree = parse(fill_window(expr, "5m"))
+    return [n for n in nodes(tree) if isinstance(n, promql_parser.VectorSelector)]
+
+
+def metric_names_in(expr: str) -> list[str]:
+    """Metric names an SLI's PromQL selects, in order of appearance."""
+    names = []
+    for sel in selectors(expr):
+        matchers = [(m.name, MATCH_OPS[str(m.op)], m.value) for m in sel.matchers.matchers]
+        name = sel.name or next(
+            (v for (n, op, v) in matchers if n == "__name__" and op == "="), None
+        )
+        if name and name not in names:
+            names.append(name)
+    return names

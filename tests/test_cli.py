@@ -160,13 +160,19 @@ def test_explain_json_lists_every_pair_with_its_numbers() -> None:
     assert page["fires_after_seconds"] == pytest.approx(48.384)
 
 
-def test_explain_warns_when_a_page_can_never_fire(tmp_path: Path) -> None:
+def explain_one_slo(tmp_path: Path, service: str, objective: str) -> tuple[int, str]:
+    """``explain`` of a file with one success-rate SLO at this objective."""
     spec = tmp_path / "slo.yaml"
     spec.write_text(
-        "apiVersion: sloengine/v1\nservice: lax\nslos:\n"
-        "  - {name: ok, objective: 90, sli: {success_rate: {}}}\n"
+        f"apiVersion: sloengine/v1\nservice: {service}\nslos:\n"
+        f"  - {{name: ok, objective: {objective}, sli: {{success_rate: {{}}}}}}\n"
     )
     code, out, _ = run("explain", str(spec))
+    return code, out
+
+
+def test_explain_warns_when_a_page_can_never_fire(tmp_path: Path) -> None:
+    code, out = explain_one_slo(tmp_path, "lax", "90")
     assert code == 0
     assert (
         "warning: the page alert at 14.4x can never fire: it needs 144% bad events, more than "
@@ -213,12 +219,7 @@ def test_run_reports_a_state_database_it_cannot_open(tmp_path: Path) -> None:
 
 
 def test_explain_warns_when_an_objective_reads_like_a_fraction(tmp_path: Path) -> None:
-    spec = tmp_path / "slo.yaml"
-    spec.write_text(
-        "apiVersion: sloengine/v1\nservice: typo\nslos:\n"
-        "  - {name: ok, objective: 0.995, sli: {success_rate: {}}}\n"
-    )
-    code, out, _ = run("explain", str(spec))
+    code, out = explain_one_slo(tmp_path, "typo", "0.995")
     assert code == 0
     assert (
         "warning: objective 0.995% reads like a fraction: objectives are percent, did you mean "

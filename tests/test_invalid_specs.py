@@ -102,3 +102,12 @@ def test_the_valid_examples_still_load() -> None:
     # The corpus proves nothing if every file is rejected: the examples must pass.
     services = load_specs([str(TESTS.parent / "slos")])
     assert {"chat-assistant", "api-gateway"} <= {s.name for s in services}
+
+
+def test_a_loaded_service_keeps_its_parsed_file_so_later_checks_can_point_into_it() -> None:
+    # validate --prometheus locates its problems with this, without reading the file again.
+    (service,) = load_specs(["../slos/gateway.yaml"])
+    assert service.document is not None
+    assert service.document.file == service.file == "../slos/gateway.yaml"
+    assert service.document.at(("slos", 0, "sli")) == (18, 7)  # the `ratio:` under `sli:`
+    assert service.document.at(("slos", 1, "name"), key=True) == (22, 5)

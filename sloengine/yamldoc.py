@@ -9,19 +9,20 @@ import yaml
 
 from sloengine.errors import Problem, SpecError
 
-Path = tuple[str | int, ...]
+# A path into a document: mapping keys and list indexes, e.g. ("slos", 0, "name").
+KeyPath = tuple[str | int, ...]
 
 
 @dataclass
-class Source:
-    """A parsed YAML file: its data plus where each path starts (1-based line, column)."""
+class Document:
+    """A parsed YAML file: its data plus where each key path starts (1-based line, column)."""
 
     file: str
     data: Any
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
 
-    def at(self, path: Path, key: bool = False) -> tuple[int, int]:
+    def at(self, path: KeyPath, key: bool = False) -> tuple[int, int]:
         """Position of the deepest known prefix of path (a key's own position if asked)."""
         for end in range(len(path), -1, -1):
             prefix = path[:end]
@@ -31,7 +32,7 @@ class Source:
                 return self.values[prefix]
         return (1, 1)
 
-    def problem(self, path: Path, message: str, hint: str = "", key: bool = False) -> Problem:
+    def problem(self, path: KeyPath, message: str, hint: str = "", key: bool = False) -> Problem:
         line, column = self.at(path, key)
         return Problem(self.file, line, column, message, hint)
 
@@ -50,8 +51,8 @@ def _scalar(node: yaml.Node) -> Any:
     return _SCALARS.construct_object(node, deep=True)
 
 
-def _walk(node: yaml.Node, path: Path, src: Source, problems: list[Problem]) -> Any:
-    src.values[path] = _pos(node)
+def _walk(node: yaml.Node, path: KeyPath, doc: Document, problems: list[Problem]) -> Any:
+    doc.values[path] = _pos(node)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -62,18 +63,18 @@ def _walk(node: yaml.Node, path: Path, src: Source, problems: list[Problem]) -> 
                 line, col = _pos(key_node)
                 problems.append(
                     Problem(
-                        src.file,
+                        doc.file,
                         line,
                         col,
                         f"duplicate key {key!r}",
                         "each key may appear once; remove one",
                     )
                 )
-            src.keys[(*path, key)] = _pos(key_node)
-            out[key] = _walk(value_node, (*path, key), src, problems)
+            doc.keys[(*path, key)] = _pos(key_node)
+            out[key] = _walk(value_node, (*path, key), doc, problems)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*path, i), src, problems) for i, item in enumerate(node.value)]
+        return [_walk(item, (*path, i), doc, problems) for i, item in enumerate(node.value)]
     return _scalar(node)
 
 
@@ -90,9 +91,9 @@ def _yaml_complaint(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
     return f"invalid YAML: {problem}", "check indentation and quoting"
 
 
-def read_source(file: str, text: str) -> Source:
+def read_document(file: str, text: str) -> Document:
     """Parse one YAML document; a syntax error becomes a located SpecError."""
-    src = Source(file, None)
+    doc = Document(file, None)
     try:
         try:
             node = yaml.compose(text, Loader=_FAST_LOADER)
@@ -112,7 +113,7 @@ def read_source(file: str, text: str) -> Source:
             [Problem(file, 1, 1, "the file is empty", "start from an example in slos/")]
         )
     problems: list[Problem] = []
-    src.data = _walk(node, (), src, problems)
+    doc.data = _walk(node, (), doc, problems)
     if problems:
         raise SpecError(problems)
-    return src
+    return doc
