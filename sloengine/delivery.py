@@ -6,6 +6,7 @@ Slack), so neither imports the other.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,6 +15,8 @@ from sloengine.alerting import Event
 # Transient failures are retried with backoff (capped at 5 minutes) this many times.
 MAX_ATTEMPTS = 50
 MAX_BACKOFF_SECONDS = 300.0
+# A server's Retry-After is honoured up to this: every later page waits behind it.
+MAX_RETRY_AFTER_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,16 @@ class Notifier(Protocol):
 
 
 def retry_delay(error: DeliveryError, attempts: int, jitter: float) -> float:
-    """Seconds until the next attempt: the server's Retry-After, else exponential backoff
-    (``jitter`` in [1, 1.5) spreads retries of many replicas)."""
-    return error.retry_after or min(MAX_BACKOFF_SECONDS, 2.0**attempts) * jitter
+    """Seconds until the next attempt: the server's Retry-After (at most 5 minutes), else
+    exponential backoff (``jitter`` in [1, 1.5) spreads retries of many replicas)."""
+    if error.retry_after:
+        return min(error.retry_after, MAX_RETRY_AFTER_SECONDS)
+    return min(MAX_BACKOFF_SECONDS, 2.0**attempts) * jitter
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret replaced: servers and proxies echo what they were sent."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text

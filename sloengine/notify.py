@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from jinja2 import FileSystemLoader, PackageLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
@@ -15,7 +16,8 @@ from slack_sdk.webhook import WebhookClient
 
 from sloengine.alerting import Event
 from sloengine.conventions import Severity
-from sloengine.delivery import DeliveryError, Message
+from sloengine.delivery import DeliveryError, Message, scrub
+from sloengine.errors import UserError
 from sloengine.state import Store
 
 
@@ -55,6 +57,7 @@ HEADER_LIMIT = 150
 TEXT_LIMIT = 3000
 FIELD_LIMIT = 2000
 FALLBACK_LIMIT = 4000
+BUTTON_URL_LIMIT = 3000
 MAX_BLOCKS = 50
 MAX_FIELDS = 10
 # Errors that no retry can fix: report them and stop.
@@ -77,6 +80,20 @@ PERMANENT = {
 }
 METADATA_EVENT = "sloengine_notification"
 log = logging.getLogger("sloengine")
+
+
+def is_web_url(value: object) -> bool:
+    """An http(s) URL with a host: what Slack accepts on a button, and nothing else
+    (no javascript:, no slack:// deep link, no bare host)."""
+    parts = urlsplit(str(value))
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def button_url(value: object) -> str:
+    """``value`` if a button may link to it, else "": Slack rejects the whole message
+    for a button URL over 3,000 characters or one it does not accept."""
+    text = str(value or "")
+    return text if is_web_url(text) and len(text) <= BUTTON_URL_LIMIT else ""
 
 
 def mrkdwn(value: object) -> str:
@@ -123,6 +140,7 @@ def slack_templates(override_dir: str | None = None) -> SandboxedEnvironment:
     env = templates(override_dir)
     env.filters["mrkdwn"] = mrkdwn
     env.filters["share"] = _share
+    env.filters["button_url"] = button_url
     return env
 
 
@@ -151,6 +169,12 @@ class SlackNotifier:
             raise ValueError("SlackNotifier needs a bot token or a webhook URL")
         self.store = store
         self.channels = channels or {}
+        # An incoming webhook's path is its secret: servers may echo the path alone.
+        hook_path = urlsplit(webhook_url).path if webhook_url else ""
+        self._secrets = [token, webhook_url, hook_path if len(hook_path) > 1 else None]
+        # slack-sdk's debug log writes every request's URL and body: the webhook URL is
+        # the secret itself, so that log stays off whatever level the process runs at.
+        logging.getLogger("slack_sdk").setLevel(logging.INFO)
         self.env = slack_templates(template_dir)
         self.client = (
             WebClient(
@@ -171,6 +195,17 @@ class SlackNotifier:
     def send(self, message: Message) -> None:
         text, blocks = render_slack(message, self.env)
         try:
+            self._send(message, text, blocks)
+        except DeliveryError as exc:
+            # No reason leaves here with the token or the webhook URL in it.
+            raise DeliveryError(
+                scrub(str(exc), self._secrets),
+                permanent=exc.permanent,
+                retry_after=exc.retry_after,
+            ) from None
+
+    def _send(self, message: Message, text: str, blocks: list[dict[str, Any]]) -> None:
+        try:
             if self.client is None:
                 self._webhook(text, blocks)
             else:
@@ -179,6 +214,10 @@ class SlackNotifier:
             raise _classify(exc) from None
         except (TimeoutError, OSError) as exc:  # urllib's URLError is an OSError
             raise DeliveryError(f"Slack did not answer ({type(exc).__name__})") from None
+        except DeliveryError:
+            raise
+        except Exception as exc:  # slack-sdk's own failures: retried, never a traceback
+            raise DeliveryError(f"Slack delivery failed ({type(exc).__name__})") from None
 
     def _channel(self, message: Message) -> str:
         severity = Severity(message.payload.get("severity", Severity.PAGE))
@@ -300,6 +339,12 @@ def make_notifier(
     webhook = _env_secret("SLACK_WEBHOOK_URL", env)
     if not token and not webhook:
         return ConsoleNotifier(out, template_dir)
+    if webhook and not token and not is_web_url(webhook):
+        # Never echoed: the URL is the secret.
+        raise UserError(
+            "SLACK_WEBHOOK_URL is not an http(s) URL",
+            "copy the whole incoming-webhook URL, https:// included, from the Slack app",
+        )
     return SlackNotifier(
         store,
         token=token,

@@ -23,7 +23,9 @@ TOKEN = "xoxb-test-token-not-for-logs"
 
 @dataclass
 class Failure:
-    kind: str  # "429", "500", "slow", "hold" or a Slack error such as "invalid_auth"
+    # "429", "500", "slow", "hold", "echo-auth" (a proxy's 401 that repeats the request's
+    # credentials) or a Slack error such as "invalid_auth"
+    kind: str
     retry_after: int = 1
     delay: float = 0.0
 
@@ -65,6 +67,8 @@ class SlackAPI:
             )
         if failure and failure.kind == "500":
             return 500, {}, {"ok": False, "error": "internal_error"}
+        if failure and failure.kind == "echo-auth":
+            return 401, {}, f"<html>401 Unauthorized: {auth}</html>"
         if failure and failure.kind not in ("slow", "hold"):
             return 200, {}, {"ok": False, "error": failure.kind}
         if auth != f"Bearer {TOKEN}":
@@ -161,6 +165,8 @@ def serve(api: SlackAPI) -> ThreadingHTTPServer:
                         b"rate_limited",
                         "text/plain",
                     )
+                elif failure and failure.kind == "echo-auth":
+                    self._reply(401, {}, f"401 for {self.path}".encode(), "text/plain")
                 elif failure:
                     self._reply(
                         500 if failure.kind == "500" else 404,

@@ -18,6 +18,7 @@ from slack_api import TOKEN, Failure, SlackAPI, serve
 
 from sloengine.alerting import Event, payload
 from sloengine.conventions import Mode, Severity
+from sloengine.errors import UserError
 from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.model import Objective
@@ -317,3 +318,73 @@ def test_the_blind_page_reaches_the_page_channel_the_slo_file_names(
     assert engine.store.failed() == []
     (post,) = api.posts("#chat-oncall")
     assert post["text"].startswith("PAGE: SLO evaluation is blind")
+
+
+def test_a_retry_after_of_an_hour_is_honoured_for_five_minutes_at_most(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    api, url = slack
+    api.fail("chat.postMessage", Failure("429", retry_after=3600))
+    engine, clock = setup(tmp_path, url)
+    enqueue(engine, "firing")
+    assert engine.deliver() == 0
+    clock.t = NOW + 299
+    assert engine.deliver() == 0
+    clock.t = NOW + 300
+    assert engine.deliver() == 1  # later pages do not wait an hour behind this one
+
+
+@pytest.mark.parametrize("webhook", [False, True], ids=["web api", "webhook"])
+def test_a_proxy_echoing_the_credentials_never_puts_them_in_logs_or_the_outbox(
+    slack: tuple[SlackAPI, str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    webhook: bool,
+) -> None:
+    api, url = slack
+    secret_url = f"{url}/webhook/T000/B000/webhook-secret-part"
+    api.fail("webhook" if webhook else "chat.postMessage", Failure("echo-auth"))
+    engine, clock = setup(tmp_path, url, webhook=secret_url if webhook else None)
+    enqueue(engine, "firing")
+    with caplog.at_level(logging.DEBUG):
+        engine.deliver()
+        clock.t = NOW + 3600
+        engine.deliver()
+    stored = repr(engine.store.failed()) + repr(engine.store.due(NOW + 10**6))
+    for secret in (TOKEN, "webhook-secret-part"):
+        assert secret not in caplog.text
+        assert secret not in stored
+    assert "401" in caplog.text
+
+
+def test_a_webhook_url_without_a_scheme_is_refused_at_start_without_echoing_it(
+    tmp_path: Path,
+) -> None:
+    env = {"SLACK_WEBHOOK_URL": "hooks.slack.com/services/T0/B0/secret-part"}
+    with pytest.raises(UserError) as caught:
+        make_notifier(Store(tmp_path / "s.db"), env, channels={})
+    assert "not an http(s) URL" in str(caught.value)
+    assert "secret-part" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("runbook", "button"),
+    [
+        ("https://runbooks.example/chat/provider-outage.md", True),
+        ("javascript:alert(1)", False),
+        ("slack://channel?id=C1", False),
+        ("https://runbooks.example/" + "x" * 3000, False),
+    ],
+)
+def test_only_a_web_url_of_slacks_length_becomes_a_button_and_the_text_is_escaped(
+    slack: tuple[SlackAPI, str], tmp_path: Path, runbook: str, button: bool
+) -> None:
+    api, url = slack
+    engine, _ = setup(tmp_path, url)
+    enqueue(engine, "firing", runbook_url=runbook + "<!channel>")
+    assert engine.deliver() == 1  # Slack accepted it: no button it would refuse
+    (post,) = api.posts()
+    buttons = [e for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert bool(buttons) == (button and len(runbook) < 3000 - len("<!channel>"))
+    assert "<!channel>" not in post["text"]
+    assert "&lt;!channel&gt;" in post["text"]
