@@ -379,7 +379,12 @@ def run(
         renotify=renotify_seconds,
     )
     if once:
-        cycle = engine.cycle()
+        cycle = engine.run_cycle()
+        if cycle is None:
+            raise UserError(
+                f"the evaluation cycle failed: {engine.last_crash}",
+                "check the state database (--state); its alert state may be damaged",
+            )
         if cycle.blind:
             raise UnavailableError(
                 cycle.statuses[0].error or "Prometheus did not answer", UNREACHABLE_HINT

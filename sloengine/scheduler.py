@@ -65,6 +65,21 @@ class EngineMetrics:
         self.outbox = Gauge(
             "sloengine_outbox_pending", "Notifications not yet delivered", registry=r
         )
+        self.dead_letters = Gauge(
+            "sloengine_outbox_failed",
+            "Notifications given up on (a permanent delivery error or too many attempts)",
+            registry=r,
+        )
+        self.delivery_failing = Gauge(
+            "sloengine_delivery_failing",
+            "1 while the last delivery attempt failed permanently (revoked token, wrong channel)",
+            registry=r,
+        )
+        self.crashed = Gauge(
+            "sloengine_consecutive_crashed_cycles",
+            "Cycles in a row that ended in an unexpected error (state database, a bug)",
+            registry=r,
+        )
         ids = [cv.SERVICE, cv.SLO]
         self.remaining = Gauge(
             "sloengine_slo_error_budget_remaining",
@@ -120,9 +135,33 @@ class Engine:
         self.last: Cycle | None = None
         self.renotify = renotify
         self.page_channels = alerting.page_channels(objectives)
+        self.crashes = 0
+        self.last_crash = ""
+
+    def run_cycle(self) -> Cycle | None:
+        """One cycle that never raises: what the schedule runs. A crash (a corrupted or
+        deleted state database, a bug) is logged, counted and turns /healthz unhealthy
+        until a cycle succeeds again."""
+        try:
+            cycle = self.cycle()
+        except Exception as exc:  # the scheduler outlives any single bad cycle
+            self.crashes += 1
+            self.last_crash = f"{type(exc).__name__}: {exc}"
+            self.metrics.crashed.set(self.crashes)
+            self.metrics.cycles.labels("crashed").inc()
+            log.error(
+                "evaluation cycle crashed (%d in a row): %s; the next one runs on schedule",
+                self.crashes,
+                self.last_crash,
+            )
+            return None
+        self.crashes, self.last_crash = 0, ""
+        self.metrics.crashed.set(0)
+        return cycle
 
     def cycle(self) -> Cycle:
-        """One evaluation; every failure is caught, counted and logged."""
+        """One evaluation; failures of Prometheus and Slack are caught, counted and logged."""
+        self.store.check()
         started = self.clock()
         before = self.evaluator.prom.requests
         statuses = self.evaluator.evaluate(self.objectives.values(), started)
@@ -151,6 +190,8 @@ class Engine:
         self.metrics.cycles.labels("blind" if blind else "ok").inc()
         self.metrics.duration.observe(self.clock() - started)
         self.metrics.outbox.set(self.store.pending_count())
+        self.metrics.dead_letters.set(len(self.store.failed()))
+        self.metrics.delivery_failing.set(1 if self.store.get("delivery_failure") else 0)
         if not blind:
             self.metrics.last_success.set(self.clock())
         self.last = Cycle(statuses, blind, delivered)
@@ -197,16 +238,23 @@ class Engine:
         }
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy unless evaluation has been blind for ``blind_after`` cycles."""
+        """Healthy unless evaluation has been blind for ``blind_after`` cycles, the last
+        cycle crashed, or pages cannot be delivered at all."""
+        if self.crashes:
+            return False, {"crashed_cycles": self.crashes, "last_crash": self.last_crash}
         failures = int(self.store.get("failed_cycles", "0"))
+        failing = self.store.get("delivery_failure")
         detail: dict[str, Any] = {
             "failed_cycles": failures,
             "outbox_pending": self.store.pending_count(),
+            "outbox_failed": len(self.store.failed()),
             "slos": len(self.objectives),
         }
+        if failing:
+            detail["delivery_failure"] = failing
         if self.last is not None:
             detail["last_cycle_blind"] = self.last.blind
-        return failures < self.blind_after, detail
+        return failures < self.blind_after and not failing, detail
 
     def deliver(self) -> int:
         """Send what the outbox holds; transient failures wait with backoff and jitter."""
@@ -225,6 +273,7 @@ class Engine:
                 if exc.permanent:
                     log.error("notification %d not deliverable: %s", message.id, exc)
                     self.store.give_up(message.id, str(exc))
+                    self.store.put("delivery_failure", str(exc))
                     continue
                 delay = retry_delay(exc, message.attempts, random.uniform(1, 1.5))
                 log.warning("notification %d will be retried in %.0fs: %s", message.id, delay, exc)
@@ -237,6 +286,8 @@ class Engine:
                 break
             else:
                 self.store.delivered(message.id)
+                if self.store.get("delivery_failure"):
+                    self.store.put("delivery_failure", "")  # delivering again
                 sent += 1
         return sent
 
@@ -253,16 +304,9 @@ def watch(engine: Engine, interval: float, listen: str) -> None:
         httpd = serve(host or "127.0.0.1", int(port), engine.metrics.registry, engine.health)
         log.info("serving /metrics and /healthz on %s", listen)
 
-    def guarded() -> None:
-        try:
-            engine.cycle()
-        except Exception:  # the scheduler outlives any single bad cycle
-            log.exception("evaluation cycle crashed; the next one runs on schedule")
-            engine.metrics.cycles.labels("crashed").inc()
-
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(
-        guarded,
+        engine.run_cycle,
         "interval",
         seconds=interval,
         next_run_time=datetime.now(UTC),

@@ -8,18 +8,21 @@ entry's id lets a notifier recognise a repeat (the Slack notifier does).
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sloengine.alerting import AlertRow, AlertState, Event
 from sloengine.conventions import Severity
 from sloengine.delivery import Message
+from sloengine.errors import UserError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -53,22 +56,76 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
+class StateLocked(UserError):
+    """Another process holds the state database: two schedulers would page twice."""
+
+
+class StateDamaged(UserError):
+    """The state database fails SQLite's integrity check."""
+
+
+class StateLost(Exception):
+    """The state database was deleted or replaced under a running scheduler."""
+
+
 class Store:
-    """One SQLite file; safe to share between the scheduler thread and the HTTP server."""
+    """One SQLite file; safe to share between the scheduler thread and the HTTP server.
+
+    One process at a time: a second ``Store`` on the same file (a second ``sloengine
+    run``, as a rolling deploy starts one) is refused, since two schedulers reading the
+    same outbox deliver every page twice.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._held: BinaryIO | None = None  # the lock, released when closed or collected
+        self._inode: int | None = None
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+            self._held = _hold(self.path)
         self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+            damage = str(self._db.execute("PRAGMA quick_check").fetchone()[0])
+        except sqlite3.OperationalError:
+            self.close()  # cannot open or write it: not damage, the caller says why
+            raise
+        except sqlite3.DatabaseError as exc:
+            damage = str(exc)
+        if damage != "ok":
+            self.close()
+            raise StateDamaged(
+                f"the state database {self.path} is damaged ({damage})",
+                "move it aside and start again: a new database starts empty, so open "
+                "incidents page once more",
+            )
+        if self._held is not None:
+            self._inode = self.path.stat().st_ino
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._held is not None:
+                self._held.close()  # releases the lock
+                self._held = None
+
+    def check(self) -> None:
+        """Raise StateLost when the file is no longer the one opened: writes would go to a
+        deleted file and the next start would page every open incident again."""
+        if self._inode is None:
+            return
+        try:
+            inode = self.path.stat().st_ino
+        except OSError:
+            inode = None
+        if inode != self._inode:
+            raise StateLost(
+                f"the state database {self.path} was deleted or replaced while running; "
+                "alert state from now on is not kept"
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -172,6 +229,11 @@ class Store:
             row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return default if row is None else str(row[0])
 
+    def put(self, name: str, value: str) -> None:
+        """Set a meta value in a transaction of its own."""
+        with self.transaction() as db:
+            self.set(db, name, value)
+
     @staticmethod
     def set(db: sqlite3.Connection, name: str, value: str) -> None:
         db.execute(
@@ -179,3 +241,23 @@ class Store:
             " ON CONFLICT(name) DO UPDATE SET value=excluded.value",
             (name, value),
         )
+
+
+def _hold(path: Path) -> BinaryIO:
+    """An exclusive lock on ``<db>.lock`` for as long as the returned file is open."""
+    lock = path.with_name(path.name + ".lock")
+    handle = lock.open("a+b")
+    fd = handle.fileno()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+        handle.close()
+        raise StateLocked(
+            f"the state database {path} is in use by sloengine run (pid {holder})",
+            "run one scheduler per state database: stop the other, or give this one its "
+            "own --state",
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return handle

@@ -388,3 +388,27 @@ def test_only_a_web_url_of_slacks_length_becomes_a_button_and_the_text_is_escape
     assert bool(buttons) == (button and len(runbook) < 3000 - len("<!channel>"))
     assert "<!channel>" not in post["text"]
     assert "&lt;!channel&gt;" in post["text"]
+
+
+def test_a_revoked_token_turns_health_and_metrics_red_until_a_page_gets_through(
+    slack: tuple[SlackAPI, str], tmp_path: Path
+) -> None:
+    from prometheus_client import generate_latest
+
+    api, url = slack
+    api.fail("chat.postMessage", Failure("token_revoked"))
+    engine, _ = setup(tmp_path, url)
+    enqueue(engine, "firing")
+    engine.deliver()
+    ok, detail = engine.health()
+    assert not ok
+    assert detail["delivery_failure"] == "Slack refused the message: token_revoked"
+    assert detail["outbox_failed"] == 1
+    engine.cycle()  # Prometheus is unreachable here; the cycle still updates the gauges
+    metrics = generate_latest(engine.metrics.registry).decode()
+    assert "sloengine_delivery_failing 1.0" in metrics
+    assert "sloengine_outbox_failed 1.0" in metrics
+    enqueue(engine, "renotify")  # the token was fixed: the next page gets through
+    engine.deliver()
+    assert engine.health()[1].get("delivery_failure") is None
+    assert engine.store.get("delivery_failure") == ""
