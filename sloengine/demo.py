@@ -24,20 +24,16 @@ import yaml
 from sloengine import conventions as cv
 from sloengine.conventions import AUTO, RECORDED
 from sloengine.evaluate import Evaluator
-from sloengine.localprom import (
-    PROMETHEUS,
-    PROMTOOL,
-    active_alerts,
-    backfill_rules,
-    prometheus_server,
-)
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
 from sloengine.report import render_table
 from sloengine.rules import render, rule_groups
 from sloengine.scheduler import Engine
-from sloengine.simulate import Incident, Scope, backfill, example_scenario
+from sloengine.sim.backfill import backfill, backfill_rules
+from sloengine.sim.client import active_alerts
+from sloengine.sim.launch import PROMETHEUS, PROMTOOL, prometheus_server
+from sloengine.sim.traffic import Incident, Scope, example_scenario
 from sloengine.state import Store
 
 DAYS = 3

@@ -42,6 +42,9 @@ import sloengine
 from bench.cycle import data, slos
 from sloengine.loading import load_specs
 from sloengine.rules import render
+from sloengine.sim import launch
+from sloengine.sim.backfill import count_blocks
+from sloengine.sim.exporter import serving
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -311,9 +314,6 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    prom = subprocess.run(
-        [data.PROMETHEUS, "--version"], capture_output=True, text=True, check=False
-    )
     slogen = ""
     python = SLOGEN_VENV / "bin" / "python"
     if python.exists():
@@ -326,7 +326,7 @@ def machine() -> dict[str, str]:
         "memory": mem,
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "prometheus": (prom.stdout or prom.stderr).splitlines()[0],
+        "prometheus": f"prometheus, {launch.version()}",
         "sloengine": getattr(sloengine, "__version__", "0.1.0"),
         "slo-generator": next(
             (x for x in slogen.splitlines() if x.lower().startswith("slo-generator==")), "?"
@@ -698,20 +698,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = "python -m bench.cycle.run" + (" " + shlex.join(argv or sys.argv[1:])).rstrip()
 
-    for binary in (data.PROMETHEUS, data.PROMTOOL):
-        if subprocess.run(["which", binary], capture_output=True).returncode != 0:
-            raise SystemExit(f"{binary} not found: install Debian's prometheus package")
+    if not launch.available():
+        raise SystemExit(
+            f"{launch.PROMETHEUS} or {launch.PROMTOOL} not found: install Debian's prometheus package"
+        )
     slogen_python = ensure_slogen(log)
     args.out.mkdir(parents=True, exist_ok=True)
 
     log(f"backfilling {days} days of the simulated service ...")
     tsdb = args.out / "tsdb"
     sim, samples = data.make_history(tsdb, days, log)
-    blocks = sum(1 for p in tsdb.iterdir() if (p / "meta.json").exists())
+    blocks = count_blocks(tsdb)
     measures: list[Measure] = []
     by: dict[tuple[str, int], Measure] = {}
     with (
-        data.live_exporter(sim) as target,
+        serving(sim) as target,
         data.prometheus(tsdb, args.out / "prometheus", scrape_target=target) as prom,
     ):
         log(f"Prometheus on {prom.url}, scraping the simulator at {target}")

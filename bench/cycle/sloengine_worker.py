@@ -19,35 +19,18 @@ from __future__ import annotations
 
 import io
 import json
-import re
-import resource
 import sys
 import time
-import urllib.request
 from collections import Counter
 from typing import Any
 
+from bench.cycle.probe import api_requests, max_rss_bytes
 from sloengine.evaluate import Evaluator, Status
 from sloengine.loading import load_specs
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
 from sloengine.scheduler import Engine
 from sloengine.state import Store
-
-_REQUESTS = re.compile(
-    r'^prometheus_http_requests_total\{code="[^"]*",handler="(/api/[^"]*)"\} (\S+)$'
-)
-
-
-def api_requests(url: str) -> int:
-    """Requests Prometheus has served on its query API (it counts them itself)."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=60) as response:
-        text = response.read().decode()
-    return int(sum(float(m.group(2)) for line in text.splitlines() if (m := _REQUESTS.match(line))))
-
-
-def max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def main(argv: list[str]) -> int:
