@@ -99,6 +99,11 @@ def ratio(a: float, b: float) -> str:
     return f"{r:.3f}x" if r < 0.1 else f"{r:.2f}x"
 
 
+def _at_most(what: str, ours: float, theirs: float, factor: float = 1.0) -> Target:
+    """A target met when ours is no more than ``factor`` times theirs; the figure is the ratio."""
+    return (what, ratio(ours, theirs), ours <= factor * theirs)
+
+
 def pct(x: float | None, digits: int = 3) -> str:
     if x is None:
         return "NaN"
@@ -191,27 +196,15 @@ def _cost_section(run: Run, cost: CostResult) -> tuple[str, list[Target]]:
         "",
         _top_rules(cost),
     ]
-    targets: list[Target] = [
-        (
-            "evaluation time at most 0.2x Sloth-exact",
-            ratio(ours.eval_seconds, exact.eval_seconds),
-            ours.eval_seconds <= 0.2 * exact.eval_seconds,
+    targets = [
+        _at_most(
+            "evaluation time at most 0.2x Sloth-exact", ours.eval_seconds, exact.eval_seconds, 0.2
         ),
-        (
-            "evaluation time no more than Sloth-optimized",
-            ratio(ours.eval_seconds, opt.eval_seconds),
-            ours.eval_seconds <= opt.eval_seconds,
+        _at_most(
+            "evaluation time no more than Sloth-optimized", ours.eval_seconds, opt.eval_seconds
         ),
-        (
-            "samples touched at most 0.2x Sloth-exact",
-            ratio(ours.samples, exact.samples),
-            ours.samples <= 0.2 * exact.samples,
-        ),
-        (
-            "samples touched no more than Sloth-optimized",
-            ratio(ours.samples, opt.samples),
-            ours.samples <= opt.samples,
-        ),
+        _at_most("samples touched at most 0.2x Sloth-exact", ours.samples, exact.samples, 0.2),
+        _at_most("samples touched no more than Sloth-optimized", ours.samples, opt.samples),
     ]
     return "\n".join(body), targets
 
