@@ -8,13 +8,13 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.accuracy import AccuracyResult
 from bench.cost import CostResult
 from bench.history import Month
+from bench.markdown import table
 from bench.rulesets import EXACT, NAMES, OPTIMIZED, SLOENGINE
 from bench.scaling import ScalingResult
 from bench.timing import SEVERITIES, CaseResult
@@ -76,12 +76,6 @@ def sha(text: str) -> str:
 
 
 # ------------------------------------------------------------------------ formatting
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def ms(seconds: float) -> str:

@@ -29,13 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.history import RETENTION, STEP
 from sloengine.sim import client, launch
 from sloengine.sim.backfill import backfill, count_blocks
 from sloengine.sim.traffic import Scenario, example_scenario
 
 BLOCK_SECONDS = 54 * 3600
-STEP = 60
-RETENTION = "45d"  # enough for a 30d SLO; blocks compact up to 10% of it (4.5d), as usual
 SCRAPE_INTERVAL = "15s"
 
 Log = Callable[[str], None]
