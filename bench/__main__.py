@@ -16,7 +16,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from bench import accuracy, cost, exporter, history, prom, report, rulesets, scaling, timing
+from bench import accuracy, cost, history, report, rulesets, scaling, timing
+from sloengine.sim import launch
+from sloengine.sim.exporter import serving
 
 HERE = Path(__file__).resolve().parent
 PARTS = ("cost", "timing", "scaling")  # cost includes accuracy: they share one Prometheus
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         help="rewrite the results file from the last run's saved figures (no measuring)",
     )
     args = parser.parse_args(argv)
+    args.out = args.out.resolve()  # rule files are named by absolute path, as Prometheus does
     only = [p for p in args.only.split(",") if p]
     unknown = set(only) - set(PARTS)
     if unknown:
@@ -52,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             previous: report.Run = pickle.load(fh)
         report.write(previous, args.results or previous.results)
         return 0
-    prom.require_binaries()
+    if not launch.available():
+        raise SystemExit(
+            f"{launch.PROMETHEUS} or {launch.PROMTOOL} not found: install Debian's prometheus package"
+        )
 
     started = time.monotonic()
     command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
@@ -85,20 +91,15 @@ def main(argv: list[str] | None = None) -> int:
             run.timing = timing_job.result()
             run.stages["alert timing (alongside the history)"] = run.timing.seconds
         log("  measuring the three rule sets side by side")
-        with exporter.serving(month.scenario) as target:
-            config = {
-                "global": {"scrape_interval": "1m", "evaluation_interval": "1m"},
-                "rule_files": [str(rs.file) for rs in sets.values()],
-                "scrape_configs": [
-                    {
-                        "job_name": "llm",
-                        "honor_labels": True,
-                        "static_configs": [{"targets": [target]}],
-                    }
-                ],
-            }
-            args_ = history.storage_args()
-            with prom.running(month.tsdb, out / "prometheus", config=config, extra_args=args_) as s:
+        with serving(month.scenario) as target:
+            # The simulator's series carry their own job and instance, as the history does.
+            config = launch.config(
+                rule_files=[rs.file for rs in sets.values()],
+                scrape=[target],
+                scrape_interval="1m",
+                keep_target_labels=True,
+            )
+            with history.running(month.tsdb, out / "prometheus", config) as s:
                 t_measure = time.monotonic()
                 run.cost = cost.measure(s, sets, 1 if args.quick else 5, log)
                 run.load.append(("while measuring cost", os.getloadavg()))

@@ -15,12 +15,14 @@ from typing import Any
 
 import yaml
 
-from bench import prom
 from bench.rulesets import NAMES, SLOENGINE, RuleSet
 from sloengine import conventions as cv
 from sloengine.durations import parse_duration
 from sloengine.model import Objective, Service
-from sloengine.simulate import Scenario, truth
+from sloengine.sim import client
+from sloengine.sim.launch import Server
+from sloengine.sim.traffic import Scenario, truth
+from sloengine.spec import CostPerCallSLI, LatencySLI, SuccessRateSLI
 
 WINDOWS = ("1d", "3d", "30d")
 POINTS = 13  # instants, two hours apart, over the last day
@@ -54,10 +56,11 @@ class AccuracyResult:
 
 def _truth_args(obj: Objective) -> dict[str, Any]:
     spec = obj.sli.spec
-    if obj.kind == "success_rate":
+    if isinstance(spec, SuccessRateSLI):
         return {"include": list(spec.include)}
-    if obj.kind == "cost_per_call":
+    if isinstance(spec, CostPerCallSLI):
         return {"threshold_usd": float(spec.threshold_usd)}
+    assert isinstance(spec, LatencySLI), f"the accuracy bench has no truth for {obj.kind}"
     return {"threshold": float(spec.threshold)}
 
 
@@ -91,25 +94,25 @@ def base_expressions(rs: RuleSet, slo: str) -> tuple[str, str]:
     raise KeyError(slo)
 
 
-def ratio(server: prom.Server, exprs: tuple[str, str | None], at: float) -> float | None:
-    first = server.value(exprs[0], at)
+def ratio(server: Server, exprs: tuple[str, str | None], at: float) -> float | None:
+    first = client.scalar(server.url, exprs[0], at)
     if exprs[1] is None:
         return first
-    second = server.value(exprs[1], at)
+    second = client.scalar(server.url, exprs[1], at)
     if first is None or second is None or second == 0:
         return None
     return first / second
 
 
 def measure(
-    server: prom.Server, service: Service, sets: dict[str, RuleSet], scenario: Scenario, end: int
+    server: Server, service: Service, sets: dict[str, RuleSet], scenario: Scenario, end: int
 ) -> AccuracyResult:
     cells: dict[tuple[str, str, str], Cell] = {}
     truths: dict[tuple[str, str], float] = {}
     agreement = {}
     for obj in service.objectives:
         # The instants this SLO's rule group evaluates at: the phase of its recorded history.
-        newest = server.value(f'timestamp({cv.TOTAL_BASE}{{slo="{obj.name}"}})', end)
+        newest = client.scalar(server.url, f'timestamp({cv.TOTAL_BASE}{{slo="{obj.name}"}})', end)
         assert newest is not None, f"no recorded history for {obj.name}"
         instants = [newest - k * 7200 for k in reversed(range(POINTS))]
         for window in WINDOWS:

@@ -25,10 +25,11 @@ from typing import Any
 
 import yaml
 
-from bench import prom
 from bench.rulesets import SLOENGINE, RuleSet
 from bench.slos import SERVICE
 from sloengine.durations import parse_duration
+from sloengine.sim import client
+from sloengine.sim.launch import Server
 
 Log = Callable[[str], None]
 
@@ -95,7 +96,7 @@ def _rule_name(rule: dict[str, Any]) -> str:
 
 
 def watch(
-    server: prom.Server, sets: dict[str, RuleSet], evaluations: int, log: Log
+    server: Server, sets: dict[str, RuleSet], evaluations: int, log: Log
 ) -> tuple[dict[str, GroupSeries], dict[tuple[str, str, int], list[float]]]:
     """Poll /metrics and /api/v1/rules until every group evaluated ``evaluations`` + 1 times
     (a slower group: as many minutes' worth, at least twice).
@@ -119,7 +120,7 @@ def watch(
     last_report = 0.0
     while any(len(g.seen) < g.wanted for g in by_key.values()):
         time.sleep(2)
-        metrics = server.metrics()
+        metrics = client.metrics(server.url)
         stamps: dict[str, float] = {}
         durations: dict[str, float] = {}
         written: dict[str, float] = {}
@@ -141,7 +142,7 @@ def watch(
             if len(g.seen) > 1:  # drop the cold first evaluation
                 g.durations.append(durations[rule_group])
                 g.written.append(written.get(rule_group, 0.0))
-        for loaded in server.rule_groups():
+        for loaded in client.rule_groups(server.url):
             for i, rule in enumerate(loaded["rules"]):
                 rule_key = (str(loaded["file"]), str(loaded["name"]), i)
                 evaluated_at = str(rule.get("lastEvaluation"))
@@ -159,7 +160,7 @@ def watch(
 
 
 def samples_touched(
-    server: prom.Server, sets: dict[str, RuleSet], at: float
+    server: Server, sets: dict[str, RuleSet], at: float
 ) -> dict[tuple[str, str, int], tuple[int, list[float]]]:
     """Each rule's expression through the query API at ``at``: samples, and 3 timings.
 
@@ -170,7 +171,7 @@ def samples_touched(
         for rs in sets.values():
             for group in yaml.safe_load(rs.text)["groups"]:
                 for i, rule in enumerate(group["rules"]):
-                    data = server.query(rule["expr"], at=at, stats=True)
+                    data = client.query_data(server.url, rule["expr"], at, stats=True)
                     samples = int(data["stats"]["samples"]["totalQueryableSamples"])
                     seconds = float(data["stats"]["timings"]["evalTotalTime"])
                     key = (str(rs.file), group["name"], i)
@@ -179,12 +180,12 @@ def samples_touched(
     return out
 
 
-def series_created(server: prom.Server, rs: RuleSet) -> int:
+def series_created(server: Server, rs: RuleSet) -> int:
     if rs.name == SLOENGINE:
         expr = f'count({{__name__=~"sloengine:.+", service="{SERVICE}"}})'
     else:
         expr = f'count({{__name__=~"slo:.+|sloth_slo_info", sloth_service="{rs.sloth_service}"}})'
-    return int(server.value(expr) or 0)
+    return int(client.scalar(server.url, expr) or 0)
 
 
 def per_minute(group: dict[str, Any]) -> float:
@@ -192,9 +193,7 @@ def per_minute(group: dict[str, Any]) -> float:
     return 60 / parse_duration(str(group.get("interval", "1m")))
 
 
-def measure(
-    server: prom.Server, sets: dict[str, RuleSet], evaluations: int, log: Log
-) -> CostResult:
+def measure(server: Server, sets: dict[str, RuleSet], evaluations: int, log: Log) -> CostResult:
     started = time.monotonic()
     groups, rule_times = watch(server, sets, evaluations, log)
     measured_for = time.monotonic() - started

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -21,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from bench import prom
 from bench.slos import SERVICE
-from sloengine import localprom, simulate
-from sloengine.simulate import Incident, Scenario, Scope, Traffic
+from sloengine.sim import client, launch
+from sloengine.sim.backfill import backfill, backfill_rules, count_blocks
+from sloengine.sim.traffic import Incident, Scenario, Scope, Traffic
 
 DAY = 86400
 HOUR = 3600
@@ -112,12 +113,8 @@ def ranged_groups(rule_texts: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _blocks(tsdb: Path) -> int:
-    return sum(1 for p in tsdb.iterdir() if p.is_dir() and len(p.name) == 26)
-
-
-def backfill_rules(
-    server: prom.Server, groups: list[dict[str, Any]], start: int, end: int, work: Path
+def backfill_groups(
+    server: launch.Server, groups: list[dict[str, Any]], start: int, end: int, work: Path
 ) -> None:
     """``promtool tsdb create-blocks-from rules``, a group per file, two files at a time."""
     work.mkdir(parents=True, exist_ok=True)
@@ -129,7 +126,7 @@ def backfill_rules(
 
     def one(job: tuple[Path, Path]) -> None:
         rule_file, out = job
-        localprom.backfill_rules(server.url, rule_file, start, end, 60, out)
+        backfill_rules(server.url, rule_file, start, end, 60, out)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(one, jobs))
@@ -148,11 +145,11 @@ def move_blocks(source: Path, tsdb: Path) -> int:
 
 def compact(tsdb: Path, work: Path, log: Callable[[str], None]) -> None:
     """Let Prometheus compact the backfilled blocks, and wait until it is done."""
-    with prom.running(tsdb, work, extra_args=storage_args()) as server:
+    with running(tsdb, work) as server:
         stable, last = 0, None
         while stable < 3:
             time.sleep(5)
-            m = server.metrics()
+            m = client.metrics(server.url)
             triggered = m.get(("prometheus_tsdb_compactions_triggered_total", ()), 0)
             done = m.get(("prometheus_tsdb_compactions_total", ()), 0)
             busy = any(".tmp" in p.name for p in tsdb.iterdir())
@@ -162,11 +159,20 @@ def compact(tsdb: Path, work: Path, log: Callable[[str], None]) -> None:
             log(f"  compacting: {int(done)} compactions, {int(now[1])} blocks")
 
 
-def storage_args(compaction: bool = True) -> list[str]:
-    args = [f"--storage.tsdb.retention.time={RETENTION}"]
-    if not compaction:
-        args += ["--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=2h"]
-    return args
+def running(
+    tsdb: Path, work: Path, config: dict[str, Any] | None = None, compaction: bool = True
+) -> contextlib.AbstractContextManager[launch.Server]:
+    """A Prometheus over the month's TSDB with production's retention (and compaction)."""
+    # Without compaction every block stays the 2h that promtool writes.
+    fixed = ["--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=2h"]
+    return launch.running(
+        tsdb,
+        config or {},
+        workdir=work,
+        retention=RETENTION,
+        extra_args=[] if compaction else fixed,
+        timeout=300,
+    )
 
 
 def build(
@@ -183,21 +189,21 @@ def build(
 
     t = time.monotonic()
     log(f"  raw history: {scenario.series_count} series x {days}d at 1m")
-    month.raw_samples = simulate.backfill(scenario, tsdb, start, end, STEP, promtool=prom.PROMTOOL)
+    month.raw_samples = backfill(scenario, tsdb, start, end, STEP)
     month.seconds["raw backfill"] = time.monotonic() - t
 
     t = time.monotonic()
     groups = ranged_groups(rule_texts)
     rules = sum(len(g["rules"]) for g in groups)
     log(f"  recording-rule history: {rules} rules x {days}d at 1m")
-    with prom.running(tsdb, out / "prometheus-backfill", extra_args=storage_args(False)) as server:
-        backfill_rules(server, groups, start, end, out / "rule-backfill")
+    with running(tsdb, out / "prometheus-backfill", compaction=False) as server:
+        backfill_groups(server, groups, start, end, out / "rule-backfill")
     move_blocks(out / "rule-backfill", tsdb)
     month.seconds["rule backfill"] = time.monotonic() - t
-    month.blocks_before_compaction = _blocks(tsdb)
+    month.blocks_before_compaction = count_blocks(tsdb)
 
     t = time.monotonic()
     compact(tsdb, out / "prometheus-compact", log)
     month.seconds["compaction"] = time.monotonic() - t
-    month.blocks = _blocks(tsdb)
+    month.blocks = count_blocks(tsdb)
     return month

@@ -8,18 +8,18 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import prom
 from bench.accuracy import AccuracyResult
 from bench.cost import CostResult
 from bench.history import Month
+from bench.markdown import table
 from bench.rulesets import EXACT, NAMES, OPTIMIZED, SLOENGINE
 from bench.scaling import ScalingResult
 from bench.timing import SEVERITIES, CaseResult
 from bench.timing import Result as TimingResult
+from sloengine.sim import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 Target = tuple[str, str, bool | None]  # what, the figure, met (None: only reported)
@@ -64,7 +64,7 @@ def machine() -> dict[str, str]:
         "memory": f"{kib / 2**20:.1f} GiB",
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "prometheus": prom.version(),
+        "prometheus": launch.version(),
         "commit": _git("rev-parse", "--short", "HEAD")
         + (" + uncommitted changes in sloengine/" if dirty else ""),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -76,12 +76,6 @@ def sha(text: str) -> str:
 
 
 # ------------------------------------------------------------------------ formatting
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def ms(seconds: float) -> str:
@@ -97,6 +91,11 @@ def ratio(a: float, b: float) -> str:
         return "—"
     r = a / b
     return f"{r:.3f}x" if r < 0.1 else f"{r:.2f}x"
+
+
+def _at_most(what: str, ours: float, theirs: float, factor: float = 1.0) -> Target:
+    """A target met when ours is no more than ``factor`` times theirs; the figure is the ratio."""
+    return (what, ratio(ours, theirs), ours <= factor * theirs)
 
 
 def pct(x: float | None, digits: int = 3) -> str:
@@ -191,27 +190,15 @@ def _cost_section(run: Run, cost: CostResult) -> tuple[str, list[Target]]:
         "",
         _top_rules(cost),
     ]
-    targets: list[Target] = [
-        (
-            "evaluation time at most 0.2x Sloth-exact",
-            ratio(ours.eval_seconds, exact.eval_seconds),
-            ours.eval_seconds <= 0.2 * exact.eval_seconds,
+    targets = [
+        _at_most(
+            "evaluation time at most 0.2x Sloth-exact", ours.eval_seconds, exact.eval_seconds, 0.2
         ),
-        (
-            "evaluation time no more than Sloth-optimized",
-            ratio(ours.eval_seconds, opt.eval_seconds),
-            ours.eval_seconds <= opt.eval_seconds,
+        _at_most(
+            "evaluation time no more than Sloth-optimized", ours.eval_seconds, opt.eval_seconds
         ),
-        (
-            "samples touched at most 0.2x Sloth-exact",
-            ratio(ours.samples, exact.samples),
-            ours.samples <= 0.2 * exact.samples,
-        ),
-        (
-            "samples touched no more than Sloth-optimized",
-            ratio(ours.samples, opt.samples),
-            ours.samples <= opt.samples,
-        ),
+        _at_most("samples touched at most 0.2x Sloth-exact", ours.samples, exact.samples, 0.2),
+        _at_most("samples touched no more than Sloth-optimized", ours.samples, opt.samples),
     ]
     return "\n".join(body), targets
 
@@ -606,15 +593,11 @@ def render(run: Run) -> str:
             "test, not the results.",
         ]
     targets: list[Target] = []
-    sections = []
+    sections: list[str] = []
     if run.cost and run.month:
-        body, t = _cost_section(run, run.cost)
-        targets += t
         m = run.month
         days = (m.end - m.start) / 86400
-        sections += [
-            "## 1. Rule evaluation cost",
-            "",
+        intro = (
             f"One Prometheus ({run.machine['prometheus']}) holds {days:.0f} days of a simulated "
             f"LLM service: {m.scenario.series_count:,} raw series (3 providers x 2 models x 3 "
             "features; requests by status, guardrail and validation counters, spend, and four "
@@ -634,49 +617,45 @@ def render(run: Run) -> str:
             f"first, {run.cost.sets[SLOENGINE].evaluations} of every 2m30s one, "
             f"over {run.cost.measured_for / 60:.1f} min). Samples touched are each rule's "
             "expression run through `/api/v1/query?stats=all` at one instant. Both are per "
-            "minute of wall clock: a group's figure times its evaluations per minute.",
-            "",
-            body,
-        ]
+            "minute of wall clock: a group's figure times its evaluations per minute."
+        )
+        _add_section(
+            sections, targets, "## 1. Rule evaluation cost", intro, _cost_section(run, run.cost)
+        )
     if run.accuracy:
-        body, t = _accuracy_section(run.accuracy)
-        targets += t
-        sections += [
-            "## 2. Long-window accuracy",
-            "",
+        intro = (
             "The same month (20:1 day/night traffic; incidents mostly in the quiet hours, "
             "e.g. a provider outage at 02:00-04:00 UTC last night, a TTFT slowdown two nights "
             "ago; two in the busy afternoon). Each rule set's own recording expressions for "
             "the window are evaluated over the backfilled history and compared with the "
-            "simulator's exact event counts for the same window.",
-            "",
-            body,
-        ]
+            "simulator's exact event counts for the same window."
+        )
+        _add_section(
+            sections, targets, "## 2. Long-window accuracy", intro, _accuracy_section(run.accuracy)
+        )
     if run.timing:
-        body, t = _timing_section(run.timing)
-        targets += t
-        sections += [
-            "## 3. Alert timing and precision",
-            "",
+        intro = (
             "One SLO, availability 99.9% over 30d (thresholds 14.4x 1h/5m and 6x 6h/30m page, "
             "3x 1d/2h and 1x 3d/6h ticket), 1,000 requests a minute unless the scenario says "
             "otherwise, three clean days before every incident and seven hours after it. "
-            "Each scenario runs through `promtool test rules` with a check at every minute.",
-            "",
-            body,
-        ]
+            "Each scenario runs through `promtool test rules` with a check at every minute."
+        )
+        _add_section(
+            sections,
+            targets,
+            "## 3. Alert timing and precision",
+            intro,
+            _timing_section(run.timing),
+        )
     if run.scaling:
-        body, t = _scaling_section(run.scaling)
-        targets += t
-        sections += [
-            "## 4. Generation scaling",
-            "",
+        intro = (
             "`sloengine generate DIR --out OUT` in a fresh process, ten SLOs of mixed kinds "
             "per service file; wall time is the median of three runs (one at 10,000), peak "
-            "RSS from `wait4`.",
-            "",
-            body,
-        ]
+            "RSS from `wait4`."
+        )
+        _add_section(
+            sections, targets, "## 4. Generation scaling", intro, _scaling_section(run.scaling)
+        )
     parts += [
         "",
         "## Targets",
@@ -693,6 +672,19 @@ def render(run: Run) -> str:
         for note in notes:
             parts += [f"- {note}"]
     return "\n".join(parts) + "\n"
+
+
+def _add_section(
+    sections: list[str],
+    targets: list[Target],
+    title: str,
+    intro: str,
+    made: tuple[str, list[Target]],
+) -> None:
+    """A section (title, what was measured, its body) and the targets it checked."""
+    body, checked = made
+    targets += checked
+    sections += [title, "", intro, "", body]
 
 
 def write(run: Run, path: Path) -> None:

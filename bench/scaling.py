@@ -16,10 +16,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from bench.sloth import LiteralDumper
 from sloengine import rules
 from sloengine.loading import load_specs
 
@@ -160,21 +160,6 @@ def run(work: Path, sizes: Sequence[int] = SIZES, repeats: int = 3) -> ScalingRe
     return ScalingResult(results, breakdown(work / f"slos-{at}", at))
 
 
-class _PureDumper(yaml.SafeDumper):
-    """sloengine.rules' emitter settings on PyYAML's pure-Python emitter."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_PureDumper.add_representer(str, _literal)
-
-
 def costliest_imports(top: int = 3) -> list[tuple[str, float]]:
     """The modules ``sloengine.cli`` imports directly that take longest (``-X importtime``)."""
     done = subprocess.run(
@@ -215,7 +200,7 @@ def breakdown(inputs: Path, slos: int) -> Breakdown:
         rules.header(service.file)
         + yaml.dump(
             {"groups": g},
-            Dumper=_PureDumper,
+            Dumper=LiteralDumper,
             sort_keys=False,
             width=1_000_000,
             allow_unicode=True,

@@ -14,44 +14,51 @@ from sloengine.model import Objective, Service
 
 SERVICE = "chat-assistant"
 
-# Four 30d SLOs over the simulator's llm metrics: every kind Sloth can express as a ratio.
-COST_SLOS = f"""\
+
+def spec(service: str, slos: str) -> str:
+    """An SLO.yaml for ``service`` with 30d SLOs over the simulator's llm metrics."""
+    header = f"""\
 apiVersion: sloengine/v1
-service: {SERVICE}
+service: {service}
 window: 30d
 metrics:
   preset: llm
-  selector: 'service="{SERVICE}"'
+  selector: 'service="{service}"'
 slos:
+"""
+    return header + slos
+
+
+# Four 30d SLOs over the simulator's llm metrics: every kind Sloth can express as a ratio.
+COST_SLOS = spec(
+    SERVICE,
+    """\
   - name: availability
     objective: 99.5
-    sli: {{success_rate: {{include: [guardrail_rejections]}}}}
+    sli: {success_rate: {include: [guardrail_rejections]}}
   - name: ttft
     objective: 95
-    sli: {{ttft: {{threshold: 1s}}}}
+    sli: {ttft: {threshold: 1s}}
   - name: latency
     objective: 99
-    sli: {{latency: {{threshold: 5s}}}}
+    sli: {latency: {threshold: 5s}}
   - name: cost-per-call
     objective: 99
-    sli: {{cost_per_call: {{threshold_usd: 0.1}}}}
-"""
+    sli: {cost_per_call: {threshold_usd: 0.1}}
+""",
+)
 
 # One SLO for the alert-timing scenarios: 99.9% makes the four thresholds 1.44%, 0.6%,
 # 0.3% and 0.1% errors, the Workbook's own example.
 TIMING_SERVICE = "timing"
-TIMING_SLOS = f"""\
-apiVersion: sloengine/v1
-service: {TIMING_SERVICE}
-window: 30d
-metrics:
-  preset: llm
-  selector: 'service="{TIMING_SERVICE}"'
-slos:
+TIMING_SLOS = spec(
+    TIMING_SERVICE,
+    """\
   - name: availability
     objective: 99.9
-    sli: {{success_rate: {{}}}}
-"""
+    sli: {success_rate: {}}
+""",
+)
 
 
 def load(text: str, directory: Path, name: str) -> Service:

@@ -170,8 +170,12 @@ def rule_groups(slo: SlothSLO, mode: Mode, interval: str = "1m") -> list[Rule]:
     ]
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line expressions as literal blocks, the way Sloth prints them; no anchors."""
+class LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, no anchors, on PyYAML's pure-Python emitter.
+
+    The way Sloth prints its rules, and sloengine.rules' emitter settings (which use the
+    C emitter when there is one).
+    """
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
@@ -182,10 +186,10 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-_Dumper.add_representer(str, _str)
+LiteralDumper.add_representer(str, _str)
 
 
 def render(slos: list[SlothSLO], mode: Mode) -> str:
     """A rule file for ``slos``, as Sloth would generate it in ``mode``."""
     groups = [g for slo in slos for g in rule_groups(slo, mode)]
-    return yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False, width=1_000_000)
+    return yaml.dump({"groups": groups}, Dumper=LiteralDumper, sort_keys=False, width=1_000_000)

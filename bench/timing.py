@@ -26,12 +26,13 @@ from typing import Any
 
 import yaml
 
-from bench import prom, sloth
+from bench import sloth
 from bench.slos import TIMING_SERVICE, TIMING_SLOS, as_sloth, load
 from sloengine.budget import AlertWindow, detection_seconds
 from sloengine.durations import parse_duration
 from sloengine.promql import number
 from sloengine.rules import render
+from sloengine.sim import launch
 
 HISTORY = 3 * 1440  # minutes of clean traffic before every incident
 TAIL = 7 * 60  # minutes after it
@@ -301,7 +302,7 @@ def run_case(case: Case, rules_text: str, budget_query: str, workdir: Path) -> P
     (workdir / "test.yml").write_text(yaml.safe_dump(doc, sort_keys=False, width=1_000_000))
     started = time.monotonic()
     done = subprocess.run(
-        [prom.PROMTOOL, "test", "rules", "test.yml"],
+        [launch.PROMTOOL, "test", "rules", "test.yml"],
         cwd=workdir,
         capture_output=True,
         text=True,

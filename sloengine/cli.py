@@ -444,7 +444,8 @@ def simulate(out: Path, days: int, step: int, service: str) -> None:
     Load them with `promtool tsdb create-blocks-from openmetrics FILE DIR`. The traffic
     follows a 20:1 day/night cycle and carries one incident of each kind.
     """
-    from sloengine.simulate import example_scenario, write_openmetrics
+    from sloengine.sim.openmetrics import write_openmetrics
+    from sloengine.sim.traffic import example_scenario
 
     end = int(time.time()) // step * step
     start = end - days * 86400

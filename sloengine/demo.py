@@ -25,20 +25,15 @@ from sloengine import conventions as cv
 from sloengine.conventions import Mode
 from sloengine.errors import UnavailableError
 from sloengine.evaluate import Evaluator
-from sloengine.localprom import (
-    PROMETHEUS,
-    PROMTOOL,
-    PROMTOOL_HINT,
-    active_alerts,
-    backfill_rules,
-    prometheus_server,
-)
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
 from sloengine.rules import render, rule_groups
 from sloengine.scheduler import Engine
-from sloengine.simulate import Incident, Scope, backfill, example_scenario
+from sloengine.sim.backfill import backfill, backfill_rules
+from sloengine.sim.client import active_alerts
+from sloengine.sim.launch import PROMETHEUS, PROMTOOL, prometheus_server
+from sloengine.sim.traffic import Incident, Scope, example_scenario
 from sloengine.state import Store
 from sloengine.table import render_table
 
@@ -125,10 +120,7 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
             f"20:1 day/night traffic, past incidents, and a provider outage for the last "
             f"{OUTAGE_MINUTES} minutes: half of {provider}'s requests failing)..."
         )
-        try:
-            samples = backfill(scenario, tsdb, start, end, 60)
-        except RuntimeError as exc:  # promtool's complaint
-            raise UnavailableError(str(exc)[-500:], PROMTOOL_HINT) from None
+        samples = backfill(scenario, tsdb, start, end, 60)
         say(f"      {samples:,} samples written with promtool")
         say(
             "2/5 backfilling the rules' 5m base series and budgets, as if they had run all along..."

@@ -255,7 +255,7 @@ def test_a_local_prometheus_that_cannot_start_raises_the_unavailable_error_with_
     tmp_path: Path,
 ) -> None:
     from sloengine.errors import UnavailableError
-    from sloengine.localprom import prometheus_server
+    from sloengine.sim.launch import prometheus_server
 
     with (
         pytest.raises(UnavailableError) as info,

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 from faultproxy import FaultProxy, serve
-from prometheus_server import prometheus_server
 
 from sloengine.alerting import AlertState
 from sloengine.evaluate import Evaluator
@@ -24,7 +23,9 @@ from sloengine.loading import load_specs
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import TOKEN_ENV, Prometheus
 from sloengine.scheduler import Engine
-from sloengine.simulate import Incident, Scenario, Traffic, backfill
+from sloengine.sim.backfill import backfill
+from sloengine.sim.launch import prometheus_server
+from sloengine.sim.traffic import Incident, Scenario, Traffic
 from sloengine.state import Store
 from sloengine.status import Health
 

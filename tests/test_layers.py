@@ -28,8 +28,10 @@ SHELL = {
     "sloengine.notify",
     "sloengine.server",
     "sloengine.output",
-    "sloengine.localprom",
-    "sloengine.simulate",
+    "sloengine.sim.launch",
+    "sloengine.sim.backfill",
+    "sloengine.sim.exporter",
+    "sloengine.sim.client",
 }
 # What only the shell may use.
 IO_LIBRARIES = {

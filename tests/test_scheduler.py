@@ -20,19 +20,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
-from prometheus_server import prometheus_server
 
 from sloengine.alerting import AlertState
 from sloengine.cli import cli
 from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
-from sloengine.localprom import free_port
 from sloengine.model import Objective
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import TOKEN_ENV, Prometheus
 from sloengine.scheduler import Engine
 from sloengine.server import serve
-from sloengine.simulate import Incident, Scenario, Traffic, backfill
+from sloengine.sim.backfill import backfill
+from sloengine.sim.launch import free_port, prometheus_server
+from sloengine.sim.traffic import Incident, Scenario, Traffic
 from sloengine.state import Store
 
 # Reset when the module's data is made, so "now" stays within Prometheus's 5m lookback.

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import prometheus_server as prom
 import pytest
 
-from sloengine import simulate
-from sloengine.simulate import Incident, Scenario, Scope, Traffic, truth
+from sloengine.sim import client, launch, traffic
+from sloengine.sim.backfill import backfill
+from sloengine.sim.openmetrics import write_openmetrics
+from sloengine.sim.traffic import Incident, Scenario, Scope, Traffic, truth
 
 ORIGIN = 1735689600  # 2025-01-01T00:00:00Z: midnight, so hours of the day are easy to read
 HOUR = 3600
@@ -46,7 +47,7 @@ def scenario(*incidents: Incident, **changes: Any) -> Scenario:
 
 def exposition(s: Scenario, start: int, end: int, step: int) -> str:
     fh = io.StringIO()
-    simulate.write_openmetrics(s, fh, start, end, step)
+    write_openmetrics(s, fh, start, end, step)
     return fh.getvalue()
 
 
@@ -200,7 +201,7 @@ def test_a_bench_sized_scenario_has_over_500_series_and_says_how_many() -> None:
     s = Scenario(origin=ORIGIN, providers=3, models_per_provider=2, features=3, labels=SERVICE)
     parsed = parse(exposition(s, ORIGIN, ORIGIN + 60, 60))
     assert len(parsed.points) == s.series_count == 1098
-    assert simulate.example_scenario(ORIGIN).series_count == 488
+    assert traffic.example_scenario(ORIGIN).series_count == 488
 
 
 # ---------------------------------------------------------------------- ground truth
@@ -222,16 +223,16 @@ def test_truth_is_the_increase_of_the_written_counters_for_every_sli_kind() -> N
     requests = inc("llm_requests_total")
     bad = inc("llm_requests_total", 'status="error"')
     bad += inc("llm_validation_errors_total") + inc("llm_guardrail_rejections_total")
-    assert truth(s, "success_rate", t0, t1, **THRESHOLDS["success_rate"]) == simulate.Truth(
+    assert truth(s, "success_rate", t0, t1, **THRESHOLDS["success_rate"]) == traffic.Truth(
         bad, requests
     )
     ttft_total = inc("llm_ttft_seconds_count")
     ttft_good = inc("llm_ttft_seconds_bucket", 'le="1"')
-    assert truth(s, "ttft", t0, t1, threshold=1) == simulate.Truth(
+    assert truth(s, "ttft", t0, t1, threshold=1) == traffic.Truth(
         ttft_total - ttft_good, ttft_total
     )
     evals = inc("llm_eval_score_count")
-    assert truth(s, "quality", t0, t1, min_score=0.8) == simulate.Truth(
+    assert truth(s, "quality", t0, t1, min_score=0.8) == traffic.Truth(
         inc("llm_eval_score_bucket", 'le="0.8"'), evals
     )
     spend = truth(s, "spend", t0, t1)
@@ -248,7 +249,7 @@ def test_truth_is_the_increase_of_the_written_counters_for_every_sli_kind() -> N
     )
 
 
-@pytest.mark.parametrize("kind", simulate.TRUTH_KINDS)
+@pytest.mark.parametrize("kind", traffic.TRUTH_KINDS)
 def test_good_plus_bad_is_total_and_bad_never_exceeds_total_even_over_a_second(kind: str) -> None:
     s = scenario(
         Incident(ORIGIN + 100, ORIGIN + 5000, "ttft_slowdown", 0.3),
@@ -279,7 +280,7 @@ def test_good_plus_bad_is_total_and_bad_never_exceeds_total_even_over_a_second(k
     ],
 )
 def test_an_incident_makes_about_its_intensity_bad_and_only_in_its_scope(
-    incident: simulate.IncidentKind, kind: simulate.TruthKind, options: dict[str, Any], share: float
+    incident: traffic.IncidentKind, kind: traffic.TruthKind, options: dict[str, Any], share: float
 ) -> None:
     s = scenario(
         Incident(ORIGIN + HOUR, ORIGIN + 2 * HOUR, incident, share, Scope(provider="openai"))
@@ -319,15 +320,15 @@ def test_a_traffic_surge_multiplies_the_requests_of_its_scope() -> None:
 
 def test_zero_traffic_freezes_every_series() -> None:
     s = scenario(Incident(ORIGIN + HOUR, ORIGIN + 2 * HOUR, "zero_traffic"))
-    assert simulate.series_at(s, ORIGIN + HOUR) == simulate.series_at(s, ORIGIN + 2 * HOUR)
-    assert truth(s, "success_rate", ORIGIN + HOUR, ORIGIN + 2 * HOUR) == simulate.Truth(0, 0)
+    assert traffic.series_at(s, ORIGIN + HOUR) == traffic.series_at(s, ORIGIN + 2 * HOUR)
+    assert truth(s, "success_rate", ORIGIN + HOUR, ORIGIN + 2 * HOUR) == traffic.Truth(0, 0)
     assert truth(s, "success_rate", ORIGIN + HOUR, ORIGIN + 2 * HOUR).bad_ratio is None
     assert truth(s, "success_rate", ORIGIN + 2 * HOUR, ORIGIN + 3 * HOUR).total
 
 
 def test_a_20_to_1_day_night_cycle_peaks_at_the_peak_hour() -> None:
     s = scenario(traffic=Traffic(base_rps=20, peak_to_trough=20, peak_hour_utc=15))
-    assert simulate.request_rate(s, ORIGIN + 15 * HOUR) / simulate.request_rate(
+    assert traffic.request_rate(s, ORIGIN + 15 * HOUR) / traffic.request_rate(
         s, ORIGIN + 3 * HOUR
     ) == pytest.approx(20)
     peak = truth(s, "success_rate", ORIGIN + 15 * HOUR - 300, ORIGIN + 15 * HOUR + 300).total
@@ -381,21 +382,19 @@ BACKFILLED = scenario(
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not prom.available():
+    if not launch.available():
         pytest.fail(
             "prometheus is not installed: run `apt-get install -y prometheus` (see .ci/run)"
         )
     tsdb = tmp_path_factory.mktemp("tsdb")
-    samples = simulate.backfill(
-        BACKFILLED, tsdb, ORIGIN, ORIGIN + 24 * HOUR, 60, promtool=prom.PROMTOOL
-    )
+    samples = backfill(BACKFILLED, tsdb, ORIGIN, ORIGIN + 24 * HOUR, 60, promtool=launch.PROMTOOL)
     assert samples == BACKFILLED.series_count * (24 * 60 + 1)
-    with prom.prometheus_server(tsdb) as url:
+    with launch.prometheus_server(tsdb) as url:
         yield url
 
 
 def value(url: str, expr: str, at: float | None = None) -> float:
-    result = prom.scalar(url, expr, at)
+    result = client.scalar(url, expr, at)
     assert result is not None, expr
     return result
 
@@ -403,7 +402,7 @@ def value(url: str, expr: str, at: float | None = None) -> float:
 def test_prometheus_holds_every_series_with_the_catalog_names(
     prometheus: str, tmp_path: Path
 ) -> None:
-    names = prom.query(prometheus, 'count by (__name__) ({__name__=~"llm_.*"})', ORIGIN + HOUR)
+    names = client.query(prometheus, 'count by (__name__) ({__name__=~"llm_.*"})', ORIGIN + HOUR)
     assert {r["metric"]["__name__"] for r in names} >= {
         "llm_requests_total",
         "llm_cost_usd_total",
@@ -438,7 +437,7 @@ def increase(url: str, selector: str, t0: int, t1: int) -> float:
     ],
 )
 def test_prometheus_counter_increases_equal_the_truth_to_the_event(
-    prometheus: str, kind: simulate.TruthKind, total: str, part: str, part_is_bad: bool
+    prometheus: str, kind: traffic.TruthKind, total: str, part: str, part_is_bad: bool
 ) -> None:
     t0, t1 = ORIGIN + 2 * HOUR, ORIGIN + 23 * HOUR
     options = {k: v for k, v in THRESHOLDS[kind].items() if k != "include"}
@@ -496,8 +495,8 @@ def test_the_test_server_loads_rule_files_and_evaluates_them(tmp_path: Path) -> 
     rules.write_text(
         "groups:\n- name: probe\n  rules:\n  - record: probe:one\n    expr: vector(1)\n"
     )
-    with prom.prometheus_server(
+    with launch.prometheus_server(
         tmp_path / "tsdb", rule_files=[rules], evaluation_interval="1s"
     ) as url:
-        assert [g["name"] for g in prom.rule_groups(url)] == ["probe"]
+        assert [g["name"] for g in client.rule_groups(url)] == ["probe"]
         assert value(url, "vector(1) + 1") == 2

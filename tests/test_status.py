@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
-from prometheus_server import prometheus_server, query
 
 from sloengine.cli import cli
 from sloengine.conventions import Mode
@@ -19,15 +18,11 @@ from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.prometheus import Prometheus
 from sloengine.rules import render
-from sloengine.simulate import (
-    Baseline,
-    Scenario,
-    Traffic,
-    backfill,
-    example_scenario,
-    serve_metrics,
-    truth,
-)
+from sloengine.sim.backfill import backfill
+from sloengine.sim.client import query
+from sloengine.sim.exporter import serve_metrics
+from sloengine.sim.launch import prometheus_server
+from sloengine.sim.traffic import Baseline, Scenario, Traffic, example_scenario, truth
 from sloengine.status import Rates, Status
 
 DAYS = 3

@@ -40,8 +40,12 @@ if __package__ in (None, ""):  # run as a script: python bench/cycle/run.py
 
 import sloengine
 from bench.cycle import data, slos
+from bench.markdown import table
 from sloengine.loading import load_specs
 from sloengine.rules import render
+from sloengine.sim import launch
+from sloengine.sim.backfill import count_blocks
+from sloengine.sim.exporter import serving
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -311,9 +315,6 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    prom = subprocess.run(
-        [data.PROMETHEUS, "--version"], capture_output=True, text=True, check=False
-    )
     slogen = ""
     python = SLOGEN_VENV / "bin" / "python"
     if python.exists():
@@ -326,7 +327,7 @@ def machine() -> dict[str, str]:
         "memory": mem,
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "prometheus": (prom.stdout or prom.stderr).splitlines()[0],
+        "prometheus": f"prometheus, {launch.version()}",
         "sloengine": getattr(sloengine, "__version__", "0.1.0"),
         "slo-generator": next(
             (x for x in slogen.splitlines() if x.lower().startswith("slo-generator==")), "?"
@@ -353,10 +354,8 @@ def report(results: dict[str, Any], measures: list[Measure]) -> str:
         "figure divided by this row's (how many times faster, how many times fewer requests), "
         "both measured in this run. Rows marked * are extrapolated (see below).",
         "",
-        "| SLOs | tool / mode | s per cycle | requests per cycle | peak RSS (MB) "
-        "| vs slo-generator: time | vs slo-generator: requests |",
-        "|---:|---|---:|---:|---:|---:|---:|",
     ]
+    rows: list[list[object]] = []
     for size in sizes:
         gen = by.get((SLOGEN, size))
         for tool in TOOLS:
@@ -368,11 +367,20 @@ def report(results: dict[str, Any], measures: list[Measure]) -> str:
             if gen and tool != SLOGEN:
                 vs_t = _ratio(gen.seconds / m.seconds)
                 vs_r = _ratio(gen.requests / m.requests)
-            lines.append(
-                f"| {size:,} | {tool}{mark} | {_secs(m.seconds)} | {m.requests:,.0f} "
-                f"| {_mb(m.max_rss)} | {vs_t} | {vs_r} |"
+            rows.append(
+                [
+                    f"{size:,}",
+                    tool + mark,
+                    _secs(m.seconds),
+                    f"{m.requests:,.0f}",
+                    _mb(m.max_rss),
+                    vs_t,
+                    vs_r,
+                ]
             )
-    lines += ["", "## Targets", ""]
+    header = ["SLOs", "tool / mode", "s per cycle", "requests per cycle", "peak RSS (MB)"]
+    header += ["vs slo-generator: time", "vs slo-generator: requests"]
+    lines += [table(header, rows, "rlrrrrr"), "", "## Targets", ""]
     lines += results["targets"]
     if results.get("history"):
         lines += [
@@ -384,7 +392,7 @@ def report(results: dict[str, Any], measures: list[Measure]) -> str:
             "and their load moves the raw-mode and slo-generator figures by 2x and the "
             "5,000-SLO recorded figure by more; the ratios at 1,000 SLOs move much less.",
             "",
-            *history_table(results["history"]),
+            history_table(results["history"]),
         ]
     lines += [
         "",
@@ -396,12 +404,8 @@ def report(results: dict[str, Any], measures: list[Measure]) -> str:
         "requests are the scheduler's queries for the label values behind a page or "
         "escalation, made only on the cycle an incident opens or escalates.",
         "",
-        "| SLOs | tool / mode | cycles | first cycle s | first cycle requests (evaluate + "
-        "first look) | steady s min-max | steady evaluate s | steady in query s "
-        "| steady requests (evaluate + first look) | RSS before cycles (MB) "
-        "| Prometheus CPU s per cycle (while the worker ran) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    rows = []
     for size in sizes:
         for tool in TOOLS:
             m = by.get((tool, size))
@@ -418,13 +422,28 @@ def report(results: dict[str, Any], measures: list[Measure]) -> str:
                 evaluate = _secs(statistics.median(c["evaluate_seconds"] for c in m.steady))
                 in_query = _secs(statistics.median(c["query_seconds"] for c in m.steady))
                 requests = " / ".join(dict.fromkeys(_split(c) for c in m.steady))
-            lines.append(
-                f"| {size:,} | {tool} | {len(m.cycles)} | {_secs(first['seconds'])} "
-                f"| {first_requests} | {_secs(min(steady))}-{_secs(max(steady))} "
-                f"| {evaluate} | {in_query} | {requests} "
-                f"| {_mb(m.rss_before)} | {m.prometheus_cpu / len(m.cycles):.1f} |"
+            rows.append(
+                [
+                    f"{size:,}",
+                    tool,
+                    len(m.cycles),
+                    _secs(first["seconds"]),
+                    first_requests,
+                    f"{_secs(min(steady))}-{_secs(max(steady))}",
+                    evaluate,
+                    in_query,
+                    requests,
+                    _mb(m.rss_before),
+                    f"{m.prometheus_cpu / len(m.cycles):.1f}",
+                ]
             )
+    header = ["SLOs", "tool / mode", "cycles", "first cycle s"]
+    header += ["first cycle requests (evaluate + first look)", "steady s min-max"]
+    header += ["steady evaluate s", "steady in query s"]
+    header += ["steady requests (evaluate + first look)", "RSS before cycles (MB)"]
+    header += ["Prometheus CPU s per cycle (while the worker ran)"]
     lines += [
+        table(header, rows, "rlrrrrrrrrr"),
         "",
         "What recorded mode moves into Prometheus: the generated rules of that size, from "
         "their reload until the recorded cycles ended. They had run for a minute or two, so "
@@ -432,22 +451,28 @@ def report(results: dict[str, Any], measures: list[Measure]) -> str:
         "Every group runs every minute (`evaluation_interval: 1m`); a *missed* evaluation "
         "is one Prometheus skipped because the group's previous one was still running.",
         "",
-        "| SLOs | rules | reload (s) | first evaluation of every group after reload (s) "
-        "| Prometheus CPU with the rules loaded (s per minute) | group evaluations (missed) "
-        "| Prometheus RSS (MB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    rows = []
     for size in sizes:
         m = by.get((RECORDED, size))
         if m is None:
             continue
         n = m.notes
-        lines.append(
-            f"| {size:,} | {n['rules']:,} | {n['reload_seconds']:.1f} "
-            f"| {n['first_evaluation_seconds']:.0f} | {n['prometheus_cpu_per_minute']:.1f} "
-            f"| {n['group_evaluations']:,.0f} ({n['group_evaluations_missed']:,.0f}) "
-            f"| {_mb(n['prometheus_rss'])} |"
+        rows.append(
+            [
+                f"{size:,}",
+                f"{n['rules']:,}",
+                f"{n['reload_seconds']:.1f}",
+                f"{n['first_evaluation_seconds']:.0f}",
+                f"{n['prometheus_cpu_per_minute']:.1f}",
+                f"{n['group_evaluations']:,.0f} ({n['group_evaluations_missed']:,.0f})",
+                _mb(n["prometheus_rss"]),
+            ]
         )
+    header = ["SLOs", "rules", "reload (s)", "first evaluation of every group after reload (s)"]
+    header += ["Prometheus CPU with the rules loaded (s per minute)"]
+    header += ["group evaluations (missed)", "Prometheus RSS (MB)"]
+    lines.append(table(header, rows, "rrrrrrr"))
     lines += ["", "Statuses per mode (from the last cycle):", ""]
     for size in sizes:
         for tool in (RECORDED, RAW):
@@ -589,7 +614,7 @@ def summary(results: dict[str, Any], by: dict[tuple[str, int], Measure]) -> dict
     }
 
 
-def history_table(history: list[dict[str, Any]]) -> list[str]:
+def history_table(history: list[dict[str, Any]]) -> str:
     def cell(run: dict[str, Any], size: int, tool: str) -> str:
         m = run["sizes"].get(str(size), {}).get(tool)
         if not m:
@@ -612,22 +637,19 @@ def history_table(history: list[dict[str, Any]]) -> list[str]:
             text += f"; {missed:,.0f} of {done:,.0f} missed"
         return text
 
-    lines = [
-        "| run (UTC) | command | minutes | load avg at end | recorded 1,000 | raw 1,000 "
-        "| slo-generator 1,000 | ratio 1,000 | recorded 5,000 | raw 5,000 "
-        "| slo-generator 5,000 | ratio 5,000 | 5,000: first recorded cycle s; group "
-        "evaluations missed |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
+    header = ["run (UTC)", "command", "minutes", "load avg at end"]
+    rows: list[list[object]] = []
+    for size in (1000, 5000):
+        header += [f"{name} {size:,}" for name in ("recorded", "raw", "slo-generator")]
+        header.append(f"ratio {size:,}")
+    header.append("5,000: first recorded cycle s; group evaluations missed")
     for run in history:
-        lines.append(
-            f"| {run['date']} | `{run['command']}` | {run['runtime_minutes']} "
-            f"| {run['loadavg_end']} | {cell(run, 1000, RECORDED)} | {cell(run, 1000, RAW)} "
-            f"| {cell(run, 1000, SLOGEN)} | {ratio(run, 1000)} | {cell(run, 5000, RECORDED)} "
-            f"| {cell(run, 5000, RAW)} | {cell(run, 5000, SLOGEN)} | {ratio(run, 5000)} "
-            f"| {extra(run, 5000)} |"
-        )
-    return lines
+        row: list[object] = [run["date"], f"`{run['command']}`", run["runtime_minutes"]]
+        row.append(run["loadavg_end"])
+        for size in (1000, 5000):
+            row += [cell(run, size, tool) for tool in (RECORDED, RAW, SLOGEN)] + [ratio(run, size)]
+        rows.append([*row, extra(run, 5000)])
+    return table(header, rows, "llrl" + "r" * 8 + "l")
 
 
 def targets(by: dict[tuple[str, int], Measure]) -> list[str]:
@@ -698,20 +720,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     command = "python -m bench.cycle.run" + (" " + shlex.join(argv or sys.argv[1:])).rstrip()
 
-    for binary in (data.PROMETHEUS, data.PROMTOOL):
-        if subprocess.run(["which", binary], capture_output=True).returncode != 0:
-            raise SystemExit(f"{binary} not found: install Debian's prometheus package")
+    if not launch.available():
+        raise SystemExit(
+            f"{launch.PROMETHEUS} or {launch.PROMTOOL} not found: install Debian's prometheus package"
+        )
     slogen_python = ensure_slogen(log)
     args.out.mkdir(parents=True, exist_ok=True)
 
     log(f"backfilling {days} days of the simulated service ...")
     tsdb = args.out / "tsdb"
     sim, samples = data.make_history(tsdb, days, log)
-    blocks = sum(1 for p in tsdb.iterdir() if (p / "meta.json").exists())
+    blocks = count_blocks(tsdb)
     measures: list[Measure] = []
     by: dict[tuple[str, int], Measure] = {}
     with (
-        data.live_exporter(sim) as target,
+        serving(sim) as target,
         data.prometheus(tsdb, args.out / "prometheus", scrape_target=target) as prom,
     ):
         log(f"Prometheus on {prom.url}, scraping the simulator at {target}")

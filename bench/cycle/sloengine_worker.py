@@ -19,35 +19,20 @@ from __future__ import annotations
 
 import io
 import json
-import re
-import resource
 import sys
 import time
-import urllib.request
 from collections import Counter
 from typing import Any
 
-from sloengine.evaluate import Evaluator, Status
+from bench.cycle.probe import api_requests, max_rss_bytes
+from sloengine.conventions import Mode
+from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
 from sloengine.scheduler import Engine
 from sloengine.state import Store
-
-_REQUESTS = re.compile(
-    r'^prometheus_http_requests_total\{code="[^"]*",handler="(/api/[^"]*)"\} (\S+)$'
-)
-
-
-def api_requests(url: str) -> int:
-    """Requests Prometheus has served on its query API (it counts them itself)."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=60) as response:
-        text = response.read().decode()
-    return int(sum(float(m.group(2)) for line in text.splitlines() if (m := _REQUESTS.match(line))))
-
-
-def max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+from sloengine.status import Status
 
 
 def main(argv: list[str]) -> int:
@@ -55,7 +40,7 @@ def main(argv: list[str]) -> int:
     profile = argv[5] if len(argv) > 5 else None
     objectives = [o for s in load_specs([slo_dir]) for o in s.objectives]
     prom = Prometheus(url)
-    evaluator = Evaluator(prom, mode=mode, concurrency=8)
+    evaluator = Evaluator(prom, mode=Mode(mode), concurrency=8)
     evaluate_seconds: list[float] = []
     evaluate_requests: list[int] = []
     in_query = [0.0]
@@ -94,7 +79,7 @@ def main(argv: list[str]) -> int:
         return wrapped
 
     # The scheduler's other phases: first looks for new pages, delivery from the outbox.
-    engine._first_looks = phase("first_look_seconds", engine._first_looks)  # type: ignore[method-assign]
+    engine.first_looks = phase("first_look_seconds", engine.first_looks)  # type: ignore[method-assign]
     engine.deliver = phase("deliver_seconds", engine.deliver)  # type: ignore[method-assign]
     rss_before = max_rss_bytes()
     out: dict[str, Any] = {"slos": len(objectives), "rss_before": rss_before, "cycles": []}

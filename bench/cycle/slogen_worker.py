@@ -6,36 +6,25 @@ configs: ``compute()`` for every SLO config in turn (slo-generator has no concur
 each querying every error-budget-policy step. No exporter runs. The process is warm
 (imports and config loading are outside the timed cycle), as sloengine's scheduler is.
 
-Standard library and slo_generator only: this file must not import sloengine.
+Standard library, slo_generator and bench/cycle/probe.py only: this file must not
+import sloengine.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import resource
 import sys
 import time
-import urllib.request
+from pathlib import Path
 from typing import Any
 
-from slo_generator import utils
-from slo_generator.compute import compute
+if __package__ in (None, ""):  # run as a script with slo-generator's Python
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-_REQUESTS = re.compile(
-    r'^prometheus_http_requests_total\{code="[^"]*",handler="(/api/[^"]*)"\} (\S+)$'
-)
+from slo_generator import utils  # type: ignore[import-not-found]
+from slo_generator.compute import compute  # type: ignore[import-not-found]
 
-
-def api_requests(url: str) -> int:
-    """Requests Prometheus has served on its query API (it counts them itself)."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=60) as response:
-        text = response.read().decode()
-    return int(sum(float(m.group(2)) for line in text.splitlines() if (m := _REQUESTS.match(line))))
-
-
-def max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+from bench.cycle.probe import api_requests, max_rss_bytes
 
 
 def main(argv: list[str]) -> int:
@@ -47,7 +36,7 @@ def main(argv: list[str]) -> int:
     for _ in range(cycles):
         before = api_requests(url)
         started = time.perf_counter()
-        reports = []
+        reports: list[dict[str, Any]] = []
         for slo_config in slo_configs:
             reports += compute(slo_config, config, timestamp=time.time()) or []
         seconds = time.perf_counter() - started

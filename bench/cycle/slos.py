@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sloengine.simulate import Scenario
+from sloengine.sim.traffic import Scenario
 
 SERVICE_LABEL = 'service="chat-assistant"'
 PER_FILE = 10  # SLOs per SLO.yaml (one service each)

@@ -19,6 +19,9 @@ own and buckets are running sums of bins, so ``le`` buckets never decrease with 
 bound and no bucket grows faster than ``_count``. Successful requests are split the
 same way into clean, guardrail-rejected and validation-failed parts, so the bad events
 of ``success_rate`` (errors plus the optional includes) never outgrow the requests.
+
+This module is the model alone, with no I/O; the writers, the exporter and the local
+Prometheus that consume it are the other modules of :mod:`sloengine.sim`.
 """
 
 from __future__ import annotations
@@ -26,20 +29,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-import os
 import random
-import shutil
-import subprocess
-import tempfile
-import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Literal, Protocol, TextIO, get_args
+from typing import Literal, Protocol, get_args
 
 from sloengine import promql, sli
 from sloengine.spec import LABEL_NAME, SLIKind
@@ -67,10 +61,6 @@ GUARDRAIL_REJECTIONS = sli.INCLUDES["guardrail_rejections"]
 PROVIDER, MODEL, FEATURE, STATUS = "provider", "model", "feature", "status"
 OK, ERROR = "ok", "error"
 DIMENSIONS = (PROVIDER, MODEL, FEATURE)
-
-# promtool cuts blocks at multiples of 2h since the epoch and re-parses its whole input
-# once per block, so backfill feeds it one file per 2h window (see backfill()).
-BLOCK_SECONDS = 7200
 
 IncidentKind = Literal[
     "error_rate",  # provider outage: this fraction of requests fails (status="error")
@@ -310,10 +300,10 @@ class Scenario:
         return len(self.combos) * (2 + 3 + histogram)
 
     @cached_property
-    def _model(self) -> _Model:
+    def compiled(self) -> Model:
         # Built once per scenario; cached_property writes __dict__ directly, which a
         # frozen dataclass allows, and it stays out of equality and repr.
-        return _Model(self)
+        return Model(self)
 
 
 # ------------------------------------------------------------------- traffic over time
@@ -482,10 +472,10 @@ _SHIFT_TARGET = {
 }
 
 
-class _Combo:
+class Combo:
     """One (provider, model, feature): its piecewise-constant fractions and their prefixes."""
 
-    def __init__(self, model: _Model, labels: dict[str, str], weight: float) -> None:
+    def __init__(self, model: Model, labels: dict[str, str], weight: float) -> None:
         self.labels = labels
         self.scale = model.shape.base * weight  # events per second of mean traffic
         scenario = model.scenario
@@ -523,7 +513,7 @@ class _Combo:
         return out
 
 
-class _Model:
+class Model:
     """A scenario compiled into combos of closed-form leaf counters."""
 
     def __init__(self, scenario: Scenario) -> None:
@@ -545,7 +535,7 @@ class _Model:
         weights = [self._weight(c) for c in scenario.combos]
         total = sum(weights)
         self.combos = [
-            _Combo(self, c, w / total) for c, w in zip(scenario.combos, weights, strict=True)
+            Combo(self, c, w / total) for c, w in zip(scenario.combos, weights, strict=True)
         ]
 
     def _weight(self, labels: dict[str, str]) -> float:
@@ -557,7 +547,7 @@ class _Model:
             * _rng(seed, "share", "feature", labels[FEATURE]).uniform(0.5, 1.5)
         )
 
-    def fractions(self, combo: _Combo, active: Sequence[Incident]) -> list[float]:
+    def fractions(self, combo: Combo, active: Sequence[Incident]) -> list[float]:
         """Events per request for every leaf while exactly ``active`` incidents run."""
         base = self.scenario.baseline
         traffic, keep_ok, keep_guard, keep_valid = 1.0, 1 - base.error_rate, 1.0, 1.0
@@ -603,7 +593,7 @@ class _Model:
             out.append(observed * _mean(mixtures[key]))
         return out
 
-    def select(self, where: Scope | None) -> list[_Combo]:
+    def select(self, where: Scope | None) -> list[Combo]:
         chosen = [c for c in self.combos if where is None or where.matches(c.labels)]
         if not chosen:
             raise ValueError(f"{where} matches no traffic")
@@ -612,7 +602,7 @@ class _Model:
     def le(self, bound: float) -> str:
         return repr(float(bound)) if self.scenario.le_style == "float" else promql.number(bound)
 
-    def label_text(self, combo: _Combo) -> str:
+    def label_text(self, combo: Combo) -> str:
         pairs = [*self.scenario.labels.items(), *combo.labels.items()]
         return ",".join(f"{k}={promql.quote(v)}" for k, v in pairs)
 
@@ -660,7 +650,7 @@ def truth(
         raise ValueError(f"unknown SLI kind {kind!r}; use one of {TRUTH_KINDS}")
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
-    model = scenario._model
+    model = scenario.compiled
     combos = model.select(where)
     r0, r1 = model.shape.integral(start), model.shape.integral(end)
 
@@ -702,10 +692,10 @@ def truth(
 
 def series_at(scenario: Scenario, t: float) -> dict[str, float]:
     """Every exposed series' value at ``t``, keyed by its exposition text ``name{labels}``."""
-    model = scenario._model
+    model = scenario.compiled
     out: dict[str, float] = {}
     r = model.shape.integral(t)
-    for family in _families(model):
+    for family in families(model):
         for combo in model.combos:
             for key, value in family.samples(combo, t, r):
                 out[key] = value
@@ -714,29 +704,23 @@ def series_at(scenario: Scenario, t: float) -> dict[str, float]:
 
 def request_rate(scenario: Scenario, t: float, where: Scope | None = None) -> float:
     """Requests per second at ``t`` (before incidents), for ``where`` or the whole service."""
-    model = scenario._model
+    model = scenario.compiled
     share = sum(c.scale for c in model.select(where)) / model.shape.base
     return model.shape.rate(t) * share
 
 
-# ------------------------------------------------------------------- OpenMetrics output
+# -------------------------------------------------------------------- exposed series
 
 
-class _Family:
+class Family:
     """One metric family of the exposition and how its samples derive from leaves."""
 
-    def __init__(self, model: _Model, name: str, kind: str, text: str, lo: int, hi: int) -> None:
+    def __init__(self, model: Model, name: str, kind: str, text: str, lo: int, hi: int) -> None:
         self.model, self.name, self.kind, self.help = model, name, kind, text
         self.lo, self.hi = lo, hi
         self.prefixes: dict[int, list[str]] = {}
 
-    def header(self) -> str:
-        # OpenMetrics names a counter family without its _total suffix; promtool stores
-        # the sample names verbatim, so Prometheus sees exactly llm_requests_total.
-        family = self.name.removesuffix("_total") if self.kind == "counter" else self.name
-        return f"# TYPE {family} {self.kind}\n# HELP {family} {self.help}\n"
-
-    def sample_names(self, combo: _Combo) -> list[str]:
+    def sample_names(self, combo: Combo) -> list[str]:
         """``name{labels} `` for each sample of one combo, in exposition order."""
         cached = self.prefixes.get(id(combo))
         if cached is not None:
@@ -754,7 +738,7 @@ class _Family:
         self.prefixes[id(combo)] = names
         return names
 
-    def values(self, combo: _Combo, t: float, r: float) -> list[float]:
+    def values(self, combo: Combo, t: float, r: float) -> list[float]:
         leaves = combo.leaves(t, r, self.lo, self.hi)
         if self.kind == "histogram":
             buckets: list[float] = []
@@ -768,16 +752,17 @@ class _Family:
             return [clean + guarded + invalid, error]
         return leaves
 
-    def samples(self, combo: _Combo, t: float, r: float) -> list[tuple[str, float]]:
+    def samples(self, combo: Combo, t: float, r: float) -> list[tuple[str, float]]:
         names = self.sample_names(combo)
         return [(n.rstrip(), v) for n, v in zip(names, self.values(combo, t, r), strict=True)]
 
 
-def _families(model: _Model) -> list[_Family]:
+def families(model: Model) -> list[Family]:
+    """The exposition's metric families, in the order every writer emits them."""
     cost_sum = model.histograms["cost"].sum_leaf
     families = [
-        _Family(model, REQUESTS, "counter", "LLM requests by outcome.", _ERROR, _INVALID + 1),
-        _Family(
+        Family(model, REQUESTS, "counter", "LLM requests by outcome.", _ERROR, _INVALID + 1),
+        Family(
             model,
             VALIDATION_ERRORS,
             "counter",
@@ -785,7 +770,7 @@ def _families(model: _Model) -> list[_Family]:
             _INVALID,
             _INVALID + 1,
         ),
-        _Family(
+        Family(
             model,
             GUARDRAIL_REJECTIONS,
             "counter",
@@ -793,123 +778,11 @@ def _families(model: _Model) -> list[_Family]:
             _GUARDED,
             _GUARDED + 1,
         ),
-        _Family(model, SPEND, "counter", "Provider spend in USD.", cost_sum, cost_sum + 1),
+        Family(model, SPEND, "counter", "Provider spend in USD.", cost_sum, cost_sum + 1),
     ]
     for h in model.histograms.values():
-        families.append(_Family(model, h.name, "histogram", h.help, h.first, h.sum_leaf + 1))
+        families.append(Family(model, h.name, "histogram", h.help, h.first, h.sum_leaf + 1))
     return families
-
-
-def _grid(start: int, end: int, step: int) -> range:
-    if step <= 0:
-        raise ValueError("step must be a positive number of seconds")
-    if end < start:
-        raise ValueError(f"end {end} is before start {start}")
-    return range(start, end + 1, step)
-
-
-def _format(value: float) -> str:
-    # Integer counters as integers; float sums in their shortest exact spelling.
-    return str(value) if isinstance(value, int) else repr(value)
-
-
-def _write(model: _Model, fh: TextIO, times: Sequence[int]) -> int:
-    """Stream the samples at ``times`` family by family, series by series; sample count."""
-    origin = model.scenario.origin
-    if times and times[0] < origin:
-        raise ValueError(f"start {times[0]} is before the scenario origin {origin}")
-    # The shape integral is shared by every series: compute it once per timestamp.
-    rs = [model.shape.integral(t) for t in times]
-    stamps = [f" {t}\n" for t in times]
-    written = 0
-    for family in _families(model):
-        fh.write(family.header())
-        for combo in model.combos:
-            names = family.sample_names(combo)
-            # A histogram point (buckets, count, sum at one time) stays together; other
-            # label sets (status="ok" and "error") each get their whole history in turn,
-            # since OpenMetrics forbids interleaving the samples of different Metrics.
-            metrics = (
-                [range(len(names))]
-                if family.kind == "histogram"
-                else [[i] for i in range(len(names))]
-            )
-            for metric in metrics:
-                buf: list[str] = []
-                for t, r, stamp in zip(times, rs, stamps, strict=True):
-                    values = family.values(combo, t, r)
-                    buf += [names[i] + _format(values[i]) + stamp for i in metric]
-                    if len(buf) >= 8192:
-                        written += len(buf)
-                        fh.write("".join(buf))
-                        buf.clear()
-                written += len(buf)
-                fh.write("".join(buf))
-    fh.write("# EOF\n")
-    return written
-
-
-def write_openmetrics(scenario: Scenario, fh: TextIO, start: int, end: int, step: int) -> int:
-    """Write samples at start, start + step, ... <= end (unix s) as OpenMetrics text.
-
-    Families and series are contiguous and each series' timestamps ascend, as the
-    OpenMetrics spec asks (promtool 2.42 would also take them interleaved, but silently
-    drops a sample that is older than the previous one of its series). Memory use does
-    not grow with the range. Returns the number of samples written.
-    """
-    return _write(scenario._model, fh, _grid(start, end, step))
-
-
-def backfill(
-    scenario: Scenario,
-    tsdb_dir: str | os.PathLike[str],
-    start: int,
-    end: int,
-    step: int,
-    *,
-    promtool: str = "promtool",
-    workers: int | None = None,
-) -> int:
-    """Create TSDB blocks in ``tsdb_dir`` for the samples :func:`write_openmetrics` writes.
-
-    promtool reads its whole input into memory and re-parses all of it for every 2h
-    block, so one big file costs quadratic time. Each 2h window therefore gets its own
-    file and promtool run (several at once), into its own staging directory; the blocks
-    are then moved into ``tsdb_dir``. Returns the number of samples.
-    """
-    model = scenario._model
-    grid = _grid(start, end, step)
-    target = Path(tsdb_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    windows: dict[int, list[int]] = {}
-    for t in grid:
-        windows.setdefault(t - t % BLOCK_SECONDS, []).append(t)
-    binary = shutil.which(promtool) or promtool
-
-    def one(staging: Path, block: int, times: list[int]) -> int:
-        source, out = staging / f"{block}.om", staging / str(block)
-        with source.open("w", encoding="utf-8") as fh:
-            count = _write(model, fh, times)
-        run = subprocess.run(
-            [binary, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source), str(out)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        source.unlink()
-        if run.returncode != 0:
-            raise RuntimeError(f"promtool failed on the {block} window: {run.stderr.strip()}")
-        for made in out.iterdir():
-            made.rename(target / made.name)
-        return count
-
-    # Staging lives inside tsdb_dir so the final renames stay on one filesystem.
-    with tempfile.TemporaryDirectory(prefix=".backfill-", dir=target) as tmp:
-        # promtool mostly waits on fsync, so run more of them than there are CPUs.
-        pool_size = workers or min(16, 4 * (os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=pool_size) as pool:
-            jobs = [pool.submit(one, Path(tmp), b, ts) for b, ts in windows.items()]
-            return sum(job.result() for job in jobs)
 
 
 # ------------------------------------------------------------------------- an example
@@ -956,36 +829,3 @@ def example_scenario(
         incidents=incidents,
         seed=seed,
     )
-
-
-# ------------------------------------------------------------------ live exposition
-
-
-def serve_metrics(
-    scenario: Scenario, host: str = "127.0.0.1", port: int = 0
-) -> ThreadingHTTPServer:
-    """Expose the scenario's counters at the present on /metrics, for Prometheus to scrape.
-
-    Backfilled history ends where the TSDB head begins; scraping the same scenario from
-    then on gives continuous data up to the present, as a real service would.
-    """
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            lines = [
-                f"{key} {_format(value)}" for key, value in series_at(scenario, time.time()).items()
-            ]
-            body = ("\n".join(lines) + "\n").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="simulated-service", daemon=True).start()
-    return server

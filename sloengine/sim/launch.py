@@ -1,0 +1,205 @@
+"""A local Prometheus, started on a free loopback port over a given TSDB and stopped after.
+
+The demo, the integration tests and the benchmarks start every Prometheus here. Its
+configuration names the rule files to evaluate and, optionally, the simulated service's
+live exporter to scrape (see sloengine.sim.exporter); data of the past comes from
+blocks backfilled into the TSDB (see sloengine.sim.backfill).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sloengine.errors import UnavailableError
+
+PROMETHEUS = os.environ.get("PROMETHEUS_BIN", "prometheus")
+PROMTOOL = os.environ.get("PROMTOOL_BIN", "promtool")
+START_HINT = "the server's log is above; check that `prometheus --version` runs"
+PROMTOOL_HINT = "check that `promtool --version` runs"
+# Backfilled history of any age survives startup unless a caller asks for less.
+RETENTION = "100y"
+
+
+def available() -> bool:
+    """True when both the prometheus and promtool binaries are on PATH."""
+    return shutil.which(PROMETHEUS) is not None and shutil.which(PROMTOOL) is not None
+
+
+def version() -> str:
+    """The prometheus binary's version line, e.g. ``version 2.42.0+ds (branch: ...)``."""
+    out = subprocess.run([PROMETHEUS, "--version"], capture_output=True, text=True, check=False)
+    first = (out.stdout or out.stderr).splitlines()[0]
+    return first.removeprefix("prometheus, ").strip()
+
+
+def free_port() -> int:
+    """A loopback port free right now."""
+    # The port is released before Prometheus binds it; running() retries if it gets taken.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def ready(url: str, timeout: float = 1.0) -> bool:
+    """True when the Prometheus at ``url`` answers /-/ready."""
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def config(
+    *,
+    rule_files: Sequence[str | os.PathLike[str]] = (),
+    scrape: Sequence[str] = (),
+    scrape_interval: str = "5s",
+    evaluation_interval: str = "1m",
+    keep_target_labels: bool = False,
+) -> dict[str, Any]:
+    """A configuration that evaluates ``rule_files`` and scrapes ``scrape`` (host:port).
+
+    The scraped samples continue the backfilled series: the exposition's own labels win
+    and, unless ``keep_target_labels``, the ``job``/``instance`` of the target are dropped.
+    """
+    job: dict[str, Any] = {
+        "job_name": "simulated",
+        "scrape_interval": scrape_interval,
+        "honor_labels": True,
+        "static_configs": [{"targets": list(scrape)}],
+    }
+    if not keep_target_labels:
+        job["metric_relabel_configs"] = [{"action": "labeldrop", "regex": "job|instance"}]
+    return {
+        "global": {"evaluation_interval": evaluation_interval},
+        "rule_files": [str(Path(f).resolve()) for f in rule_files],
+        "scrape_configs": [job] if scrape else [],
+    }
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running Prometheus: its base URL, e.g. http://127.0.0.1:40123, and its files."""
+
+    url: str
+    config_file: Path
+    log_file: Path
+
+    def reload(self, new_config: Mapping[str, Any]) -> None:
+        """Replace the configuration and have the server apply it (``/-/reload``)."""
+        self.config_file.write_text(json.dumps(new_config))  # JSON is YAML
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=600) as response:
+            response.read()
+
+
+@contextlib.contextmanager
+def running(
+    tsdb_dir: str | os.PathLike[str],
+    configuration: Mapping[str, Any],
+    *,
+    workdir: Path | None = None,
+    retention: str = RETENTION,
+    extra_args: Sequence[str] = (),
+    port: int | None = None,
+    timeout: float = 30.0,
+) -> Iterator[Server]:
+    """Run Prometheus over ``tsdb_dir`` with ``configuration`` until the block exits.
+
+    Its config file and log are in ``workdir`` (a temporary directory by default). The
+    server is stopped with SIGTERM, then SIGKILL; the tail of its log is in the error if
+    it never becomes ready.
+    """
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="prometheus-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        config_file, log_file = workdir / "prometheus.yml", workdir / "prometheus.log"
+        config_file.write_text(json.dumps(configuration))  # JSON is YAML
+        for _attempt in range(3):
+            chosen = port or free_port()
+            server = Server(f"http://127.0.0.1:{chosen}", config_file, log_file)
+            args = [
+                PROMETHEUS,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={Path(tsdb_dir).resolve()}",
+                f"--storage.tsdb.retention.time={retention}",
+                f"--web.listen-address=127.0.0.1:{chosen}",
+                "--web.enable-lifecycle",
+                *extra_args,
+            ]
+            with log_file.open("wb") as log:
+                process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + timeout
+                while process.poll() is None and not ready(server.url, timeout=2):
+                    if time.monotonic() > deadline:
+                        raise UnavailableError(
+                            f"prometheus not ready after {timeout}s:\n{_tail(log_file)}",
+                            START_HINT,
+                        )
+                    time.sleep(0.05)
+                if process.poll() is not None:
+                    if not port and "address already in use" in log_file.read_text():
+                        continue  # lost the port race; pick another
+                    raise UnavailableError(f"prometheus exited:\n{_tail(log_file)}", START_HINT)
+                yield server
+                return
+            finally:
+                _stop(process)
+        raise UnavailableError(f"prometheus found no free port:\n{_tail(log_file)}", START_HINT)
+
+
+@contextlib.contextmanager
+def prometheus_server(
+    tsdb_dir: str | os.PathLike[str],
+    *,
+    rule_files: Sequence[str | os.PathLike[str]] = (),
+    evaluation_interval: str = "1m",
+    extra_args: Sequence[str] = (),
+    timeout: float = 30.0,
+    port: int | None = None,
+    scrape: Sequence[str] = (),
+    scrape_interval: str = "5s",
+) -> Iterator[str]:
+    """Run Prometheus over ``tsdb_dir`` with these rules and scrape targets; yields its URL."""
+    configuration = config(
+        rule_files=rule_files,
+        scrape=scrape,
+        scrape_interval=scrape_interval,
+        evaluation_interval=evaluation_interval,
+    )
+    with running(
+        tsdb_dir, configuration, extra_args=extra_args, port=port, timeout=timeout
+    ) as server:
+        yield server.url
+
+
+def _tail(log_file: Path) -> str:
+    return log_file.read_text(errors="replace")[-4000:]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
