@@ -18,3 +18,23 @@ def promtool() -> str:
     if path is None:
         pytest.fail("promtool is not installed: run `apt-get install -y prometheus` (see .ci/run)")
     return path
+
+
+# Modules whose tests start a real Prometheus (or the demo); with the tests that run
+# promtool, they are `slow`: `pytest -m "not slow"` runs the rest in well under a minute.
+SLOW_MODULES = {
+    "test_demo",
+    "test_faults",
+    "test_rule_proofs",
+    "test_scheduler",
+    "test_simulate",
+    "test_status",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__ if isinstance(item, pytest.Function) else ""
+        fixtures = getattr(item, "fixturenames", ())
+        if module in SLOW_MODULES or "promtool" in fixtures:
+            item.add_marker(pytest.mark.slow)
