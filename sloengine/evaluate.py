@@ -13,6 +13,7 @@ same verdicts on the same rates.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,8 @@ from sloengine.model import Objective
 from sloengine.prometheus import Prometheus, PrometheusError
 from sloengine.status import Rates, Status, judge, unavailable
 from sloengine.windows import windows_of
+
+log = logging.getLogger("sloengine")
 
 
 class Evaluator:
@@ -58,7 +61,7 @@ class Evaluator:
             key = (obj.service, obj.name)
             found = recorded.get(key) or raw.get(key)
             if isinstance(found, Rates):
-                out.append(judge(obj, found, at))
+                out.append(_judge(obj, found, at))
             elif isinstance(found, str):
                 out.append(unavailable(obj, found))
             else:
@@ -118,6 +121,16 @@ class Evaluator:
             return self.raw_rates(obj, at)
         except PrometheusError as exc:
             return str(exc)
+
+
+def _judge(obj: Objective, rates: Rates, at: float) -> Status:
+    """One SLO's verdict; if judging it fails, that SLO is unavailable and every other
+    SLO in the process still pages."""
+    try:
+        return judge(obj, rates, at)
+    except Exception as exc:  # an SLO the loader should have refused, or a bug
+        log.error("cannot judge %s/%s: %s: %s", obj.service, obj.name, type(exc).__name__, exc)
+        return unavailable(obj, f"cannot compute this SLO's status ({type(exc).__name__})")
 
 
 def _one(samples: list[Any]) -> float:

@@ -8,6 +8,7 @@ returns and the incident is still the same one."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from collections.abc import Iterator
@@ -121,4 +122,24 @@ def test_a_broken_answer_holds_the_incident_and_pages_blind_once(
     assert "[RESOLVED] SLO evaluation can see again" in text
     assert text.count("[PAGE] chat-assistant/availability") == 1  # never paged twice
     assert engine.store.alerts()["chat-assistant/availability"] == opened
+    engine.store.close()
+
+
+def test_an_slo_whose_status_cannot_be_computed_never_stops_the_others_from_paging(
+    upstream: str, tmp_path: Path
+) -> None:
+    # An objective so strict its error budget rounds to zero (the loader refuses it now;
+    # judged anyway, it divided by zero and every cycle of every SLO crashed).
+    out, clock = io.StringIO(), Clock(NOW)
+    engine = paging_engine(upstream, tmp_path / "state.db", out, clock)
+    (sound,) = engine.objectives.values()
+    broken = dataclasses.replace(sound, name="impossible", objective=1.0, error_budget=0.0)
+    engine.objectives[broken.key] = broken
+    cycle = engine.cycle()
+    by_slo = {s.slo: s for s in cycle.statuses}
+    assert by_slo["impossible"].health == Health.UNAVAILABLE
+    assert "cannot compute this SLO's status (ZeroDivisionError)" in by_slo["impossible"].error
+    assert by_slo["availability"].state == "page"
+    assert "[PAGE] chat-assistant/availability" in out.getvalue()
+    assert not cycle.blind
     engine.store.close()
