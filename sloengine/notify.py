@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO, TypeVar
 from urllib.parse import urlsplit
 
-from jinja2 import FileSystemLoader, PackageLoader, StrictUndefined
+from jinja2 import (
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+)
 from jinja2.sandbox import SandboxedEnvironment
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -19,6 +26,9 @@ from sloengine.conventions import Severity
 from sloengine.delivery import DeliveryError, Message, scrub
 from sloengine.errors import UserError
 from sloengine.state import Store
+
+_T = TypeVar("_T")
+log = logging.getLogger("sloengine")
 
 
 def templates(override_dir: str | None = None) -> SandboxedEnvironment:
@@ -33,6 +43,39 @@ def templates(override_dir: str | None = None) -> SandboxedEnvironment:
     )
 
 
+def compile_templates(env: SandboxedEnvironment, *names: str) -> None:
+    """Load each template now, so a syntax error in an override stops `run` at start
+    (exit 2, with the file and line) instead of failing every page later."""
+    for name in names:
+        try:
+            env.get_template(name)
+        except TemplateSyntaxError as exc:
+            raise UserError(
+                f"{exc.filename or name}:{exc.lineno}: template error: {exc.message}",
+                "fix the template in --templates, or remove it to use the built-in one",
+            ) from None
+
+
+def _with_fallback(
+    render: Callable[[SandboxedEnvironment], _T],
+    env: SandboxedEnvironment,
+    builtin: SandboxedEnvironment,
+) -> _T:
+    """Render with the user's templates; if that fails at page time (an undefined
+    variable, broken JSON), render the built-in ones: a custom template never loses a page."""
+    if env is builtin:
+        return render(env)
+    try:
+        return render(env)
+    except (TemplateError, ValueError, KeyError, TypeError) as exc:
+        log.error(
+            "the --templates override failed (%s: %s); using the built-in template",
+            type(exc).__name__,
+            exc,
+        )
+        return render(builtin)
+
+
 def render_console(message: Message, env: SandboxedEnvironment | None = None) -> str:
     env = env or templates()
     return env.get_template("console.txt.j2").render(
@@ -45,10 +88,13 @@ class ConsoleNotifier:
 
     def __init__(self, out: TextIO | None = None, template_dir: str | None = None) -> None:
         self.out = out or sys.stdout
-        self.env = templates(template_dir)
+        self.builtin = templates()
+        self.env = templates(template_dir) if template_dir else self.builtin
+        compile_templates(self.env, "console.txt.j2")
 
     def send(self, message: Message) -> None:
-        print(render_console(message, self.env), file=self.out, flush=True)
+        text = _with_fallback(lambda env: render_console(message, env), self.env, self.builtin)
+        print(text, file=self.out, flush=True)
         print(file=self.out, flush=True)
 
 
@@ -79,7 +125,6 @@ PERMANENT = {
     "restricted_action",
 }
 METADATA_EVENT = "sloengine_notification"
-log = logging.getLogger("sloengine")
 
 
 def is_web_url(value: object) -> bool:
@@ -175,7 +220,9 @@ class SlackNotifier:
         # slack-sdk's debug log writes every request's URL and body: the webhook URL is
         # the secret itself, so that log stays off whatever level the process runs at.
         logging.getLogger("slack_sdk").setLevel(logging.INFO)
-        self.env = slack_templates(template_dir)
+        self.builtin = slack_templates()
+        self.env = slack_templates(template_dir) if template_dir else self.builtin
+        compile_templates(self.env, "slack.json.j2")
         self.client = (
             WebClient(
                 token=token,
@@ -193,7 +240,9 @@ class SlackNotifier:
         )
 
     def send(self, message: Message) -> None:
-        text, blocks = render_slack(message, self.env)
+        text, blocks = _with_fallback(
+            lambda env: render_slack(message, env), self.env, self.builtin
+        )
         try:
             self._send(message, text, blocks)
         except DeliveryError as exc:

@@ -22,7 +22,7 @@ from sloengine.errors import UserError
 from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.model import Objective
-from sloengine.notify import SlackNotifier, make_notifier
+from sloengine.notify import ConsoleNotifier, SlackNotifier, make_notifier
 from sloengine.prometheus import Prometheus
 from sloengine.scheduler import Engine
 from sloengine.state import Store
@@ -412,3 +412,59 @@ def test_a_revoked_token_turns_health_and_metrics_red_until_a_page_gets_through(
     engine.deliver()
     assert engine.health()[1].get("delivery_failure") is None
     assert engine.store.get("delivery_failure") == ""
+
+
+def test_a_template_override_with_a_syntax_error_stops_run_at_start_with_file_and_line(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from sloengine.cli import cli
+
+    (tmp_path / "console.txt.j2").write_text("[PAGE] {{ p.severity\n")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--once",
+            "--state",
+            str(tmp_path / "s.db"),
+            "--templates",
+            str(tmp_path),
+            SPEC,
+        ],
+    )
+    assert result.exit_code == 2
+    assert "console.txt.j2:1: template error" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("to_slack", [False, True], ids=["console", "slack"])
+def test_a_template_override_that_fails_at_page_time_falls_back_and_the_page_goes_out(
+    slack: tuple[SlackAPI, str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    to_slack: bool,
+) -> None:
+    api, url = slack
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    (overrides / "console.txt.j2").write_text("{{ p.no_such_field }}")
+    (overrides / "slack.json.j2").write_text('{"text": {{ p.no_such_field | tojson }}}')
+    out = io.StringIO()
+    engine, _ = setup(tmp_path, url)
+    engine.notifier = (
+        SlackNotifier(
+            engine.store, token=TOKEN, base_url=f"{url}/api/", template_dir=str(overrides)
+        )
+        if to_slack
+        else ConsoleNotifier(out, template_dir=str(overrides))
+    )
+    enqueue(engine, "firing")
+    with caplog.at_level(logging.ERROR, logger="sloengine"):
+        assert engine.deliver() == 1
+    shown = api.posts()[0]["text"] if to_slack else out.getvalue()
+    assert "chat-assistant/availability" in shown
+    assert "the --templates override failed" in caplog.text
