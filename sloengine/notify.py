@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 from urllib.parse import urlsplit
@@ -214,6 +215,7 @@ class SlackNotifier:
             raise ValueError("SlackNotifier needs a bot token or a webhook URL")
         self.store = store
         self.channels = channels or {}
+        self.deadline = 3.0 * timeout  # for a whole attempt, history check included
         # An incoming webhook's path is its secret: servers may echo the path alone.
         hook_path = urlsplit(webhook_url).path if webhook_url else ""
         self._secrets = [token, webhook_url, hook_path if len(hook_path) > 1 else None]
@@ -244,7 +246,7 @@ class SlackNotifier:
             lambda env: render_slack(message, env), self.env, self.builtin
         )
         try:
-            self._send(message, text, blocks)
+            self._within_deadline(lambda: self._send(message, text, blocks))
         except DeliveryError as exc:
             # No reason leaves here with the token or the webhook URL in it.
             raise DeliveryError(
@@ -252,6 +254,28 @@ class SlackNotifier:
                 permanent=exc.permanent,
                 retry_after=exc.retry_after,
             ) from None
+
+    def _within_deadline(self, attempt: Callable[[], None]) -> None:
+        """Run one delivery attempt, giving up after ``deadline`` seconds in all: slack-sdk's
+        timeout is per read, so a server answering a byte at a time would hold every
+        later page and the scheduler's cycle. An attempt given up on may still land; the
+        next one looks for it in the channel before posting (the metadata check)."""
+        outcome: list[BaseException | None] = []
+
+        def run() -> None:
+            try:
+                attempt()
+                outcome.append(None)
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome.append(exc)
+
+        worker = threading.Thread(target=run, name="sloengine-slack", daemon=True)
+        worker.start()
+        worker.join(self.deadline)
+        if not outcome:
+            raise DeliveryError(f"Slack did not answer within {self.deadline:g}s")
+        if outcome[0] is not None:
+            raise outcome[0]
 
     def _send(self, message: Message, text: str, blocks: list[dict[str, Any]]) -> None:
         try:

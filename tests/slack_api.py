@@ -24,7 +24,8 @@ TOKEN = "xoxb-test-token-not-for-logs"
 @dataclass
 class Failure:
     # "429", "500", "slow", "hold", "echo-auth" (a proxy's 401 that repeats the request's
-    # credentials) or a Slack error such as "invalid_auth"
+    # credentials), "trickle" (the answer a byte every `delay` seconds, after recording
+    # the message) or a Slack error such as "invalid_auth"
     kind: str
     retry_after: int = 1
     delay: float = 0.0
@@ -69,7 +70,7 @@ class SlackAPI:
             return 500, {}, {"ok": False, "error": "internal_error"}
         if failure and failure.kind == "echo-auth":
             return 401, {}, f"<html>401 Unauthorized: {auth}</html>"
-        if failure and failure.kind not in ("slow", "hold"):
+        if failure and failure.kind not in ("slow", "hold", "trickle"):
             return 200, {}, {"ok": False, "error": failure.kind}
         if auth != f"Bearer {TOKEN}":
             return 200, {}, {"ok": False, "error": "invalid_auth"}
@@ -82,6 +83,8 @@ class SlackAPI:
         if failure and failure.kind == "hold":
             self.held.set()
             self.released.wait(30)
+        if failure and failure.kind == "trickle":
+            return 200, {"X-Trickle": str(failure.delay)}, body
         return 200, {}, body
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -183,6 +186,7 @@ def serve(api: SlackAPI) -> ThreadingHTTPServer:
             self._reply(status, headers, json.dumps(body).encode(), "application/json")
 
         def _reply(self, status: int, headers: dict[str, str], body: bytes, kind: str) -> None:
+            trickle = float(headers.pop("X-Trickle", 0))
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
@@ -190,7 +194,16 @@ def serve(api: SlackAPI) -> ThreadingHTTPServer:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not trickle:
+                    self.wfile.write(body)
+                    return
+                deadline = time.monotonic() + 30  # bounded: the client gives up long before
+                for i in range(len(body)):
+                    if api.released.is_set() or time.monotonic() > deadline:
+                        return
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(trickle)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test, or a killed process)
 

@@ -468,3 +468,19 @@ def test_a_template_override_that_fails_at_page_time_falls_back_and_the_page_goe
     shown = api.posts()[0]["text"] if to_slack else out.getvalue()
     assert "chat-assistant/availability" in shown
     assert "the --templates override failed" in caplog.text
+
+
+def test_a_slack_answering_a_byte_at_a_time_is_given_up_on_and_the_retry_posts_once(
+    slack: tuple[SlackAPI, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    api, url = slack
+    api.fail("chat.postMessage", Failure("trickle", delay=0.5))
+    engine, clock = setup(tmp_path, url)
+    enqueue(engine, "firing")
+    with caplog.at_level(logging.WARNING, logger="sloengine"):
+        assert engine.deliver() == 0  # Slack recorded the post; its answer never finished
+    assert "Slack did not answer within 3s" in caplog.text
+    api.released.set()
+    clock.t = NOW + 60
+    assert engine.deliver() == 1
+    assert len(api.posts()) == 1  # the retry found the first post by its outbox id
