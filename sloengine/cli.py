@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from sloengine import __version__
+from sloengine.alertmanager import DEFAULT_WEBHOOK_FILE
 from sloengine.conventions import Mode, Severity
 from sloengine.durations import parse_duration
 from sloengine.errors import SpecError, UnavailableError, UserError
@@ -22,7 +23,7 @@ from sloengine.explain import explain as explain_slo
 from sloengine.explain import render_text
 from sloengine.loading import load_specs
 from sloengine.model import Service
-from sloengine.output import stale, write_all
+from sloengine.output import stale, write_all, write_atomically
 from sloengine.rules import render
 from sloengine.ruletests import render_tests
 
@@ -171,6 +172,101 @@ def generate(paths: tuple[str, ...], out: Path, tests: Path | None, check: bool)
         click.echo(f"wrote {path}")
     for path in removed:
         click.echo(f"removed {path}")
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        parse_duration(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a duration such as 30s or 4h") from None
+    return value
+
+
+@cli.command()
+@paths_argument
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The Alertmanager configuration file to write.",
+)
+@click.option(
+    "--webhook-file",
+    default=DEFAULT_WEBHOOK_FILE,
+    show_default=True,
+    help="Where Alertmanager reads the Slack webhook URL (api_url_file); the URL itself is never written.",
+)
+@click.option(
+    "--page-channel",
+    envvar="SLACK_PAGE_CHANNEL",
+    default="",
+    help="Slack channel for pages when the SLO file names none.",
+)
+@click.option(
+    "--ticket-channel",
+    envvar="SLACK_TICKET_CHANNEL",
+    default="",
+    help="Slack channel for tickets when the SLO file names none.",
+)
+@click.option("--group-wait", default="30s", show_default=True, callback=_duration)
+@click.option("--group-interval", default="5m", show_default=True, callback=_duration)
+@click.option(
+    "--page-repeat",
+    default="4h",
+    show_default=True,
+    callback=_duration,
+    help="Repeat a firing page.",
+)
+@click.option(
+    "--ticket-repeat",
+    default="24h",
+    show_default=True,
+    callback=_duration,
+    help="Repeat a firing ticket.",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 if FILE is not what it would write."
+)
+def alertmanager(
+    paths: tuple[str, ...],
+    out: Path,
+    webhook_file: str,
+    page_channel: str,
+    ticket_channel: str,
+    group_wait: str,
+    group_interval: str,
+    page_repeat: str,
+    ticket_repeat: str,
+    check: bool,
+) -> None:
+    """Write an Alertmanager configuration for the generated alerts: Slack routes per
+    service and severity, Runbook buttons, and pages inhibiting the same SLO's tickets."""
+    from sloengine.alertmanager import Timing, render_config
+
+    channels = {
+        k: v for k, v in ((Severity.PAGE, page_channel), (Severity.TICKET, ticket_channel)) if v
+    }
+    text = render_config(
+        load_specs(paths),
+        channels=channels,
+        webhook_file=webhook_file,
+        timing=Timing(group_wait, group_interval, page_repeat, ticket_repeat),
+    )
+    if check:
+        if not out.is_file() or out.read_text(encoding="utf-8") != text:
+            click.echo(f"stale: {out}", err=True)
+            click.echo("run `sloengine alertmanager` with the same arguments", err=True)
+            sys.exit(EXIT_STALE)
+        click.echo(f"up to date: {out}")
+        return
+    try:
+        write_atomically(out, text)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {out}: {exc.strerror}", "check that --out names a file you can write"
+        ) from None
+    click.echo(f"wrote {out}")
 
 
 @cli.command()
