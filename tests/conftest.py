@@ -23,6 +23,7 @@ def promtool() -> str:
 # Modules whose tests start a real Prometheus (or the demo); with the tests that run
 # promtool, they are `slow`: `pytest -m "not slow"` runs the rest in well under a minute.
 SLOW_MODULES = {
+    "test_alertmanager_e2e",
     "test_demo",
     "test_faults",
     "test_rule_proofs",

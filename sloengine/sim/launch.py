@@ -28,6 +28,10 @@ from sloengine.errors import UnavailableError
 
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN", "prometheus")
 PROMTOOL = os.environ.get("PROMTOOL_BIN", "promtool")
+# Debian names the Alertmanager server prometheus-alertmanager; upstream, alertmanager.
+ALERTMANAGER = os.environ.get("ALERTMANAGER_BIN") or (
+    "prometheus-alertmanager" if shutil.which("prometheus-alertmanager") else "alertmanager"
+)
 START_HINT = "the server's log is above; check that `prometheus --version` runs"
 PROMTOOL_HINT = "check that `promtool --version` runs"
 # Backfilled history of any age survives startup unless a caller asks for less.
@@ -71,8 +75,10 @@ def config(
     scrape_interval: str = "5s",
     evaluation_interval: str = "1m",
     keep_target_labels: bool = False,
+    alertmanagers: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A configuration that evaluates ``rule_files`` and scrapes ``scrape`` (host:port).
+    """A configuration that evaluates ``rule_files``, scrapes ``scrape`` (host:port) and
+    sends alerts to ``alertmanagers`` (host:port).
 
     The scraped samples continue the backfilled series: the exposition's own labels win
     and, unless ``keep_target_labels``, the ``job``/``instance`` of the target are dropped.
@@ -85,11 +91,16 @@ def config(
     }
     if not keep_target_labels:
         job["metric_relabel_configs"] = [{"action": "labeldrop", "regex": "job|instance"}]
-    return {
+    out: dict[str, Any] = {
         "global": {"evaluation_interval": evaluation_interval},
         "rule_files": [str(Path(f).resolve()) for f in rule_files],
         "scrape_configs": [job] if scrape else [],
     }
+    if alertmanagers:
+        out["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
+        }
+    return out
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,7 @@ def prometheus_server(
     port: int | None = None,
     scrape: Sequence[str] = (),
     scrape_interval: str = "5s",
+    alertmanagers: Sequence[str] = (),
 ) -> Iterator[str]:
     """Run Prometheus over ``tsdb_dir`` with these rules and scrape targets; yields its URL."""
     configuration = config(
@@ -183,11 +195,54 @@ def prometheus_server(
         scrape=scrape,
         scrape_interval=scrape_interval,
         evaluation_interval=evaluation_interval,
+        alertmanagers=alertmanagers,
     )
     with running(
         tsdb_dir, configuration, extra_args=extra_args, port=port, timeout=timeout
     ) as server:
         yield server.url
+
+
+@contextlib.contextmanager
+def alertmanager_server(
+    config_file: str | os.PathLike[str], workdir: Path, *, timeout: float = 30.0
+) -> Iterator[str]:
+    """Run a single (unclustered) Alertmanager with ``config_file``; yields its URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_file = workdir / "alertmanager.log"
+    for _attempt in range(3):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        args = [
+            ALERTMANAGER,
+            f"--config.file={Path(config_file).resolve()}",
+            f"--storage.path={workdir.resolve()}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ]
+        with log_file.open("wb") as log:
+            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while process.poll() is None and not ready(url, timeout=2):
+                if time.monotonic() > deadline:
+                    raise UnavailableError(
+                        f"alertmanager not ready after {timeout}s:\n{_tail(log_file)}",
+                        "check that `prometheus-alertmanager --version` runs",
+                    )
+                time.sleep(0.05)
+            if process.poll() is not None:
+                if "address already in use" in log_file.read_text():
+                    continue
+                raise UnavailableError(
+                    f"alertmanager exited:\n{_tail(log_file)}",
+                    "check the configuration with `amtool check-config`",
+                )
+            yield url
+            return
+        finally:
+            _stop(process)
+    raise UnavailableError(f"alertmanager found no free port:\n{_tail(log_file)}")
 
 
 def _tail(log_file: Path) -> str:
