@@ -1,12 +1,29 @@
-"""Which files are SLO files: the paths given, and the SLO files under each directory."""
+"""Which files are SLO files: the paths given, and the SLO files under each directory.
+
+A path given by name is always loaded. Under a directory, a ``.yaml``/``.yml`` file
+(any case) is an SLO file when it is named ``SLO.yaml``, or when its text anywhere
+mentions ``apiVersion``, ``sloengine`` or an ``slos`` key (so a typo in ``apiVersion``
+or a long comment header still gets the file reported rather than skipped), or when it
+cannot be read or decoded. Only rule files sloengine generated itself are left out.
+An SLO file that is invalid, unreadable or too large is reported, never skipped, and
+so is a directory that cannot be listed.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from sloengine.errors import Problem
+from sloengine.output import GENERATED_MARK
+from sloengine.yamldoc import MAX_CHARS
+
+_SUFFIXES = (".yaml", ".yml")
+_SLO_WORDS = re.compile(r"apiversion|sloengine|(?:^|[\s{,'\"])slos['\"]?\s*:", re.IGNORECASE)
+# A generated rule file has no SLO keys at the start of a line.
+_SLO_KEYS = re.compile(r"^['\"]?(?:apiVersion|slos)['\"]?\s*:", re.MULTILINE)
 
 
 def discover(paths: Iterable[str]) -> tuple[list[str], list[Problem]]:
@@ -16,12 +33,15 @@ def discover(paths: Iterable[str]) -> tuple[list[str], list[Problem]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix in (".yaml", ".yml") and p.is_file() and _looks_like_slo(p)
-            )
-            if not found:
+            candidates, unlisted = _yaml_files(path)
+            problems += [
+                Problem(
+                    _display(d), 1, 1, f"cannot list the directory: {why}", "check its permissions"
+                )
+                for d, why in unlisted
+            ]
+            found = [p for p in candidates if _looks_like_slo(p)]
+            if not found and not unlisted:
                 problems.append(
                     Problem(
                         raw,
@@ -34,17 +54,45 @@ def discover(paths: Iterable[str]) -> tuple[list[str], list[Problem]]:
             files += [_display(p) for p in found]
         elif path.is_file():
             files.append(_display(path))
+        elif path.is_symlink() or os.path.lexists(path):
+            # A dangling link or a socket: loading it reports why it cannot be read.
+            files.append(_display(path))
         else:
             problems.append(Problem(raw, 1, 1, "no such file or directory", "check the path"))
     return list(dict.fromkeys(files)), problems
 
 
+def _yaml_files(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every YAML file under root (links to files included), and directories not listable."""
+    unlisted: list[tuple[Path, str]] = []
+
+    def _unlisted(exc: OSError) -> None:
+        unlisted.append((Path(exc.filename or root), exc.strerror or exc.__class__.__name__))
+
+    found = [
+        Path(folder) / name
+        for folder, _dirs, names in os.walk(root, onerror=_unlisted)
+        for name in names
+        if name.lower().endswith(_SUFFIXES) and not (Path(folder) / name).is_dir()
+    ]
+    return sorted(found), unlisted
+
+
 def _looks_like_slo(path: Path) -> bool:
+    if path.stem.lower() == "slo":
+        return True
     try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_CHARS * 4 + 1)
     except OSError:
+        return True  # loading reports why it cannot be read
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True  # loading reports the line of the bad byte
+    if text.startswith(GENERATED_MARK) and not _SLO_KEYS.search(text):
         return False
-    return "sloengine/" in head or path.stem.lower() == "slo"
+    return bool(_SLO_WORDS.search(text))
 
 
 def _display(path: Path) -> str:
