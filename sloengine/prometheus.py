@@ -57,7 +57,7 @@ class _BoundedSession(requests.Session):
             while True:
                 # read1 returns what has arrived (at most the size asked), so the deadline
                 # is checked between arrivals however slowly the bytes come.
-                chunk = response.raw.read1(256 * 1024)
+                chunk = response.raw.read1(256 * 1024, decode_content=True)
                 if not chunk:
                     break
                 body += chunk
