@@ -63,10 +63,38 @@ def parse(expr: str) -> promql_parser.Expr:
     return promql_parser.parse(expr)
 
 
+def _outside_strings(expr: str) -> Iterator[str]:
+    """The characters of ``expr`` that are not inside a PromQL string literal."""
+    quote_char = ""
+    escaped = False
+    for char in expr:
+        if quote_char:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote_char != "`":
+                escaped = True
+            elif char == quote_char:
+                quote_char = ""
+            continue
+        if char in "\"'`":
+            quote_char = char
+            continue
+        yield char
+
+
+def has_comment(expr: str) -> bool:
+    """Whether ``expr`` has a PromQL comment: it would hide what sloengine writes after it."""
+    return "#" in _outside_strings(expr)
+
+
 def check_selector(matchers: str) -> str | None:
     """None when ``matchers`` is a valid label-matcher list, else the parser's complaint."""
     if not matchers.strip():
         return None
+    if any(ord(c) < 0x20 or c == "\x7f" for c in matchers):
+        return "a selector is one line: it has a line break or control character"
+    if has_comment(matchers):
+        return "a # outside quotes starts a PromQL comment, which would hide the rest of the query"
     try:
         node = parse("{" + matchers + "}")
     except ValueError as exc:

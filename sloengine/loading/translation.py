@@ -14,6 +14,7 @@ from sloengine.loading.hints import (
     HISTOGRAM_THRESHOLD_HINT,
     LABEL_KEY_TYPE_HINT,
     LABEL_NAME_HINT,
+    OBJECTIVE_BOUND_HINT,
     RESERVED_LABEL_HINT,
 )
 from sloengine.spec import SLOFile
@@ -72,6 +73,8 @@ def _problem_from_pydantic(doc: Document, err: Any) -> Problem:
     hint = HINTS.get(field, "")
     if field == "threshold" and "histogram" in path:
         hint = HISTOGRAM_THRESHOLD_HINT
+    if kind == "objective_too_high":
+        hint = OBJECTIVE_BOUND_HINT
     if kind == "string_pattern_mismatch":
         noun = "metric name" if field == "metric" else "name"
         message = f"{field}: {err['input']!r} is not a valid {noun}"
