@@ -16,7 +16,7 @@ def parse_duration(text: str) -> float:
     """Seconds in a duration such as ``30d``, ``1h30m`` or ``250ms``; ValueError otherwise."""
     text = text.strip()
     if len(text) > 64:
-        raise ValueError(f"{text[:20]!r}... is not a duration")
+        raise ValueError(f"{text[:20]!r}... is too long to be a duration")
     if not _WHOLE.fullmatch(text):
         raise ValueError(f"{text!r} is not a duration")
     seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))

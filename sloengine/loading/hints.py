@@ -29,6 +29,8 @@ HINTS = {
     "metric": "a Prometheus metric name; for a histogram its base name, without _bucket or _count",
     "ratio": "errors (or good) and total, each PromQL with [{{window}}] as the range",
     "total": "PromQL counting all events, e.g. sum(rate(requests_total[{{window}}]))",
+    "burn_rate": "a multiple of the budget-neutral rate from 0.001 to 1000000, e.g. 14.4",
+    "budget_percent": "a share of the budget from 0.001 to 100 percent, e.g. 2",
     "include": "the llm preset can add validation_errors and guardrail_rejections",
 }
 OBJECTIVE_BOUND_HINT = (
