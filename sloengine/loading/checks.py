@@ -149,6 +149,13 @@ def _ratio_problems(doc: Document, path: KeyPath, expr: str) -> list[Problem]:
         return [
             doc.problem(path, f"invalid PromQL: {exc}", "check brackets, quotes and function names")
         ]
+    complaint = promql.dialect_problem(node)
+    if complaint:
+        return [
+            doc.problem(
+                path, f"invalid PromQL: {complaint}", "write PromQL as Prometheus 2 reads it"
+            )
+        ]
     if node.__class__.__name__ in ("NumberLiteral", "StringLiteral"):
         return [
             doc.problem(
