@@ -27,6 +27,8 @@ from sloengine.conventions import Severity
 from sloengine.durations import format_duration, parse_duration
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
+# A service names its rule file (<service>.rules.yml): well under 255 bytes.
+MAX_NAME = 128
 METRIC_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 PRESETS = ("llm", "otel", "vllm", "litellm")
@@ -160,6 +162,9 @@ def _check_annotation_name(name: str) -> str:
 
 
 AnnotationName = Annotated[str, AfterValidator(_check_annotation_name)]
+# Every rule of an SLO carries its labels: a page of text there is a page in every series.
+LabelValue = Annotated[str, StringConstraints(max_length=1024)]
+AnnotationValue = Annotated[str, StringConstraints(max_length=16384)]
 
 
 def _check_metric_name(name: str) -> str:
@@ -179,8 +184,8 @@ MetricName = Annotated[
 class Alerting(Model):
     page: SeveritySettings = SeveritySettings()
     ticket: SeveritySettings = SeveritySettings()
-    labels: dict[LabelName, str] = {}
-    annotations: dict[AnnotationName, str] = {}
+    labels: dict[LabelName, LabelValue] = {}
+    annotations: dict[AnnotationName, AnnotationValue] = {}
     min_events: int = Field(default=0, ge=0, le=MAX_EVENTS)
     # A single bad event must not page a quiet service: alerts need more than this many
     # bad events in their long window.
@@ -320,7 +325,7 @@ class SLI(Model):
 
 
 class SLO(Model):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME)
     description: str = ""
     objective: Objective | None = Field(default=None, gt=0, lt=100)
     window: Window | None = Field(default=None, gt=0)
@@ -332,10 +337,10 @@ class SLO(Model):
 
 class SLOFile(Model):
     api_version: Literal["sloengine/v1"] = Field(alias="apiVersion")
-    service: str = Field(pattern=NAME_PATTERN)
+    service: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME)
     description: str = ""
     owner: str = ""
-    labels: dict[LabelName, str] = {}
+    labels: dict[LabelName, LabelValue] = {}
     window: Window = Field(default=30 * 86400, gt=0)
     # At most the 5m base window: every event must fall inside some base-rate sample.
     evaluation_interval: Seconds = Field(default=60, ge=1, le=300)

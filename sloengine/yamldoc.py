@@ -231,6 +231,10 @@ class _Reader:
                 self.doc.values[path] = _pos(event.start_mark)
                 root, seen_root = value, True
             elif is_key:
+                # A null or float key (~, .nan) would not survive pydantic's location
+                # (it spells them as text): keep the text that was written.
+                if value is None or isinstance(value, float):
+                    value = event.value
                 self.key(parent, value, event.start_mark)
             else:
                 self.doc.values[path] = _pos(event.start_mark)

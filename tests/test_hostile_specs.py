@@ -237,6 +237,15 @@ def test_in_a_directory_a_dangling_link_with_an_slo_name_is_an_error(tmp_path: P
     ]
 
 
+def test_in_a_directory_a_fifo_with_an_slo_name_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(VALID.format(service="good"), encoding="utf-8")
+    os.mkfifo(tmp_path / "slo.yaml")
+    assert reported(str(tmp_path)) == [
+        f"{tmp_path}/slo.yaml:1:1: cannot read the file: it is not a regular file "
+        "(an SLO file is a plain file; remove it or rename it)"
+    ]
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
 def test_in_a_directory_an_unreadable_yaml_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text(VALID.format(service="good"), encoding="utf-8")

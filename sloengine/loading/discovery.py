@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,8 +41,20 @@ def discover(paths: Iterable[str]) -> tuple[list[str], list[Problem]]:
                 )
                 for d, why in unlisted
             ]
-            found = [p for p in candidates if _looks_like_slo(p)]
-            if not found and not unlisted:
+            # Opening a FIFO or a device can block for ever: name it instead.
+            odd = [p for p in candidates if _exists(p) and not _regular(p)]
+            problems += [
+                Problem(
+                    _display(p),
+                    1,
+                    1,
+                    "cannot read the file: it is not a regular file",
+                    "an SLO file is a plain file; remove it or rename it",
+                )
+                for p in odd
+            ]
+            found = [p for p in candidates if p not in odd and _looks_like_slo(p)]
+            if not found and not unlisted and not odd:
                 problems.append(
                     Problem(
                         raw,
@@ -76,6 +89,18 @@ def _yaml_files(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         if name.lower().endswith(_SUFFIXES) and not (Path(folder) / name).is_dir()
     ]
     return sorted(found), unlisted
+
+
+def _exists(path: Path) -> bool:
+    try:
+        path.stat()
+    except OSError:
+        return False  # a dangling link: loading reports it
+    return True
+
+
+def _regular(path: Path) -> bool:
+    return stat.S_ISREG(path.stat().st_mode)
 
 
 def _looks_like_slo(path: Path) -> bool:

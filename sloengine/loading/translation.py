@@ -107,6 +107,8 @@ def _mapping_entry_problem(
     if on_key:
         hint = RESERVED_LABEL_HINT if "set by sloengine" in message else LABEL_NAME_HINT
         return doc.problem(path, message, hint, key=True)
+    if kind == "string_too_long":
+        return doc.problem(path, f"{noun} {name!r}: {message}", "shorten it, or link to the text")
     return doc.problem(
         path,
         f"{noun} {name!r}: value {value!r} is not a string",
