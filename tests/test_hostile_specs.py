@@ -271,6 +271,37 @@ def test_a_directory_that_cannot_be_listed_is_an_error(tmp_path: Path) -> None:
         locked.chmod(0o755)
 
 
+def test_a_linked_directory_is_searched_once_and_a_link_loop_ends(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "chat.yaml").write_text(VALID.format(service="chat"), encoding="utf-8")
+    (shared / "loop").symlink_to(shared)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "gw.yaml").write_text(VALID.format(service="gw"), encoding="utf-8")
+    (repo / "shared").symlink_to(shared)
+    assert sorted(s.name for s in load_specs([str(repo)])) == ["chat", "gw"]
+
+
+def test_generated_promtool_tests_pass_with_templates_in_user_labels(
+    tmp_path: Path, promtool: str
+) -> None:
+    # The alert tests sloengine writes match alerts by their labels as written.
+    case = "hostile/accepted/go-templates-in-labels-annotations-and-runbook.yaml"
+    code, _, err = invoke(
+        "generate", case, "--out", str(tmp_path / "rules"), "--tests", str(tmp_path / "t")
+    )
+    assert code == 0, err
+    for test_file in (tmp_path / "t").iterdir():
+        run = subprocess.run(
+            [promtool, "test", "rules", test_file.name],
+            cwd=test_file.parent,
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
 def test_in_a_directory_an_slo_file_with_an_upper_case_suffix_is_loaded(tmp_path: Path) -> None:
     (tmp_path / "chat.YAML").write_text(VALID.format(service="chat"), encoding="utf-8")
     (tmp_path / "gw.Yml").write_text(VALID.format(service="gw"), encoding="utf-8")

@@ -82,12 +82,22 @@ def _yaml_files(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     def _unlisted(exc: OSError) -> None:
         unlisted.append((Path(exc.filename or root), exc.strerror or exc.__class__.__name__))
 
-    found = [
-        Path(folder) / name
-        for folder, _dirs, names in os.walk(root, onerror=_unlisted)
-        for name in names
-        if name.lower().endswith(_SUFFIXES) and not (Path(folder) / name).is_dir()
-    ]
+    found: list[Path] = []
+    # Linked directories are followed (teams link shared SLOs in), each real one once.
+    seen = {os.path.realpath(root)}
+    for folder, dirs, names in os.walk(root, onerror=_unlisted, followlinks=True):
+        fresh = []
+        for name in sorted(dirs):
+            real = os.path.realpath(os.path.join(folder, name))
+            if real not in seen:
+                seen.add(real)
+                fresh.append(name)
+        dirs[:] = fresh
+        found += [
+            Path(folder) / name
+            for name in names
+            if name.lower().endswith(_SUFFIXES) and not (Path(folder) / name).is_dir()
+        ]
     return sorted(found), unlisted
 
 
