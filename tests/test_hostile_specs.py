@@ -22,9 +22,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from sloengine import output
 from sloengine.cli import cli
 from sloengine.errors import SpecError
-from sloengine.loading import load_specs
+from sloengine.loading import discovery, load_specs
 from sloengine.rules import render
 
 TESTS = Path(__file__).parent
@@ -315,9 +316,12 @@ def test_a_valid_file_after_a_long_comment_header_is_found_in_a_directory(tmp_pa
 
 def test_rule_files_sloengine_generated_are_not_read_as_slo_files(tmp_path: Path) -> None:
     (tmp_path / "chat.yaml").write_text(VALID.format(service="chat"), encoding="utf-8")
-    code, _, err = invoke("generate", str(tmp_path), "--out", str(tmp_path / "rules"))
+    code, _, err = invoke(
+        "generate", str(tmp_path), "--out", str(tmp_path / "rules"), "--tests", str(tmp_path / "t")
+    )
     assert code == 0, err
     assert [s.name for s in load_specs([str(tmp_path)])] == ["chat"]
+    assert discovery.GENERATED_MARK == output.GENERATED_MARK
 
 
 def test_a_file_name_with_a_line_break_keeps_the_header_and_errors_on_one_line(
