@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|y|w|d|h|m|s))+")
+# Far below Prometheus's own limit (about 292y); no window or threshold needs more.
+MAX_SECONDS = 10 * _UNITS["y"]
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as ``30d``, ``1h30m`` or ``250ms``; ValueError otherwise."""
     text = text.strip()
+    if len(text) > 64:
+        raise ValueError(f"{text[:20]!r}... is too long to be a duration")
     if not _WHOLE.fullmatch(text):
         raise ValueError(f"{text!r} is not a duration")
-    return sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+    seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise ValueError(f"{text!r} is longer than 10y")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -9,6 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def printable(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped (\\n, \\x1b)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def with_hint(text: str, hint: str) -> str:
     """``text (hint)``, or the text alone when there is no hint."""
     return f"{text} ({hint})" if hint else text
@@ -25,7 +32,9 @@ class Problem:
     hint: str = ""
 
     def __str__(self) -> str:
-        return with_hint(f"{self.file}:{self.line}:{self.column}: {self.message}", self.hint)
+        # A file name with a line break would split the one line the user reads.
+        where = f"{printable(self.file)}:{self.line}:{self.column}"
+        return with_hint(f"{where}: {self.message}", self.hint)
 
 
 class UserError(Exception):

@@ -20,15 +20,20 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from sloengine import conventions as cv
 from sloengine.conventions import Severity
-from sloengine.durations import parse_duration
+from sloengine.durations import format_duration, parse_duration
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
+# A service names its rule file (<service>.rules.yml): well under 255 bytes.
+MAX_NAME = 128
 METRIC_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 PRESETS = ("llm", "otel", "vllm", "litellm")
+# Counts PromQL compares exactly (a float holds every whole number up to 2**53).
+MAX_EVENTS = 10**15
 
 
 class SLIKind(StrEnum):
@@ -64,6 +69,46 @@ def _not_bool(value: Any) -> Any:
 Number = Annotated[float, BeforeValidator(_not_bool)]
 Seconds = Annotated[float, BeforeValidator(_seconds), BeforeValidator(_not_bool)]
 
+# Five nines: a 30d window then allows 26s of full outage and the fastest page fires
+# within a second of one. A smaller budget is below what 1m evaluations of 5m rates can
+# measure, and at 15 nines it rounds to zero and every burn rate divides by it.
+MAX_OBJECTIVE = 99.999
+# A year: the longest SLO window (and `for`) that means anything for paging.
+MAX_WINDOW = 365 * 86400
+# A request that takes longer than a day is not served by an SLO of this kind.
+MAX_THRESHOLD = 86400
+
+
+def _objective_bound(value: float) -> float:
+    if MAX_OBJECTIVE < value < 100:  # 100 and more: the field's own bound says why
+        raise PydanticCustomError(
+            "objective_too_high",
+            "{value} is more than {bound}",
+            {"value": repr(value), "bound": MAX_OBJECTIVE},
+        )
+    return value
+
+
+def _at_most(limit: float, spelled: str) -> Any:
+    def check(value: float) -> float:
+        if value > limit:
+            raise ValueError(
+                f"{format_duration(value) if value == round(value) else value} is longer than {spelled}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _at_least_a_micro_dollar(value: float) -> float:
+    if 0 < value < 0.000001:
+        raise ValueError(f"{value!r} is less than a millionth of a dollar")
+    return value
+
+
+Objective = Annotated[Number, AfterValidator(_objective_bound)]
+Window = Annotated[Seconds, _at_most(MAX_WINDOW, "365d")]
+
 
 class Model(BaseModel):
     # No inf or nan: an infinite window, budget or threshold is never what was meant.
@@ -94,7 +139,7 @@ class SeveritySettings(Model):
     """How one severity's alerts behave: on or off, and how long a condition must hold."""
 
     enabled: bool = True
-    for_: Seconds = Field(default=0.0, alias="for", ge=0)
+    for_: Annotated[Seconds, _at_most(MAX_WINDOW, "365d")] = Field(default=0.0, alias="for", ge=0)
 
 
 def _check_label_name(name: str) -> str:
@@ -107,6 +152,19 @@ def _check_label_name(name: str) -> str:
 
 # Checked per key, so an error points at the offending label, not at the whole mapping.
 LabelName = Annotated[str, AfterValidator(_check_label_name)]
+
+
+def _check_annotation_name(name: str) -> str:
+    # promtool rejects annotation names that are not label names.
+    if not LABEL_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid Prometheus annotation name")
+    return name
+
+
+AnnotationName = Annotated[str, AfterValidator(_check_annotation_name)]
+# Every rule of an SLO carries its labels: a page of text there is a page in every series.
+LabelValue = Annotated[str, StringConstraints(max_length=1024)]
+AnnotationValue = Annotated[str, StringConstraints(max_length=16384)]
 
 
 def _check_metric_name(name: str) -> str:
@@ -126,20 +184,21 @@ MetricName = Annotated[
 class Alerting(Model):
     page: SeveritySettings = SeveritySettings()
     ticket: SeveritySettings = SeveritySettings()
-    labels: dict[LabelName, str] = {}
-    annotations: dict[str, str] = {}
-    min_events: int = Field(default=0, ge=0)
+    labels: dict[LabelName, LabelValue] = {}
+    annotations: dict[AnnotationName, AnnotationValue] = {}
+    min_events: int = Field(default=0, ge=0, le=MAX_EVENTS)
     # A single bad event must not page a quiet service: alerts need more than this many
     # bad events in their long window.
-    min_bad_events: int = Field(default=1, ge=0)
+    min_bad_events: int = Field(default=1, ge=0, le=MAX_EVENTS)
 
 
 class Pair(Model):
     """One multi-window burn-rate alert: budget share consumed over a long window."""
 
     severity: Severity
-    budget_percent: Number | None = Field(default=None, gt=0, le=100)
-    burn_rate: Number | None = Field(default=None, gt=0)
+    # Bounded below so "the whole budget lasts" stays a finite duration.
+    budget_percent: Number | None = Field(default=None, ge=0.001, le=100)
+    burn_rate: Number | None = Field(default=None, ge=0.001, le=1_000_000)
     long_window: str
     short_window: str
 
@@ -207,7 +266,7 @@ class SuccessRateSLI(PresetSLI):
 
 
 class LatencySLI(PresetSLI):
-    threshold: Seconds = Field(gt=0)
+    threshold: Annotated[Seconds, _at_most(MAX_THRESHOLD, "1d")] = Field(gt=0)
 
 
 class CostPerCallSLI(PresetSLI):
@@ -219,7 +278,8 @@ class QualitySLI(PresetSLI):
 
 
 class SpendSLI(PresetSLI):
-    budget_usd: Number = Field(gt=0)
+    # A budget under a millionth of a dollar per window is zero spend per second.
+    budget_usd: Annotated[Number, AfterValidator(_at_least_a_micro_dollar)] = Field(gt=0)
 
 
 # The settings of one SLI kind: what `SLI.spec` holds for each kind.
@@ -265,10 +325,10 @@ class SLI(Model):
 
 
 class SLO(Model):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME)
     description: str = ""
-    objective: Number | None = Field(default=None, gt=0, lt=100)
-    window: Seconds | None = Field(default=None, gt=0)
+    objective: Objective | None = Field(default=None, gt=0, lt=100)
+    window: Window | None = Field(default=None, gt=0)
     sli: SLI
     runbook: str | None = None
     alerting: Alerting | None = None
@@ -277,11 +337,11 @@ class SLO(Model):
 
 class SLOFile(Model):
     api_version: Literal["sloengine/v1"] = Field(alias="apiVersion")
-    service: str = Field(pattern=NAME_PATTERN)
+    service: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME)
     description: str = ""
     owner: str = ""
-    labels: dict[LabelName, str] = {}
-    window: Seconds = Field(default=30 * 86400, gt=0)
+    labels: dict[LabelName, LabelValue] = {}
+    window: Window = Field(default=30 * 86400, gt=0)
     # At most the 5m base window: every event must fall inside some base-rate sample.
     evaluation_interval: Seconds = Field(default=60, ge=1, le=300)
     metrics: Metrics = Metrics()

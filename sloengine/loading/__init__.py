@@ -9,7 +9,6 @@ the valid SLOs of an invalid file), and ``resolution`` builds the model.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import pydantic
 
@@ -21,7 +20,7 @@ from sloengine.loading.resolution import resolve_service
 from sloengine.loading.translation import problems_from
 from sloengine.model import Service
 from sloengine.spec import SLOFile
-from sloengine.yamldoc import Document, read_document
+from sloengine.yamldoc import MAX_CHARS, Document, read_document
 
 __all__ = ["load_document", "load_specs"]
 
@@ -32,18 +31,8 @@ def load_specs(paths: Iterable[str]) -> list[Service]:
     services: list[Service] = []
     owners: dict[str, str] = {}
     for file in files:
-        try:
-            text = Path(file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(
-                Problem(
-                    file,
-                    1,
-                    1,
-                    f"cannot read the file: {exc.__class__.__name__}",
-                    "check permissions and encoding (UTF-8)",
-                )
-            )
+        text = read_text(file, problems)
+        if text is None:
             continue
         try:
             doc = read_document(file, text)
@@ -65,6 +54,36 @@ def load_specs(paths: Iterable[str]) -> list[Service]:
     if problems:
         raise SpecError(problems)
     return services
+
+
+def read_text(file: str, problems: list[Problem]) -> str | None:
+    """The file's text, or None with a located problem when it cannot be read as UTF-8."""
+    try:
+        with open(file, "rb") as stream:
+            # One byte over the limit is enough for read_document to report the size.
+            data = stream.read(MAX_CHARS * 4 + 1)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        problems.append(
+            Problem(file, 1, 1, f"cannot read the file: {reason}", "check its permissions")
+        )
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode("utf-8", errors="replace")) + 1
+        problems.append(
+            Problem(
+                file,
+                line,
+                column,
+                f"the file is not UTF-8: byte 0x{data[exc.start]:02x} is not a character",
+                "save the file as UTF-8",
+            )
+        )
+        return None
 
 
 def load_document(doc: Document) -> Service:

@@ -127,6 +127,14 @@ def selector_problems(doc: Document, path: KeyPath, matchers: str) -> list[Probl
 
 
 def _ratio_problems(doc: Document, path: KeyPath, expr: str) -> list[Problem]:
+    if promql.has_comment(expr):
+        return [
+            doc.problem(
+                path,
+                "the expression has a PromQL comment (#), which would hide the rest of the rule",
+                "put the comment on its own YAML line above the key",
+            )
+        ]
     if not promql.WINDOW_PLACEHOLDER.search(expr):
         return [
             doc.problem(
@@ -140,6 +148,13 @@ def _ratio_problems(doc: Document, path: KeyPath, expr: str) -> list[Problem]:
     except ValueError as exc:
         return [
             doc.problem(path, f"invalid PromQL: {exc}", "check brackets, quotes and function names")
+        ]
+    complaint = promql.dialect_problem(node)
+    if complaint:
+        return [
+            doc.problem(
+                path, f"invalid PromQL: {complaint}", "write PromQL as Prometheus 2 reads it"
+            )
         ]
     if node.__class__.__name__ in ("NumberLiteral", "StringLiteral"):
         return [

@@ -29,8 +29,15 @@ HINTS = {
     "metric": "a Prometheus metric name; for a histogram its base name, without _bucket or _count",
     "ratio": "errors (or good) and total, each PromQL with [{{window}}] as the range",
     "total": "PromQL counting all events, e.g. sum(rate(requests_total[{{window}}]))",
+    "burn_rate": "a multiple of the budget-neutral rate from 0.001 to 1000000, e.g. 14.4",
+    "budget_percent": "a share of the budget from 0.001 to 100 percent, e.g. 2",
     "include": "the llm preset can add validation_errors and guardrail_rejections",
 }
+OBJECTIVE_BOUND_HINT = (
+    "at most 99.999: five nines over 30d is 26s of full outage, and the fastest page "
+    "fires within a second of one; a smaller budget is below what 1m evaluations of 5m "
+    "rates can measure"
+)
 HISTOGRAM_THRESHOLD_HINT = "the bucket bound as a plain number, e.g. 0.5 for the 500ms bucket"
 LABEL_NAME_HINT = "label names are letters, digits and _, not starting with a digit or __"
 LABEL_KEY_TYPE_HINT = "quote it: YAML reads 1, on, yes and true as numbers or booleans"

@@ -14,6 +14,7 @@ from sloengine.loading.hints import (
     HISTOGRAM_THRESHOLD_HINT,
     LABEL_KEY_TYPE_HINT,
     LABEL_NAME_HINT,
+    OBJECTIVE_BOUND_HINT,
     RESERVED_LABEL_HINT,
 )
 from sloengine.spec import SLOFile
@@ -72,6 +73,8 @@ def _problem_from_pydantic(doc: Document, err: Any) -> Problem:
     hint = HINTS.get(field, "")
     if field == "threshold" and "histogram" in path:
         hint = HISTOGRAM_THRESHOLD_HINT
+    if kind == "objective_too_high":
+        hint = OBJECTIVE_BOUND_HINT
     if kind == "string_pattern_mismatch":
         noun = "metric name" if field == "metric" else "name"
         message = f"{field}: {err['input']!r} is not a valid {noun}"
@@ -104,6 +107,8 @@ def _mapping_entry_problem(
     if on_key:
         hint = RESERVED_LABEL_HINT if "set by sloengine" in message else LABEL_NAME_HINT
         return doc.problem(path, message, hint, key=True)
+    if kind == "string_too_long":
+        return doc.problem(path, f"{noun} {name!r}: {message}", "shorten it, or link to the text")
     return doc.problem(
         path,
         f"{noun} {name!r}: value {value!r} is not a string",
