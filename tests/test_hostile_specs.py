@@ -337,6 +337,15 @@ def test_a_file_name_with_a_line_break_keeps_the_header_and_errors_on_one_line(
     )
     check = subprocess.run([promtool, "check", "rules", str(rule_file)], capture_output=True)
     assert check.returncode == 0, check.stdout + check.stderr
+    tests = tmp_path / "tests"
+    code, _, err = invoke(
+        "generate", str(good), "--out", str(tmp_path / "rules"), "--tests", str(tests)
+    )
+    assert code == 0, err
+    proof = subprocess.run(
+        [promtool, "test", "rules", "odd.test.yml"], capture_output=True, cwd=tests
+    )
+    assert proof.returncode == 0, proof.stdout + proof.stderr
     bad = tmp_path / "x\ny.yaml"
     bad.write_text("apiVersion: sloengine/v2\n", encoding="utf-8")
     code, _, err = invoke("validate", str(bad))
