@@ -150,7 +150,7 @@ REFUSED: dict[str, dict[SLIKind, Unsupported]] = {
         SLIKind.QUALITY: Unsupported("vLLM records no evaluation score", _NO_EVALS),
         SLIKind.SPEND: Unsupported(
             "vLLM counts tokens, not dollars",
-            "set sli.spend.metric to a dollar counter, or read spend where it is known "
+            "set sli.spend.metric to a dollar counter, or read spend where it is known, "
             "with the litellm or otel preset",
         ),
     },

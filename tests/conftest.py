@@ -24,6 +24,7 @@ def promtool() -> str:
 # promtool, they are `slow`: `pytest -m "not slow"` runs the rest in well under a minute.
 SLOW_MODULES = {
     "test_demo",
+    "test_exporter_status",
     "test_faults",
     "test_rule_proofs",
     "test_scheduler",
