@@ -15,6 +15,7 @@ rows' per-minute counts, so every window's ratio is the table's.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -71,47 +72,69 @@ def label_matchers(pairs: Mapping[str, str]) -> str:
     return ",".join(f"{k}={quote(v)}" for k, v in sorted(pairs.items()))
 
 
-def openmetrics(exporter: Exporter, start: int, minutes: int, target: Labels) -> str:
-    """Samples every minute from ``start`` for ``minutes`` minutes; ``target`` labels (job,
-    instance) are what Prometheus adds when it scrapes the exporter."""
-    out: list[str] = []
-    stamps = [start + 60 * m for m in range(minutes + 1)]
+def series(exporter: Exporter, target: Labels) -> list[tuple[str, list[str], dict[str, float]]]:
+    """Per family: its name, its type line, and each sample's increase a minute by sample
+    text (``name{labels}``), histograms as their _bucket, _count and _sum. ``target``
+    labels (job, instance) are what Prometheus adds when it scrapes the exporter."""
+    out = []
     for fam in exporter.families:
         family = fam.name.removesuffix("_total") if fam.kind == "counter" else fam.name
-        out.append(f"# TYPE {family} {fam.kind}\n")
-        if fam.kind == "counter":
-            per_series: dict[tuple[tuple[str, str], ...], float] = {}
-            for row in exporter.rows:
-                for name, labels, amount in row.counts:
-                    if name == fam.name:
-                        key = tuple(sorted({**target, **labels}.items()))
-                        per_series[key] = per_series.get(key, 0) + row.per_minute * amount
-            for key, rate in per_series.items():
-                sel = f"{fam.name}{{{label_matchers(dict(key))}}}"
-                out += [f"{sel} {number(round(rate * m, 9))} {t}\n" for m, t in enumerate(stamps)]
-            continue
-        observed: dict[tuple[tuple[str, str], ...], list[tuple[int, float]]] = {}
-        for row in exporter.rows:
-            for name, labels, value in row.observes:
-                if name == fam.name:
-                    key = tuple(sorted({**target, **labels}.items()))
-                    observed.setdefault(key, []).append((row.per_minute, value))
-        for key, obs in observed.items():
-            base = dict(key)
-            les = [*fam.bounds, math.inf]
+        out.append((family, [f"# TYPE {family} {fam.kind}\n"], _increases(exporter, fam, target)))
+    return out
+
+
+def _increases(exporter: Exporter, fam: Family, target: Labels) -> dict[str, float]:
+    per_minute: dict[str, float] = {}
+
+    def add(name: str, labels: Labels, amount: float) -> None:
+        sample = f"{name}{{{label_matchers({**target, **labels})}}}"
+        per_minute[sample] = round(per_minute.get(sample, 0.0) + amount, 9)
+
+    observed: dict[str, tuple[Labels, list[tuple[int, float]]]] = {}
+    for row in exporter.rows:
+        for name, labels, amount in row.counts:
+            if name == fam.name:
+                add(name, labels, row.per_minute * amount)
+        for name, labels, value in row.observes:
+            if name == fam.name:
+                key = label_matchers(labels)
+                observed.setdefault(key, (labels, []))[1].append((row.per_minute, value))
+    for labels, obs in observed.values():
+        for le in [*fam.bounds, math.inf]:
+            spelled = "+Inf" if le == math.inf else repr(float(le))
+            add(f"{fam.name}_bucket", {**labels, "le": spelled}, sum(c for c, v in obs if v <= le))
+        add(f"{fam.name}_count", labels, sum(c for c, _ in obs))
+        add(f"{fam.name}_sum", labels, sum(c * v for c, v in obs))
+    return per_minute
+
+
+def openmetrics(exporter: Exporter, start: int, minutes: int, target: Labels) -> str:
+    """Samples every minute from ``start`` for ``minutes`` minutes, each series from 0."""
+    out: list[str] = []
+    stamps = [start + 60 * m for m in range(minutes + 1)]
+    for _, header, per_minute in series(exporter, target):
+        out += header
+        # One Metric's samples at one time stay together (a histogram's buckets, count and
+        # sum), each Metric with its whole history in turn: OpenMetrics forbids interleaving.
+        groups: dict[str, list[tuple[str, float]]] = {}
+        for name, rate in per_minute.items():
+            metric = re.sub(r"(_bucket|_count|_sum)\{", "{", re.sub(r'le="[^"]*",?', "", name))
+            metric = metric.replace(",}", "}")
+            groups.setdefault(metric, []).append((name, rate))
+        for group in groups.values():
             for m, t in enumerate(stamps):
-                for le in les:
-                    n = sum(c for c, v in obs if v <= le) * m
-                    spelled = "+Inf" if le == math.inf else repr(float(le))
-                    out.append(
-                        f"{fam.name}_bucket{{{label_matchers({**base, 'le': spelled})}}} {n} {t}\n"
-                    )
-                total = sum(c for c, _ in obs) * m
-                summed = round(sum(c * v for c, v in obs) * m, 9)
-                out.append(f"{fam.name}_count{{{label_matchers(base)}}} {total} {t}\n")
-                out.append(f"{fam.name}_sum{{{label_matchers(base)}}} {number(summed)} {t}\n")
+                out += [f"{name} {number(round(rate * m, 9))} {t}\n" for name, rate in group]
     out.append("# EOF\n")
     return "".join(out)
+
+
+def input_series(exporter: Exporter, minutes: int, target: Labels) -> list[dict[str, str]]:
+    """The same series as ``promtool test rules`` input at a 1m interval."""
+    return [
+        {"series": name, "values": f"0+{number(rate)}x{minutes}"}
+        for _, _, per_minute in series(exporter, target)
+        for name, rate in per_minute.items()
+    ]
 
 
 # --- vLLM ---------------------------------------------------------------------------

@@ -15,17 +15,20 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from exporters import EXPORTERS, TARGETS, dollars, good_ratio, openmetrics
+from exporters import EXPORTERS, TARGETS, dollars, good_ratio, input_series, openmetrics
 
-from sloengine import sli
+from sloengine import conventions as cv
+from sloengine import promql, sli
 from sloengine.conventions import Mode
 from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.model import Objective
 from sloengine.prometheus import Prometheus
+from sloengine.rules import render
 from sloengine.sim.launch import PROMTOOL, prometheus_server
 from sloengine.spec import SLIKind
 from sloengine.status import Status
+from sloengine.yamlwriter import dump_yaml
 
 FIXTURES = ROOT / "tests" / "fixtures"
 MINUTES = 6 * 60
@@ -106,3 +109,43 @@ def test_the_vllm_engines_own_success_counter_would_have_seen_no_failure(
     new = _status(url, now, "vllm.yaml", "success")
     assert old.sli == 1.0
     assert new.sli is not None and new.sli < 0.97
+
+
+@pytest.mark.parametrize("fixture", FILES)
+def test_the_generated_rules_burn_at_the_exporter_tables_rate_in_promtool(
+    promtool: str, tmp_path: Path, fixture: str
+) -> None:
+    (service,) = load_specs([str(FIXTURES / fixture)])
+    rules = tmp_path / "rules.yml"
+    rules.write_text(render(service))
+    tables = [e for e in EXPORTERS if e.fixture == fixture]
+    checks = []
+    for obj in service.objectives:
+        if obj.is_spend:
+            assert obj.budget_usd is not None
+            burn = dollars(tables, 1) / 60 / (obj.budget_usd / obj.period)
+        else:
+            burn = (1 - good_ratio(tables, obj.name)) / obj.error_budget
+        labels = promql.labels({cv.SERVICE: obj.service, cv.SLO: obj.name, "window": "5m"})
+        # Equal to a billionth: promtool compares sample values exactly.
+        close = f"abs(sloengine:slo_burn_rate{{{labels}}} / {burn!r} - 1) < bool 1e-9"
+        checks.append(
+            {
+                "expr": close,
+                "eval_time": "30m",
+                "exp_samples": [{"labels": f"{{{labels}}}", "value": 1}],
+            }
+        )
+    inputs = [s for e in tables for s in input_series(e, 60, TARGETS[e.name])]
+    tests = tmp_path / "tests.yml"
+    tests.write_text(
+        dump_yaml(
+            {
+                "rule_files": [str(rules)],
+                "evaluation_interval": "1m",
+                "tests": [{"interval": "1m", "input_series": inputs, "promql_expr_test": checks}],
+            }
+        )
+    )
+    run = subprocess.run([promtool, "test", "rules", str(tests)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
