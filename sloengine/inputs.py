@@ -62,7 +62,8 @@ def _holds(op: str, want: str, value: str) -> bool:
 def _matchers(text: str) -> list[Matcher]:
     if not text.strip():
         return []
-    node: Any = promql.parse("{" + text + "}")
+    # With a metric name, a list of matchers that all match "" (error_type="") parses too.
+    node: Any = promql.parse("x{" + text + "}")
     return [(m.name, _OPS[str(m.op)], m.value) for m in node.matchers.matchers]
 
 

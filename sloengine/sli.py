@@ -3,17 +3,26 @@
 Every kind reduces to two per-second rates over a range: bad events and all events
 (for ``spend``, dollars and no total). The catalog below is data; one function turns
 an entry into PromQL.
+
+Each preset is read from its exporter's source (names, types, labels, label values,
+bucket bounds, what is observed): vLLM v1 ``vllm/v1/metrics/loggers.py`` and the
+prometheus-fastapi-instrumentator metrics its API server exposes, the LiteLLM proxy
+``litellm/integrations/prometheus.py``, the OpenTelemetry GenAI semantic conventions after
+Prometheus translation, OpenLIT for cost. A kind an exporter cannot serve correctly is
+:class:`Unsupported`, with the reason and what to use instead, never a query that reads
+0% or 100% bad.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sloengine import promql
+from sloengine import buckets, promql
 from sloengine.spec import (
     SLI,
     CostPerCallSLI,
     HistogramSLI,
+    PresetSLI,
     QualitySLI,
     RatioSLI,
     SLIKind,
@@ -24,12 +33,13 @@ from sloengine.spec import (
 
 @dataclass(frozen=True)
 class Requests:
-    """A request counter whose bad part is picked by matchers or by a second counter."""
+    """A request counter whose bad part is picked by matchers, by a second counter, or both."""
 
     total: str
-    bad_matchers: str = ""
+    bad_matchers: str = ""  # narrows the total (or, with bad_counter, that counter) to failures
     bad_counter: str = ""
     total_is_histogram: bool = False  # count requests from a histogram's _count series
+    total_matchers: str = ""  # the requests an SLO is about (e.g. the API handlers)
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,8 @@ class Histogram:
     """A histogram base name; _bucket and _count are added."""
 
     base: str
+    bounds: buckets.Bounds = ()  # the exporter's default bucket bounds; () = not known
+    matchers: str = ""  # the observations an SLO is about (e.g. successful calls only)
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,17 @@ class Counter:
     name: str
 
 
+@dataclass(frozen=True)
+class Unsupported:
+    """A kind the preset's exporter cannot serve correctly: why not, and what to use instead."""
+
+    why: str
+    instead: str
+
+
 CatalogEntry = Requests | Histogram | Counter
+
+_NO_EVALS = "set sli.quality.metric to a histogram of your eval scores in [0, 1]"
 
 CATALOG: dict[str, dict[SLIKind, CatalogEntry]] = {
     "llm": {
@@ -58,31 +80,88 @@ CATALOG: dict[str, dict[SLIKind, CatalogEntry]] = {
         SLIKind.SPEND: Counter("llm_cost_usd_total"),
     },
     "otel": {
+        # Every call is observed once in the duration histogram; failed ones carry error_type.
         SLIKind.SUCCESS_RATE: Requests(
             "gen_ai_client_operation_duration_seconds",
             bad_matchers='error_type!=""',
             total_is_histogram=True,
         ),
-        SLIKind.TTFT: Histogram("gen_ai_server_time_to_first_token_seconds"),
-        SLIKind.LATENCY: Histogram("gen_ai_client_operation_duration_seconds"),
-        SLIKind.COST_PER_CALL: Histogram("gen_ai_usage_cost_USD"),
+        # Observed for successful responses only (the conventions say so).
+        SLIKind.TTFT: Histogram(
+            "gen_ai_server_time_to_first_token_seconds", buckets.OTEL_SERVER_TTFT
+        ),
+        # Failed calls are in the duration histogram too: a fast failure is not fast service.
+        SLIKind.LATENCY: Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            buckets.OTEL_OPERATION_DURATION,
+            matchers='error_type=""',
+        ),
+        # OpenLIT gives no bucket advice: the SDK defaults (0, 5, 10 ...) apply unless the
+        # user configures a view, so a per-call threshold in cents fails the bound check.
+        SLIKind.COST_PER_CALL: Histogram("gen_ai_usage_cost_USD", buckets.OTEL_SDK_DEFAULT),
         SLIKind.SPEND: Counter("gen_ai_usage_cost_USD_sum"),
     },
     "vllm": {
+        # vllm:request_success_total counts finished requests by finish reason, not failures:
+        # a request that fails in the HTTP layer never reaches it. The API server's HTTP
+        # counter sees every response; 4xx is the client's request refused, not a failure.
         SLIKind.SUCCESS_RATE: Requests(
-            "vllm:request_success_total", bad_matchers='finished_reason=~"abort|error"'
+            "http_requests_total",
+            bad_matchers='status="5xx"',
+            total_matchers='handler=~"/v1/(chat/)?completions"',
         ),
-        SLIKind.TTFT: Histogram("vllm:time_to_first_token_seconds"),
-        SLIKind.LATENCY: Histogram("vllm:e2e_request_latency_seconds"),
+        SLIKind.TTFT: Histogram("vllm:time_to_first_token_seconds", buckets.VLLM_TTFT),
+        SLIKind.LATENCY: Histogram(
+            "vllm:e2e_request_latency_seconds", buckets.VLLM_REQUEST_LATENCY
+        ),
     },
     "litellm": {
+        # A failure increments both counters. 4xx (bad request, budget exceeded, LiteLLM's
+        # own rate limits: 429) are refusals, not failures of the service; 401s are not
+        # counted at all by LiteLLM.
         SLIKind.SUCCESS_RATE: Requests(
             "litellm_proxy_total_requests_metric_total",
+            bad_matchers='exception_status!~"4.."',
             bad_counter="litellm_proxy_failed_requests_metric_total",
         ),
-        SLIKind.TTFT: Histogram("litellm_llm_api_time_to_first_token_metric"),
-        SLIKind.LATENCY: Histogram("litellm_request_total_latency_metric"),
+        # Streaming calls only, from the upstream call's start to its first chunk.
+        SLIKind.TTFT: Histogram(
+            "litellm_llm_api_time_to_first_token_metric", buckets.LITELLM_LATENCY
+        ),
+        # Successful requests only, proxy overhead included.
+        SLIKind.LATENCY: Histogram("litellm_request_total_latency_metric", buckets.LITELLM_LATENCY),
         SLIKind.SPEND: Counter("litellm_spend_metric_total"),
+    },
+}
+
+# Kinds a preset's exporter cannot serve correctly: validate refuses them, saying why.
+REFUSED: dict[str, dict[SLIKind, Unsupported]] = {
+    "otel": {
+        SLIKind.QUALITY: Unsupported(
+            "the GenAI conventions and OpenLIT record no evaluation score", _NO_EVALS
+        ),
+    },
+    "vllm": {
+        SLIKind.COST_PER_CALL: Unsupported(
+            "vLLM counts tokens, not dollars",
+            "price vllm:prompt_tokens_total and vllm:generation_tokens_total in a ratio SLI, "
+            "or read cost where it is known, with the litellm or otel preset",
+        ),
+        SLIKind.QUALITY: Unsupported("vLLM records no evaluation score", _NO_EVALS),
+        SLIKind.SPEND: Unsupported(
+            "vLLM counts tokens, not dollars",
+            "set sli.spend.metric to a dollar counter, or read spend where it is known, "
+            "with the litellm or otel preset",
+        ),
+    },
+    "litellm": {
+        SLIKind.COST_PER_CALL: Unsupported(
+            "the LiteLLM proxy counts spend (litellm_spend_metric_total) but keeps no "
+            "per-request cost histogram",
+            "use a spend SLO or a cost_per_call detector, or set sli.cost_per_call.metric "
+            "to a cost histogram of your own",
+        ),
+        SLIKind.QUALITY: Unsupported("the LiteLLM proxy records no evaluation score", _NO_EVALS),
     },
 }
 
@@ -105,6 +184,40 @@ def catalog_entry(preset: str, kind: SLIKind) -> CatalogEntry | None:
     return CATALOG[preset].get(kind)
 
 
+def missing_metric(preset: str, kind: SLIKind) -> tuple[str, str] | None:
+    """(message, hint) when the preset reads nothing for ``kind``; None when it does."""
+    refused = REFUSED.get(preset, {}).get(kind)
+    if refused is not None:
+        return f"the {preset} preset has no metric for {kind}: {refused.why}", refused.instead
+    if catalog_entry(preset, kind) is None:
+        hint = f"set sli.{kind}.metric to your own metric, or use a preset that has one"
+        return f"the {preset} preset has no metric for {kind}", hint
+    return None
+
+
+def bound_problem(sli: SLI, preset: str) -> tuple[str, str, str] | None:
+    """(key, message, hint) when the SLI's threshold is not one of the preset's known
+    default bucket bounds; None when it is, or when the bounds are the user's own."""
+    spec = sli.spec
+    entry = catalog_entry(preset, sli.kind)
+    if not isinstance(spec, PresetSLI) or spec.metric or not isinstance(entry, Histogram):
+        return None
+    read = reading(sli, preset, "")
+    if not isinstance(read, ThresholdReading):
+        return None
+    cost = isinstance(spec, CostPerCallSLI)
+    spelled = f"${promql.number(read.bound)}" if cost else f"{promql.number(read.bound)}s"
+    message = buckets.not_a_bound(read.base, entry.bounds, read.bound, spelled)
+    if message is None:
+        return None
+    key = "threshold_usd" if cost else "threshold"
+    hint = (
+        "it would read every event as bad: use a bound; if your exporter has other buckets, "
+        f"set sli.{sli.kind}.metric: {read.base} and validate --prometheus checks those"
+    )
+    return key, message, hint
+
+
 # What an SLI reads once its preset, override and selectors are applied. Every question
 # asked of an SLI (its PromQL, its metric names, its bucket bound, where its failures
 # come from, the series a rule test plants) starts from one of these.
@@ -116,16 +229,14 @@ class RequestReading:
 
     total: str  # the series counting every request (a counter, or a histogram's _count)
     matchers: tuple[str, ...]
-    bad_matchers: str = ""  # narrows ``total`` to the failed requests (no bad counter)
+    bad_matchers: str = ""  # narrows ``total``, or the bad counter, to the failed requests
     bad_counter: str = ""  # a counter of failed requests, where the exporter has one
     include: tuple[str, ...] = ()  # extra bad-event counters (names)
 
     @property
     def bad(self) -> str:
         """The main bad series (without the extra counters)."""
-        if self.bad_counter:
-            return promql.selector(self.bad_counter, *self.matchers)
-        return promql.selector(self.total, *self.matchers, self.bad_matchers)
+        return promql.selector(self.bad_counter or self.total, *self.matchers, self.bad_matchers)
 
 
 @dataclass(frozen=True)
@@ -168,8 +279,10 @@ def reading(sli: SLI, preset: str, file_selector: str) -> Reading | None:
         return None
     if isinstance(spec, HistogramSLI):
         return ThresholdReading(spec.metric, (spec.selector,), float(spec.threshold), False)
-    matchers = (file_selector, spec.selector)
     entry = catalog_entry(preset, sli.kind)
+    own = entry.total_matchers if isinstance(entry, Requests) else ""
+    own = entry.matchers if isinstance(entry, Histogram) else own
+    matchers = (file_selector, spec.selector, own)
     if isinstance(spec, SpendSLI):
         name = spec.metric or (entry.name if isinstance(entry, Counter) else "")
         return DollarReading(_known(name, preset, sli.kind), matchers)
@@ -179,7 +292,7 @@ def reading(sli: SLI, preset: str, file_selector: str) -> Reading | None:
         return RequestReading(
             f"{total}_count" if req.total_is_histogram else total,
             matchers,
-            "" if req.bad_counter else req.bad_matchers,
+            req.bad_matchers,
             req.bad_counter,
             tuple(INCLUDES[i] for i in spec.include),
         )

@@ -25,6 +25,7 @@ def promtool() -> str:
 SLOW_MODULES = {
     "test_alertmanager_e2e",
     "test_demo",
+    "test_exporter_status",
     "test_faults",
     "test_rule_proofs",
     "test_scheduler",

@@ -74,14 +74,11 @@ def check_slo(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Proble
         problems.append(doc.problem(at, f"SLO {slo.name!r} needs an objective", HINTS["objective"]))
     preset = spec.metrics.preset
     if isinstance(kind_spec, PresetSLI):
-        if sli.catalog_entry(preset, kind) is None and not kind_spec.metric:
-            problems.append(
-                doc.problem(
-                    here,
-                    f"the {preset} preset has no metric for {kind}",
-                    f"set sli.{kind}.metric to your own metric, or use a preset that has one",
-                )
-            )
+        missing = sli.missing_metric(preset, kind)
+        if missing is not None and not kind_spec.metric:
+            problems.append(doc.problem(here, *missing))
+        if (bound := sli.bound_problem(slo.sli, preset)) is not None:
+            problems.append(doc.problem((*here, bound[0]), bound[1], bound[2]))
         if isinstance(kind_spec, SuccessRateSLI) and kind_spec.include and preset != "llm":
             problems.append(
                 doc.problem(
