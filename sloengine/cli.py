@@ -8,9 +8,10 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -72,6 +73,25 @@ def _fail(exc: UserError) -> NoReturn:
 
 
 paths_argument = click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def channel_options(func: F) -> F:
+    """--page-channel and --ticket-channel: defaults for SLO files without a notify route."""
+    for severity in (Severity.TICKET, Severity.PAGE):
+        func = click.option(
+            f"--{severity}-channel",
+            envvar=f"SLACK_{severity.upper()}_CHANNEL",
+            default="",
+            help=f"Slack channel for {severity}s when the SLO file names none.",
+        )(func)
+    return func
+
+
+def _channels(page: str, ticket: str) -> dict[Severity, str]:
+    return {k: v for k, v in ((Severity.PAGE, page), (Severity.TICKET, ticket)) if v}
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -197,18 +217,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
     show_default=True,
     help="Where Alertmanager reads the Slack webhook URL (api_url_file); the URL itself is never written.",
 )
-@click.option(
-    "--page-channel",
-    envvar="SLACK_PAGE_CHANNEL",
-    default="",
-    help="Slack channel for pages when the SLO file names none.",
-)
-@click.option(
-    "--ticket-channel",
-    envvar="SLACK_TICKET_CHANNEL",
-    default="",
-    help="Slack channel for tickets when the SLO file names none.",
-)
+@channel_options
 @click.option("--group-wait", default="30s", show_default=True, callback=_duration)
 @click.option("--group-interval", default="5m", show_default=True, callback=_duration)
 @click.option(
@@ -244,9 +253,7 @@ def alertmanager(
     service and severity, Runbook buttons, and pages inhibiting the same SLO's tickets."""
     from sloengine.alertmanager import Timing, render_config
 
-    channels = {
-        k: v for k, v in ((Severity.PAGE, page_channel), (Severity.TICKET, ticket_channel)) if v
-    }
+    channels = _channels(page_channel, ticket_channel)
     text = render_config(
         load_specs(paths),
         channels=channels,
@@ -386,18 +393,7 @@ def _listen_address(value: str) -> str:
     show_default=True,
     help="Failed cycles in a row before the 'SLO evaluation is blind' page.",
 )
-@click.option(
-    "--page-channel",
-    envvar="SLACK_PAGE_CHANNEL",
-    default="",
-    help="Slack channel for pages when the SLO file names none.",
-)
-@click.option(
-    "--ticket-channel",
-    envvar="SLACK_TICKET_CHANNEL",
-    default="",
-    help="Slack channel for tickets when the SLO file names none.",
-)
+@channel_options
 @click.option(
     "--renotify",
     default="4h",
@@ -454,9 +450,7 @@ def run(
             f"cannot open the state database {state_path}: {exc}",
             "check that its directory exists and is writable (--state)",
         ) from None
-    channels = {
-        k: v for k, v in ((Severity.PAGE, page_channel), (Severity.TICKET, ticket_channel)) if v
-    }
+    channels = _channels(page_channel, ticket_channel)
     try:
         notifier = make_notifier(
             store, dict(os.environ), channels=channels, template_dir=template_dir

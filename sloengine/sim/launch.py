@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,10 +142,8 @@ def running(
         workdir.mkdir(parents=True, exist_ok=True)
         config_file, log_file = workdir / "prometheus.yml", workdir / "prometheus.log"
         config_file.write_text(json.dumps(configuration))  # JSON is YAML
-        for _attempt in range(3):
-            chosen = port or free_port()
-            server = Server(f"http://127.0.0.1:{chosen}", config_file, log_file)
-            args = [
+        for chosen, process in _started(
+            lambda chosen: [
                 PROMETHEUS,
                 f"--config.file={config_file}",
                 f"--storage.tsdb.path={Path(tsdb_dir).resolve()}",
@@ -153,27 +151,53 @@ def running(
                 f"--web.listen-address=127.0.0.1:{chosen}",
                 "--web.enable-lifecycle",
                 *extra_args,
-            ]
-            with log_file.open("wb") as log:
-                process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            ],
+            log_file,
+            port=port,
+            timeout=timeout,
+            hint=START_HINT,
+        ):
             try:
-                deadline = time.monotonic() + timeout
-                while process.poll() is None and not ready(server.url, timeout=2):
-                    if time.monotonic() > deadline:
-                        raise UnavailableError(
-                            f"prometheus not ready after {timeout}s:\n{_tail(log_file)}",
-                            START_HINT,
-                        )
-                    time.sleep(0.05)
-                if process.poll() is not None:
-                    if not port and "address already in use" in log_file.read_text():
-                        continue  # lost the port race; pick another
-                    raise UnavailableError(f"prometheus exited:\n{_tail(log_file)}", START_HINT)
-                yield server
+                yield Server(f"http://127.0.0.1:{chosen}", config_file, log_file)
                 return
             finally:
                 _stop(process)
-        raise UnavailableError(f"prometheus found no free port:\n{_tail(log_file)}", START_HINT)
+
+
+def _started(
+    command: Callable[[int], list[str]],
+    log_file: Path,
+    *,
+    port: int | None,
+    timeout: float,
+    hint: str,
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """Start ``command(port)`` until it answers /-/ready, retrying a lost port race;
+    yields (port, process) once. The caller stops the process."""
+    name = Path(command(0)[0]).name
+    for _attempt in range(3):
+        chosen = port or free_port()
+        with log_file.open("wb") as log:
+            process = subprocess.Popen(command(chosen), stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{chosen}"
+        try:
+            deadline = time.monotonic() + timeout
+            while process.poll() is None and not ready(url, timeout=2):
+                if time.monotonic() > deadline:
+                    raise UnavailableError(
+                        f"{name} not ready after {timeout}s:\n{_tail(log_file)}", hint
+                    )
+                time.sleep(0.05)
+            if process.poll() is not None:
+                if not port and "address already in use" in log_file.read_text():
+                    continue  # lost the port race; pick another
+                raise UnavailableError(f"{name} exited:\n{_tail(log_file)}", hint)
+        except BaseException:
+            _stop(process)
+            raise
+        yield chosen, process
+        return
+    raise UnavailableError(f"{name} found no free port:\n{_tail(log_file)}", hint)
 
 
 @contextlib.contextmanager
@@ -209,40 +233,23 @@ def alertmanager_server(
 ) -> Iterator[str]:
     """Run a single (unclustered) Alertmanager with ``config_file``; yields its URL."""
     workdir.mkdir(parents=True, exist_ok=True)
-    log_file = workdir / "alertmanager.log"
-    for _attempt in range(3):
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        args = [
+    for chosen, process in _started(
+        lambda chosen: [
             ALERTMANAGER,
             f"--config.file={Path(config_file).resolve()}",
             f"--storage.path={workdir.resolve()}",
-            f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.listen-address=127.0.0.1:{chosen}",
             "--cluster.listen-address=",
-        ]
-        with log_file.open("wb") as log:
-            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        ],
+        workdir / "alertmanager.log",
+        port=None,
+        timeout=timeout,
+        hint="check the configuration with `amtool check-config`",
+    ):
         try:
-            deadline = time.monotonic() + timeout
-            while process.poll() is None and not ready(url, timeout=2):
-                if time.monotonic() > deadline:
-                    raise UnavailableError(
-                        f"alertmanager not ready after {timeout}s:\n{_tail(log_file)}",
-                        "check that `prometheus-alertmanager --version` runs",
-                    )
-                time.sleep(0.05)
-            if process.poll() is not None:
-                if "address already in use" in log_file.read_text():
-                    continue
-                raise UnavailableError(
-                    f"alertmanager exited:\n{_tail(log_file)}",
-                    "check the configuration with `amtool check-config`",
-                )
-            yield url
-            return
+            yield f"http://127.0.0.1:{chosen}"
         finally:
             _stop(process)
-    raise UnavailableError(f"alertmanager found no free port:\n{_tail(log_file)}")
 
 
 def _tail(log_file: Path) -> str:
