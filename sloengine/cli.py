@@ -277,6 +277,30 @@ def alertmanager(
 
 
 @cli.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the schema here instead of printing it.",
+)
+def schema(out: Path | None) -> None:
+    """Print the JSON Schema of SLO.yaml, for completion and checks in editors."""
+    from sloengine.spec import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_atomically(out, text)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {out}: {exc.strerror}", "check that --out names a file you can write"
+        ) from None
+    click.echo(f"wrote {out}")
+
+
+@cli.command()
 @paths_argument
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True

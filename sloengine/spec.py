@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -67,7 +68,19 @@ def _not_bool(value: Any) -> Any:
 
 
 Number = Annotated[float, BeforeValidator(_not_bool)]
-Seconds = Annotated[float, BeforeValidator(_seconds), BeforeValidator(_not_bool)]
+# For editors (`sloengine schema`): a duration is written as text or as seconds.
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "string", "pattern": "^([0-9]+([.][0-9]+)?(ms|y|w|d|h|m|s))+$"},
+    ]
+}
+Seconds = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    BeforeValidator(_not_bool),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
 
 # Five nines: a 30d window then allows 26s of full outage and the fastest page fires
 # within a second of one. A smaller budget is below what 1m evaluations of 5m rates can
@@ -350,3 +363,17 @@ class SLOFile(Model):
     alerting: Alerting = Alerting()
     policy: list[Pair] | None = Field(default=None, min_length=1)
     slos: list[SLO] = Field(min_length=1)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of an SLO file, from these models, for editors and CI linters.
+
+    A guide, not the contract's last word: `sloengine validate` also checks what a schema
+    cannot say (one SLI kind per SLO, PromQL, policy windows, bucket bounds).
+    """
+    out = SLOFile.model_json_schema(by_alias=True)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **out,
+        "title": "sloengine SLO file (apiVersion sloengine/v1)",
+    }

@@ -120,6 +120,13 @@ CASES = [
         id="alertmanager with a timing that is no duration exits 2",
     ),
     pytest.param(
+        ["schema", "--out", "a-file/schema.json"],
+        {},
+        EXIT_BAD_INPUT,
+        "error: cannot write a-file/schema.json: File exists",
+        id="schema where a file blocks the output directory exits 2",
+    ),
+    pytest.param(
         ["explain", "missing.yaml"],
         {},
         EXIT_BAD_INPUT,
