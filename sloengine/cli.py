@@ -194,6 +194,17 @@ def generate(paths: tuple[str, ...], out: Path, tests: Path | None, check: bool)
         click.echo(f"removed {path}")
 
 
+def _write_file(out: Path, text: str) -> None:
+    """Write one generated file whole, or fail with the reason and exit 2."""
+    try:
+        write_atomically(out, text)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {out}: {exc.strerror}", "check that --out names a file you can write"
+        ) from None
+    click.echo(f"wrote {out}")
+
+
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         parse_duration(value)
@@ -267,13 +278,7 @@ def alertmanager(
             sys.exit(EXIT_STALE)
         click.echo(f"up to date: {out}")
         return
-    try:
-        write_atomically(out, text)
-    except OSError as exc:
-        raise UserError(
-            f"cannot write {out}: {exc.strerror}", "check that --out names a file you can write"
-        ) from None
-    click.echo(f"wrote {out}")
+    _write_file(out, text)
 
 
 @cli.command()
@@ -291,13 +296,7 @@ def schema(out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
         return
-    try:
-        write_atomically(out, text)
-    except OSError as exc:
-        raise UserError(
-            f"cannot write {out}: {exc.strerror}", "check that --out names a file you can write"
-        ) from None
-    click.echo(f"wrote {out}")
+    _write_file(out, text)
 
 
 @cli.command()

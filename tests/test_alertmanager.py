@@ -4,7 +4,6 @@ inhibiting its own SLO's ticket, and the webhook URL never in the file."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,14 +21,6 @@ from sloengine.loading import load_specs
 CHAT = str(ROOT / "slos" / "chat-assistant.yaml")
 GATEWAY = str(ROOT / "slos" / "gateway.yaml")
 DEFAULTS = {Severity.PAGE: "#platform-oncall", Severity.TICKET: "#platform-alerts"}
-
-
-@pytest.fixture(scope="module")
-def amtool() -> str:
-    path = shutil.which("amtool")
-    if path is None:
-        pytest.fail("amtool is missing: apt-get install -y prometheus-alertmanager (.ci/setup)")
-    return path
 
 
 @pytest.mark.parametrize(
