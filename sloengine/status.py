@@ -80,6 +80,12 @@ class Status:
     mode: Mode | Literal[""]  # "" when nothing could be read
     pairs: list[PairState] = field(default_factory=list)
     error: str = ""
+    # The group_by label values this row is for ({} for an ungrouped SLO).
+    group: dict[str, str] = field(default_factory=dict)
+    # Spend SLOs on a calendar month: the dollars the month will have spent at its end at
+    # the current rate, and when that rate crosses the budget (None otherwise).
+    forecast_usd: float | None = None
+    forecast_crosses_at: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
