@@ -84,3 +84,30 @@ def group_slo(name: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != GROUP_PREFIX:
         return None
     return parts[1], parts[2]
+
+
+# Labels that name one person, request or conversation: grouping by them makes a series
+# (and a budget, and a page) per individual. `group_by` refuses them (SPEC "Grouped SLOs").
+IDENTIFIER_LABELS = frozenset(
+    {
+        "user_id",
+        "user",
+        "email",
+        "request_id",
+        "session_id",
+        "trace_id",
+        "span_id",
+        "conversation_id",
+        "thread_id",
+        "message_id",
+        "response_id",
+        "call_id",
+        "run_id",
+        "completion_id",
+    }
+)
+
+
+def identifier_label(label: str) -> bool:
+    """True for a label that identifies an individual rather than a tenant or feature."""
+    return label.lower() in IDENTIFIER_LABELS
