@@ -31,6 +31,7 @@ from sloengine.ruletests import render_tests
 # The commands that talk to Prometheus or Slack import those clients when they run:
 # `generate` and `validate`, which CI runs on every push, start without them.
 if TYPE_CHECKING:
+    from sloengine.delivery import Notifier
     from sloengine.prometheus import Prometheus
 
 # The exit code table (README, Commands).
@@ -429,6 +430,15 @@ def _listen_address(value: str) -> str:
     default=None,
     help="Directory of templates overriding the built-in ones.",
 )
+@click.option(
+    "--alertmanager",
+    "alertmanagers",
+    multiple=True,
+    metavar="URL",
+    envvar="SLOENGINE_ALERTMANAGER_URLS",
+    help="Send the alerts to this Alertmanager's v2 API every cycle, instead of posting to "
+    "Slack; repeat it for each member of a cluster (the variable takes them space-separated).",
+)
 @mode_option
 @timeout_option
 def run(
@@ -445,16 +455,23 @@ def run(
     template_dir: str | None,
     mode: str,
     timeout: float,
+    alertmanagers: tuple[str, ...],
 ) -> None:
     """Watch the SLOs: evaluate every --interval, keep alert state, and notify on changes.
 
     Pages go to Slack when SLACK_BOT_TOKEN (threads, updates) or SLACK_WEBHOOK_URL is set;
     SLACK_API_URL overrides the Web API base URL. Otherwise they print here.
+
+    With --alertmanager, every cycle sends the firing and resolved alerts to each
+    Alertmanager, as Prometheus does, and Alertmanager notifies (route it with
+    `sloengine alertmanager`); pages are only printed here. Several replicas, each with
+    its own --state, sending to the same Alertmanager cluster page once.
     """
     import sqlite3
 
+    from sloengine.amclient import AlertmanagerSender
     from sloengine.evaluate import Evaluator
-    from sloengine.notify import make_notifier
+    from sloengine.notify import ConsoleNotifier, make_notifier
     from sloengine.scheduler import Engine, watch
     from sloengine.state import Store
 
@@ -474,22 +491,32 @@ def run(
             "check that its directory exists and is writable (--state)",
         ) from None
     channels = _channels(page_channel, ticket_channel)
-    try:
-        notifier = make_notifier(
-            store, dict(os.environ), channels=channels, template_dir=template_dir
+    prometheus = _prometheus(prometheus_url, timeout)
+    sender = None
+    notifier: Notifier
+    if alertmanagers:
+        sender = AlertmanagerSender(
+            alertmanagers, interval=interval, timeout=timeout, prometheus_url=prometheus.url
         )
-    except OSError as exc:
-        raise UserError(
-            f"cannot read the Slack secret file: {exc.strerror}",
-            "check the path in SLACK_BOT_TOKEN_FILE or SLACK_WEBHOOK_URL_FILE",
-        ) from None
+        notifier = ConsoleNotifier(template_dir=template_dir)  # Alertmanager notifies
+    else:
+        try:
+            notifier = make_notifier(
+                store, dict(os.environ), channels=channels, template_dir=template_dir
+            )
+        except OSError as exc:
+            raise UserError(
+                f"cannot read the Slack secret file: {exc.strerror}",
+                "check the path in SLACK_BOT_TOKEN_FILE or SLACK_WEBHOOK_URL_FILE",
+            ) from None
     engine = Engine(
         objectives,
-        Evaluator(_prometheus(prometheus_url, timeout), mode=Mode(mode)),
+        Evaluator(prometheus, mode=Mode(mode)),
         store,
         notifier,
         blind_after=blind_after,
         renotify=renotify_seconds,
+        alertmanager=sender,
     )
     if once:
         cycle = engine.run_cycle()

@@ -190,7 +190,20 @@ def _percent(ratio: float) -> str:
     return number(round(ratio * 100, 6))
 
 
-def alert_annotations(obj: Objective, w: AlertWindow) -> dict[str, str]:
+# What Prometheus prints for the alert's value: the long window's burn rate.
+VALUE_TEMPLATE = '{{ $value | printf "%.2f" }}'
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def alert_annotations(
+    obj: Objective, w: AlertWindow, *, value: str = VALUE_TEMPLATE, expanded: bool = False
+) -> dict[str, str]:
+    """The alert's annotations as the rule writes them; with ``expanded``, as Prometheus
+    sends them to Alertmanager: user text as written and ``value`` in the description."""
+    escape = _same if expanded else as_written
     long_w, short_w = format_duration(w.long_seconds), format_duration(w.short_seconds)
     period = format_duration(obj.period)
     rate = number(round(w.burn_rate, 4))
@@ -205,15 +218,28 @@ def alert_annotations(obj: Objective, w: AlertWindow) -> dict[str, str]:
     summary = f"{obj.service} {obj.name}: {what} burning over {rate}x for {long_w}"
     description = (
         f"{obj.service}/{obj.name} ({target}) is burning its {what} at "
-        '{{ $value | printf "%.2f" }}x over the last '
+        f"{value}x over the last "
         f"{long_w}, and above {rate}x over the last {short_w}. "
         f"Firing means {_percent(w.budget_consumed)}% of the {period} budget went in {long_w}; "
         f"at {rate}x the whole budget lasts {lasts}."
     )
     out = {"summary": summary, "description": description}
     if obj.runbook_url:
-        out["runbook_url"] = as_written(obj.runbook_url)
-    return {**{k: as_written(v) for k, v in obj.annotations.items()}, **out}
+        out["runbook_url"] = escape(obj.runbook_url)
+    return {**{k: escape(v) for k, v in obj.annotations.items()}, **out}
+
+
+def alert_labels(obj: Objective, w: AlertWindow, *, expanded: bool = False) -> dict[str, str]:
+    """The alert's labels (without ``alertname``) as the rule writes them; with
+    ``expanded``, as Prometheus sends them: user labels as written."""
+    escape = _same if expanded else as_written
+    return {
+        **{k: escape(v) for k, v in obj.labels.items()},
+        **_ids(obj),
+        cv.SEVERITY: w.severity.value,
+        cv.LONG_WINDOW: format_duration(w.long_seconds),
+        cv.SHORT_WINDOW: format_duration(w.short_seconds),
+    }
 
 
 def alerting_rules(obj: Objective) -> list[Rule]:
@@ -222,13 +248,7 @@ def alerting_rules(obj: Objective) -> list[Rule]:
         rule: Rule = {"alert": cv.ALERT_NAME, "expr": alert_expr(obj, w)}
         if obj.for_seconds.get(w.severity, 0) > 0:
             rule["for"] = format_duration(obj.for_seconds[w.severity])
-        rule["labels"] = {
-            **{k: as_written(v) for k, v in obj.labels.items()},
-            **_ids(obj),
-            cv.SEVERITY: w.severity.value,
-            cv.LONG_WINDOW: format_duration(w.long_seconds),
-            cv.SHORT_WINDOW: format_duration(w.short_seconds),
-        }
+        rule["labels"] = alert_labels(obj, w)
         rule["annotations"] = alert_annotations(obj, w)
         rules.append(rule)
     return rules

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sloengine import alerting
 from sloengine import conventions as cv
 from sloengine.alerting import AlertRow, AlertState, Sight
+from sloengine.amclient import AlertmanagerSender
 from sloengine.delivery import MAX_ATTEMPTS, DeliveryError, Notifier, retry_delay
 from sloengine.evaluate import Evaluator
 from sloengine.firstlook import first_look
@@ -80,6 +81,12 @@ class EngineMetrics:
             "Cycles in a row that ended in an unexpected error (state database, a bug)",
             registry=r,
         )
+        self.alertmanager_failures = Counter(
+            "sloengine_alertmanager_post_failures",
+            "Posts of the alerts an Alertmanager did not take (run --alertmanager)",
+            ["alertmanager"],
+            registry=r,
+        )
         ids = [cv.SERVICE, cv.SLO]
         self.remaining = Gauge(
             "sloengine_slo_error_budget_remaining",
@@ -124,6 +131,7 @@ class Engine:
         blind_after: int = 3,
         renotify: float = 0,
         clock: Callable[[], float] = time.time,
+        alertmanager: AlertmanagerSender | None = None,
     ) -> None:
         self.objectives = {o.key: o for o in objectives}
         self.evaluator = evaluator
@@ -137,6 +145,9 @@ class Engine:
         self.page_channels = alerting.page_channels(objectives)
         self.crashes = 0
         self.last_crash = ""
+        # With Alertmanager, the alert state goes there each cycle and Alertmanager
+        # notifies; the notifier only prints.
+        self.alertmanager = alertmanager
 
     def run_cycle(self) -> Cycle | None:
         """One cycle that never raises: what the schedule runs. A crash (a corrupted or
@@ -186,6 +197,12 @@ class Engine:
                     self.store.enqueue(db, note.kind, note.incident, note.payload)
         delivered = self.deliver()
         incidents = self.store.alerts()
+        if self.alertmanager is not None:
+            failed = self.alertmanager.send(
+                self.objectives, statuses, incidents, started, self.store
+            )
+            for url in self.alertmanager.urls:
+                self.metrics.alertmanager_failures.labels(url).inc(1 if url in failed else 0)
         self.metrics.observe(statuses, incidents)
         self.metrics.cycles.labels("blind" if blind else "ok").inc()
         self.metrics.duration.observe(self.clock() - started)

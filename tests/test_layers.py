@@ -26,6 +26,7 @@ SHELL = {
     "sloengine.scheduler",
     "sloengine.state",
     "sloengine.notify",
+    "sloengine.amclient",
     "sloengine.server",
     "sloengine.output",
     "sloengine.sim.launch",

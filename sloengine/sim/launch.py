@@ -229,17 +229,110 @@ def prometheus_server(
 
 @contextlib.contextmanager
 def alertmanager_server(
-    config_file: str | os.PathLike[str], workdir: Path, *, timeout: float = 30.0
+    config_file: str | os.PathLike[str],
+    workdir: Path,
+    *,
+    timeout: float = 30.0,
+    cluster_port: int | None = None,
+    peers: Sequence[str] = (),
 ) -> Iterator[str]:
-    """Run a single (unclustered) Alertmanager with ``config_file``; yields its URL."""
+    """Run an Alertmanager with ``config_file``; yields its URL.
+
+    Unclustered by default; with ``cluster_port`` it gossips on that loopback port with
+    ``peers`` (host:port), at intervals short enough for a test (see
+    :func:`alertmanager_cluster`).
+    """
+    with _alertmanager(
+        config_file, workdir, timeout=timeout, cluster_port=cluster_port, peers=peers
+    ) as member:
+        yield member.url
+
+
+# Gossip fast, so a cluster settles and shares its notification log within a second or
+# two; a member waits PEER_TIMEOUT per position ahead of it before notifying itself.
+CLUSTER_FLAGS = (
+    "--cluster.gossip-interval=50ms",
+    "--cluster.pushpull-interval=1s",
+    "--cluster.probe-interval=200ms",
+    "--cluster.probe-timeout=100ms",
+    "--cluster.settle-timeout=5s",
+    "--cluster.reconnect-interval=1s",
+)
+PEER_TIMEOUT = "3s"
+
+
+@dataclass
+class Member:
+    """A running Alertmanager: its URL, its gossip address, and its process."""
+
+    url: str
+    cluster_address: str
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """Stop it the hard way (SIGKILL), as a crash or a lost machine would."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def alertmanager_cluster(
+    config_file: str | os.PathLike[str],
+    workdir: Path,
+    *,
+    members: int = 2,
+    timeout: float = 30.0,
+) -> Iterator[list[Member]]:
+    """Run ``members`` Alertmanagers clustered on loopback, each peering with the others;
+    yields them (a test may :meth:`Member.kill` one). All stop when the block exits."""
+    ports = [free_port() for _ in range(members)]
+    addresses = [f"127.0.0.1:{p}" for p in ports]
+    with contextlib.ExitStack() as stack:
+        started = [
+            stack.enter_context(
+                _alertmanager(
+                    config_file,
+                    workdir / f"am{i}",
+                    timeout=timeout,
+                    cluster_port=port,
+                    peers=[a for a in addresses if a != addresses[i]],
+                )
+            )
+            for i, port in enumerate(ports)
+        ]
+        yield started
+
+
+@contextlib.contextmanager
+def _alertmanager(
+    config_file: str | os.PathLike[str],
+    workdir: Path,
+    *,
+    timeout: float,
+    cluster_port: int | None,
+    peers: Sequence[str],
+) -> Iterator[Member]:
     workdir.mkdir(parents=True, exist_ok=True)
+    if cluster_port is None:
+        cluster = ["--cluster.listen-address="]
+        address = ""
+    else:
+        address = f"127.0.0.1:{cluster_port}"
+        cluster = [
+            f"--cluster.listen-address={address}",
+            f"--cluster.advertise-address={address}",
+            f"--cluster.peer-timeout={PEER_TIMEOUT}",
+            *CLUSTER_FLAGS,
+            *(f"--cluster.peer={p}" for p in peers),
+        ]
     for chosen, process in _started(
         lambda chosen: [
             ALERTMANAGER,
             f"--config.file={Path(config_file).resolve()}",
             f"--storage.path={workdir.resolve()}",
             f"--web.listen-address=127.0.0.1:{chosen}",
-            "--cluster.listen-address=",
+            *cluster,
         ],
         workdir / "alertmanager.log",
         port=None,
@@ -247,7 +340,7 @@ def alertmanager_server(
         hint="check the configuration with `amtool check-config`",
     ):
         try:
-            yield f"http://127.0.0.1:{chosen}"
+            yield Member(f"http://127.0.0.1:{chosen}", address, process)
         finally:
             _stop(process)
 

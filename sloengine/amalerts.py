@@ -1,0 +1,161 @@
+"""The alerts ``run --alertmanager`` sends: a pure function of the scheduler's alert state.
+
+Like Prometheus's notifier (``rules/alerting.go`` and ``rules/manager.go``): every
+firing pair is sent every cycle with ``startsAt`` when it fired and ``endsAt`` a lease
+of :data:`LEASE_CYCLES` cycles ahead, so an Alertmanager lets it lapse only when no
+replica has refreshed it for that long; a pair the scheduler resolved is sent with
+``endsAt`` when it resolved, for :data:`RESOLVED_RETENTION` seconds, so an Alertmanager
+that was down then still hears it. Labels and annotations are the generated alerting
+rules' own (:mod:`sloengine.rules`), as Prometheus would send them, so a configuration
+from ``sloengine alertmanager`` routes and inhibits them unchanged.
+
+While an SLO's data is unavailable, stale or absent the scheduler moves nothing
+(:func:`sloengine.alerting.advance`): its firing pairs are re-sent as last sent, with a
+fresh lease, and never resolved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from sloengine import conventions as cv
+from sloengine.alerting import AlertRow, AlertState, pair_key
+from sloengine.budget import AlertWindow
+from sloengine.durations import format_duration
+from sloengine.model import Objective
+from sloengine.rules import alert_annotations, alert_expr, alert_labels
+from sloengine.status import HOLDS, PairState, Status
+
+# Prometheus: ValidUntil = now + 4 x max(interval, resend delay); sloengine re-sends
+# every cycle, so the lease outlasts three lost cycles or failed posts.
+LEASE_CYCLES = 4
+# Prometheus keeps sending a resolved alert for 15 minutes.
+RESOLVED_RETENTION = 15 * 60
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert pair as Alertmanager receives it; ``firing`` False once resolved."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: float
+    ends_at: float
+    generator_url: str
+    firing: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """The alert in Alertmanager's v2 API (``POST /api/v2/alerts``)."""
+        return {
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "startsAt": timestamp(self.starts_at),
+            "endsAt": timestamp(self.ends_at),
+            "generatorURL": self.generator_url,
+        }
+
+
+def timestamp(seconds: float) -> str:
+    """RFC 3339 in UTC with milliseconds, as Alertmanager's API reads it."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def outgoing(
+    objectives: Mapping[tuple[str, str], Objective],
+    statuses: Sequence[Status],
+    rows: Mapping[str, AlertRow],
+    last: Mapping[str, Alert],
+    now: float,
+    *,
+    interval: float,
+    prometheus_url: str,
+) -> dict[str, Alert]:
+    """The alerts to send this cycle, by pair key; also what to remember for the next.
+
+    ``rows`` are the alert rows after this cycle's :func:`~sloengine.alerting.advance`,
+    ``last`` what the previous cycle sent (see :func:`outgoing`'s result).
+    """
+    lease = now + LEASE_CYCLES * interval
+    out: dict[str, Alert] = {}
+    for status in statuses:
+        obj = objectives[status.key]
+        if status.health in HOLDS:
+            # Nothing moved: what fired still fires, what resolved stays resolved.
+            for key, alert in last.items():
+                if _belongs(alert, status):
+                    out[key] = dataclasses.replace(alert, ends_at=lease) if alert.firing else alert
+            continue
+        for pair in status.pairs:
+            key = pair_key(status.service, status.slo, pair)
+            row = rows.get(key)
+            before = last.get(key)
+            if row is not None and row.state == AlertState.FIRING:
+                started = row.fired_at if row.fired_at is not None else row.since
+                out[key] = _alert(obj, status, pair, started, lease, prometheus_url)
+            elif before is not None and before.firing:
+                out[key] = dataclasses.replace(before, ends_at=now, firing=False)
+            elif before is not None:
+                out[key] = before
+    return {
+        key: alert
+        for key, alert in out.items()
+        if alert.firing or now - alert.ends_at <= RESOLVED_RETENTION
+    }
+
+
+def _belongs(alert: Alert, status: Status) -> bool:
+    ids = {cv.SERVICE: status.service, cv.SLO: status.slo, **status.group}
+    return all(alert.labels.get(k) == v for k, v in ids.items())
+
+
+def _window(obj: Objective, pair: PairState) -> AlertWindow:
+    for w in obj.active_windows():
+        if w.severity == pair.severity and format_duration(w.long_seconds) == pair.long_window:
+            return w
+    raise ValueError(f"{obj.service}/{obj.name} has no {pair.severity} {pair.long_window} pair")
+
+
+def _alert(
+    obj: Objective, status: Status, pair: PairState, starts: float, ends: float, prometheus: str
+) -> Alert:
+    w = _window(obj, pair)
+    # Prometheus's $value is the alert expression's value: the long window's burn rate.
+    annotations = alert_annotations(obj, w, value=f"{pair.long_burn:.2f}", expanded=True)
+    labels = {**status.group, **alert_labels(obj, w, expanded=True), "alertname": cv.ALERT_NAME}
+    return Alert(labels, annotations, starts, ends, generator_url(prometheus, obj, w), True)
+
+
+def generator_url(prometheus: str, obj: Objective, w: AlertWindow) -> str:
+    """The alert's expression in Prometheus's graph page, as Prometheus links it."""
+    expr = quote(alert_expr(obj, w), safe="")
+    return f"{prometheus.rstrip('/')}/graph?g0.expr={expr}&g0.tab=1"
+
+
+def load(data: Sequence[Mapping[str, Any]]) -> dict[str, Alert]:
+    """What :func:`dump` wrote; entries that do not read as alerts are dropped."""
+    out: dict[str, Alert] = {}
+    for item in data:
+        try:
+            key = str(item["key"])
+            out[key] = Alert(
+                labels={str(k): str(v) for k, v in item["labels"].items()},
+                annotations={str(k): str(v) for k, v in item["annotations"].items()},
+                starts_at=float(item["starts_at"]),
+                ends_at=float(item["ends_at"]),
+                generator_url=str(item["generator_url"]),
+                firing=bool(item["firing"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # a damaged entry is re-sent from the alert rows, or lapses
+    return out
+
+
+def dump(alerts: Mapping[str, Alert]) -> list[dict[str, Any]]:
+    """The alerts as JSON-ready data, to keep between cycles and restarts."""
+    return [{"key": key, **dataclasses.asdict(a)} for key, a in sorted(alerts.items())]
