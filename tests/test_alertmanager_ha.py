@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,15 @@ def page_alerts(alertmanager: str) -> list[dict[str, Any]]:
     return [a for a in alerts(alertmanager) if a["labels"]["severity"] == "page"]
 
 
+def holds_incident(alertmanager: str) -> Callable[[], bool]:
+    def holds() -> bool:
+        found = alerts(alertmanager)
+        states = sorted((a["labels"]["severity"], bool(a["status"]["inhibitedBy"])) for a in found)
+        return states == [("page", False)] * 2 + [("ticket", True)] * 2
+
+    return holds
+
+
 def test_two_replicas_and_two_alertmanagers_page_once_and_survive_losing_one_of_each(
     service: tuple[Service, str], tmp_path: Path, replicas: list[Replica]
 ) -> None:
@@ -136,9 +145,10 @@ def test_two_replicas_and_two_alertmanagers_page_once_and_survive_losing_one_of_
             replicas.append(replica(prometheus, spec, urls, tmp_path / name))
 
         wait_for("the page", lambda: bool(messages("#e2e-oncall")), seconds=60)
-        # Both Alertmanagers hold both page pairs (from both replicas) and the inhibited tickets.
+        # Both Alertmanagers hold both page pairs (one alert each, from both replicas)
+        # and the tickets, inhibited by the page.
         for url in urls:
-            wait_for(f"{url} to hold both pages", lambda u=url: len(page_alerts(u)) == 2)
+            wait_for(f"{url} to hold the pages and the inhibited tickets", holds_incident(url))
         time.sleep(4)  # the second Alertmanager would have paged by now (peer timeout 3s)
         assert titles() == ["[PAGE] e2e/availability"], json.dumps(messages("#e2e-oncall"))
         assert messages("#e2e-alerts") == []  # the ticket is inhibited by the page
