@@ -437,7 +437,7 @@ def _listen_address(value: str) -> str:
     metavar="URL",
     envvar="SLOENGINE_ALERTMANAGER_URLS",
     help="Send the alerts to this Alertmanager's v2 API every cycle, instead of posting to "
-    "Slack; repeat it for each member of a cluster (the variable takes them space-separated).",
+    "Slack; repeat it for each member of a cluster (SLOENGINE_ALERTMANAGER_URLS: space-separated).",
 )
 @mode_option
 @timeout_option
