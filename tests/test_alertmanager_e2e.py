@@ -11,7 +11,9 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -105,10 +107,38 @@ def alerts(alertmanager: str) -> list[dict[str, Any]]:
         return found
 
 
-def test_an_outage_pages_once_with_the_runbook_inhibits_the_ticket_and_resolves(
-    service: tuple[Service, str], tmp_path: Path
-) -> None:
-    live, target = service
+@dataclass
+class Routed:
+    """The SLO file, its rules, a Slack double and the Alertmanager configuration for it."""
+
+    spec: Path
+    rules: Path
+    config: Path
+    slack: SlackAPI
+    server: ThreadingHTTPServer
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """What the Slack double received for ``channel``, oldest first."""
+        return [m for m in self.slack.webhook if m.get("channel") == channel]
+
+    def prometheus(
+        self, target: str, alertmanagers: Sequence[str] = ()
+    ) -> AbstractContextManager[str]:
+        """A Prometheus scraping the live service every second and running the rules
+        every 5s, sending alerts to ``alertmanagers`` (host:port)."""
+        return prometheus_server(
+            self.spec.parent / "tsdb",
+            rule_files=[self.rules],
+            scrape=[target],
+            scrape_interval="1s",
+            evaluation_interval="5s",
+            alertmanagers=alertmanagers,
+        )
+
+
+def routed(tmp_path: Path, timing: Timing) -> Routed:
+    """Write the SLO file, its rules and an Alertmanager configuration whose Slack
+    webhook (a secret file) points at a local Slack double, which is started."""
     spec = tmp_path / "e2e.yaml"
     spec.write_text(SLO)
     services = load_specs([str(spec)])
@@ -119,30 +149,23 @@ def test_an_outage_pages_once_with_the_runbook_inhibits_the_ticket_and_resolves(
     webhook = tmp_path / "slack-webhook-url"
     webhook.write_text(f"http://127.0.0.1:{slack_server.server_address[1]}/webhook/T0/B0/secret")
     config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        render_config(
-            services,
-            webhook_file=str(webhook),
-            # Pairs start burning an evaluation or two apart: a group_wait of three
-            # evaluations gathers them into the one page; updates go out at once.
-            timing=Timing(group_wait="15s", group_interval="1s"),
-        )
-    )
-    assert "secret" not in config.read_text()
+    config.write_text(render_config(services, webhook_file=str(webhook), timing=timing))
+    return Routed(spec, rules, config, slack, slack_server)
 
-    def messages(channel: str) -> list[dict[str, Any]]:
-        return [m for m in slack.webhook if m.get("channel") == channel]
+
+def test_an_outage_pages_once_with_the_runbook_inhibits_the_ticket_and_resolves(
+    service: tuple[Service, str], tmp_path: Path
+) -> None:
+    live, target = service
+    # Pairs start burning an evaluation or two apart: a group_wait of three
+    # evaluations gathers them into the one page; updates go out at once.
+    setup = routed(tmp_path, Timing(group_wait="15s", group_interval="1s"))
+    config, messages = setup.config, setup.messages
+    assert "secret" not in config.read_text()
 
     with (
         alertmanager_server(config, tmp_path / "am") as am,
-        prometheus_server(
-            tmp_path / "tsdb",
-            rule_files=[rules],
-            scrape=[target],
-            scrape_interval="1s",
-            evaluation_interval="5s",
-            alertmanagers=[am.removeprefix("http://")],
-        ),
+        setup.prometheus(target, alertmanagers=[am.removeprefix("http://")]),
     ):
         wait_for("the page", lambda: bool(messages("#e2e-oncall")))
         # Every pair burns; Alertmanager holds the ticket alerts as inhibited by the page.
@@ -179,4 +202,4 @@ def test_an_outage_pages_once_with_the_runbook_inhibits_the_ticket_and_resolves(
             ),
         )
         assert messages("#e2e-alerts") == []
-    slack_server.shutdown()
+    setup.server.shutdown()

@@ -21,13 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slack_api import SlackAPI, serve
-from test_alertmanager_e2e import SLO, Service, alerts, service, wait_for
+from test_alertmanager_e2e import Service, alerts, routed, service, wait_for
 
-from sloengine.alertmanager import Timing, render_config
-from sloengine.loading import load_specs
-from sloengine.rules import render
-from sloengine.sim.launch import alertmanager_cluster, free_port, prometheus_server
+from sloengine.alertmanager import Timing
+from sloengine.sim.launch import alertmanager_cluster, free_port
 
 __all__ = ["service"]  # the live service's fixture, shared with the single-Alertmanager test
 
@@ -103,28 +100,10 @@ def test_two_replicas_and_two_alertmanagers_page_once_and_survive_losing_one_of_
     service: tuple[Service, str], tmp_path: Path, replicas: list[Replica]
 ) -> None:
     live, target = service
-    spec = tmp_path / "e2e.yaml"
-    spec.write_text(SLO)
-    services = load_specs([str(spec)])
-    rules = tmp_path / "e2e.rules.yml"
-    rules.write_text(render(services[0]))
-    slack = SlackAPI()
-    slack_server = serve(slack)
-    webhook = tmp_path / "slack-webhook-url"
-    webhook.write_text(f"http://127.0.0.1:{slack_server.server_address[1]}/webhook/T0/B0/secret")
-    config = tmp_path / "alertmanager.yml"
     # The pairs start firing a cycle or two apart: a group_wait of 10s gathers them
     # into one page; updates (the resolution) go out within a second.
-    config.write_text(
-        render_config(
-            services,
-            webhook_file=str(webhook),
-            timing=Timing(group_wait="10s", group_interval="1s"),
-        )
-    )
-
-    def messages(channel: str) -> list[dict[str, Any]]:
-        return [m for m in slack.webhook if m.get("channel") == channel]
+    setup = routed(tmp_path, Timing(group_wait="10s", group_interval="1s"))
+    spec, config, messages = setup.spec, setup.config, setup.messages
 
     def titles() -> list[str]:
         return [m["attachments"][0]["title"] for m in messages("#e2e-oncall")]
@@ -132,13 +111,7 @@ def test_two_replicas_and_two_alertmanagers_page_once_and_survive_losing_one_of_
     with (
         alertmanager_cluster(config, tmp_path / "am") as members,
         # Prometheus evaluates the rules but sends no alerts: the replicas do.
-        prometheus_server(
-            tmp_path / "tsdb",
-            rule_files=[rules],
-            scrape=[target],
-            scrape_interval="1s",
-            evaluation_interval="5s",
-        ) as prometheus,
+        setup.prometheus(target) as prometheus,
     ):
         urls = [m.url for m in members]
         for name in ("a", "b"):
@@ -181,4 +154,4 @@ def test_two_replicas_and_two_alertmanagers_page_once_and_survive_losing_one_of_
         counted = failures(replicas[1])
         assert counted[urls[0]] > 0 and counted[survivor] == 0, counted
         assert replicas[1].process.poll() is None
-    slack_server.shutdown()
+    setup.server.shutdown()
