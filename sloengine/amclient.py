@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,7 +62,7 @@ class AlertmanagerSender:
     def __init__(
         self, urls: Sequence[str], *, interval: float, timeout: float, prometheus_url: str
     ) -> None:
-        self.urls = [check_url(u) for u in urls]
+        self.urls = list(dict.fromkeys(check_url(u) for u in urls))  # each once
         self.interval = interval
         self.timeout = timeout  # for each post, connection and answer together
         self.prometheus_url = prometheus_url
@@ -120,10 +121,12 @@ class AlertmanagerSender:
         ]
         for worker in workers:
             worker.start()
+        # One deadline for all: a server answering a byte at a time outlives requests'
+        # per-read timeout, and the cycle does not wait for it (its thread ends with
+        # the server's answer).
+        deadline = time.monotonic() + self.timeout
         for worker in workers:
-            # A server answering a byte at a time outlives requests' per-read timeout;
-            # the cycle does not wait for it (the thread ends with the server's answer).
-            worker.join(self.timeout)
+            worker.join(max(0.0, deadline - time.monotonic()))
         with lock:
             return {
                 url: outcome.get(url) or f"no answer within {self.timeout:g}s"

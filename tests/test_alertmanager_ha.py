@@ -11,6 +11,7 @@ resolves; when the service recovers, the surviving pair posts the resolution onc
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -37,8 +38,11 @@ class Replica:
     listen: str  # host:port of its /metrics
 
 
-def replica(prometheus: str, spec: Path, alertmanagers: list[str], workdir: Path) -> Replica:
-    """`sloengine run` with its own state, sending to every Alertmanager."""
+def replica(
+    prometheus: str, spec: Path, alertmanagers: list[str], workdir: Path, slack: str
+) -> Replica:
+    """`sloengine run` with its own state, sending to every Alertmanager; ``slack`` is a
+    webhook it would post to itself without --alertmanager."""
     workdir.mkdir()
     listen = f"127.0.0.1:{free_port()}"
     command = [
@@ -58,7 +62,9 @@ def replica(prometheus: str, spec: Path, alertmanagers: list[str], workdir: Path
         str(spec),
     ]
     log = (workdir / "run.log").open("wb")
-    return Replica(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), listen)
+    env = {**os.environ, "SLACK_WEBHOOK_URL": slack}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return Replica(process, listen)
 
 
 @pytest.fixture
@@ -114,8 +120,9 @@ def test_two_replicas_and_two_alertmanagers_page_once_and_survive_losing_one_of_
         setup.prometheus(target) as prometheus,
     ):
         urls = [m.url for m in members]
+        direct = f"http://127.0.0.1:{setup.server.server_address[1]}/webhook/T0/B0/direct"
         for name in ("a", "b"):
-            replicas.append(replica(prometheus, spec, urls, tmp_path / name))
+            replicas.append(replica(prometheus, spec, urls, tmp_path / name, direct))
 
         wait_for("the page", lambda: bool(messages("#e2e-oncall")), seconds=60)
         # Both Alertmanagers hold both page pairs (one alert each, from both replicas)
@@ -150,6 +157,8 @@ def test_two_replicas_and_two_alertmanagers_page_once_and_survive_losing_one_of_
         time.sleep(2)  # a second resolution would have come by now (group_interval 1s)
         assert titles() == ["[PAGE] e2e/availability", "[RESOLVED] e2e/availability"]
         assert messages("#e2e-alerts") == []
+        # Alertmanager posted both; the replicas posted nothing to Slack themselves.
+        assert len(setup.slack.webhook) == 2
         # The survivor counts its failed posts to the dead Alertmanager, and runs on.
         counted = failures(replicas[1])
         assert counted[urls[0]] > 0 and counted[survivor] == 0, counted
