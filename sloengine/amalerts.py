@@ -76,10 +76,11 @@ def outgoing(
     interval: float,
     prometheus_url: str,
 ) -> dict[str, Alert]:
-    """The alerts to send this cycle, by pair key; also what to remember for the next.
+    """The alerts to send this cycle, by pair key; also what the next cycle gets as ``last``.
 
     ``rows`` are the alert rows after this cycle's :func:`~sloengine.alerting.advance`,
-    ``last`` what the previous cycle sent (see :func:`outgoing`'s result).
+    ``last`` what the previous cycle sent. An SLO held by missing data re-sends its
+    last alerts; one gone from the files is no longer sent, and lapses at its lease.
     """
     lease = now + LEASE_CYCLES * interval
     out: dict[str, Alert] = {}
