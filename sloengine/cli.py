@@ -234,6 +234,29 @@ def generate(
     _check_or_write(_planned(services, out, tests, to), check, "generate")
 
 
+@cli.command()
+@paths_argument
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the dashboards (one JSON file per SLO file).",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 if DIR is not what dashboard would write."
+)
+def dashboard(paths: tuple[str, ...], out: Path, check: bool) -> None:
+    """Write a Grafana dashboard per service: SLO state, budget and burn on top, the SLI,
+    burn rates and the exporter's cost, errors and tokens below, firing alerts last."""
+    from sloengine.dashboards import file_name as dashboard_file
+    from sloengine.dashboards import render_dashboard
+
+    services = load_specs(paths)
+    planned = {out / dashboard_file(s): render_dashboard(s) for s in services}
+    _check_or_write(planned, check, "dashboard")
+
+
 def _write_file(out: Path, text: str) -> None:
     """Write one generated file whole, or fail with the reason and exit 2."""
     try:
