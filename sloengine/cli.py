@@ -78,6 +78,17 @@ paths_argument = click.argument("paths", nargs=-1, required=True, metavar="PATH.
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def out_dir_option(help_text: str) -> Callable[[F], F]:
+    """--out DIR, for the commands that write one file per SLO file."""
+    return click.option(
+        "--out",
+        "out",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
 def channel_options(func: F) -> F:
     """--page-channel and --ticket-channel: defaults for SLO files without a notify route."""
     for severity in (Severity.TICKET, Severity.PAGE):
@@ -175,13 +186,7 @@ def _check_or_write(planned: dict[Path, str], check: bool, command: str) -> None
 
 @cli.command()
 @paths_argument
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for the rule files (one per SLO file).",
-)
+@out_dir_option("Directory for the rule files (one per SLO file).")
 @click.option(
     "--tests",
     "tests",
@@ -236,13 +241,7 @@ def generate(
 
 @cli.command()
 @paths_argument
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for the dashboards (one JSON file per SLO file).",
-)
+@out_dir_option("Directory for the dashboards (one JSON file per SLO file).")
 @click.option(
     "--check", is_flag=True, help="Write nothing; exit 1 if DIR is not what dashboard would write."
 )

@@ -212,13 +212,24 @@ def alerts_query(service: Service) -> Query:
     return Query(expr, "", instant=True, table=True)
 
 
+def _panel(builder: Any, title: str, description: str, queries: list[Query]) -> Any:
+    """A panel of any kind with its title, description and queries on the datasource."""
+    return (
+        builder.title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets(queries))
+    )
+
+
 def _top(service: Service) -> list[Any]:
     state = (
-        stat.Panel()
-        .title("State")
-        .description("Page: a page alert fires. Ticket: a ticket alert fires. OK: neither.")
-        .datasource(DATASOURCE)
-        .targets(_targets([state_query(service)]))
+        _panel(
+            stat.Panel(),
+            "State",
+            "Page: a page alert fires. Ticket: a ticket alert fires. OK: neither.",
+            [state_query(service)],
+        )
         .mappings(
             [
                 model.ValueMap(
@@ -235,12 +246,11 @@ def _top(service: Service) -> list[Any]:
         .span(8)
     )
     budget = (
-        bargauge.Panel()
-        .title("Error budget remaining")
-        .description("Share of each SLO's budget left over its window (negative: overspent).")
-        .datasource(DATASOURCE)
-        .targets(
-            _targets([Query(f"{cv.BUDGET_REMAINING}{_sel(service)}", "{{slo}}", instant=True)])
+        _panel(
+            bargauge.Panel(),
+            "Error budget remaining",
+            "Share of each SLO's budget left over its window (negative: overspent).",
+            [Query(f"{cv.BUDGET_REMAINING}{_sel(service)}", "{{slo}}", instant=True)],
         )
         .unit("percentunit")
         .min(0)
@@ -250,11 +260,12 @@ def _top(service: Service) -> list[Any]:
         .span(8)
     )
     burn = (
-        stat.Panel()
-        .title("Burn rate now")
-        .description("Budget burn over each SLO's shortest alert window; 1x spends it exactly.")
-        .datasource(DATASOURCE)
-        .targets(_targets([Query(f"{cv.CURRENT_BURN}{_sel(service)}", "{{slo}}", instant=True)]))
+        _panel(
+            stat.Panel(),
+            "Burn rate now",
+            "Budget burn over each SLO's shortest alert window; 1x spends it exactly.",
+            [Query(f"{cv.CURRENT_BURN}{_sel(service)}", "{{slo}}", instant=True)],
+        )
         .unit("x")
         .decimals(2)
         .thresholds(_thresholds([(None, "green"), (1, "orange"), (6, "red")]))
@@ -265,16 +276,7 @@ def _top(service: Service) -> list[Any]:
 
 
 def _timeseries(title: str, description: str, queries: list[Query], unit: str) -> Any:
-    return (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries))
-        .unit(unit)
-        .height(8)
-        .span(12)
-    )
+    return _panel(timeseries.Panel(), title, description, queries).unit(unit).height(8).span(12)
 
 
 def _middle(service: Service) -> list[Any]:
@@ -351,11 +353,12 @@ def _middle(service: Service) -> list[Any]:
 def _bottom(service: Service) -> list[Any]:
     link = [{"title": "Runbook", "url": "${__value.raw}", "targetBlank": True}]
     alerts = (
-        table.Panel()
-        .title("Firing alerts")
-        .description("Every firing SLO alert; the runbook_url column opens the SLO's runbook.")
-        .datasource(DATASOURCE)
-        .targets(_targets([alerts_query(service)]))
+        _panel(
+            table.Panel(),
+            "Firing alerts",
+            "Every firing SLO alert; the runbook_url column opens the SLO's runbook.",
+            [alerts_query(service)],
+        )
         .override_by_name("runbook_url", [model.DynamicConfigValue(id_val="links", value=link)])
         .with_transformation(
             model.DataTransformerConfig(
