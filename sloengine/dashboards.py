@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
+from grafana_foundation_sdk.builders.common import ReduceDataOptions, VizLegendOptions
 from grafana_foundation_sdk.builders.dashboard import (
     Dashboard,
     DatasourceVariable,
@@ -27,6 +28,7 @@ from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.cog import variants
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
@@ -222,6 +224,11 @@ def _panel(builder: Any, title: str, description: str, queries: list[Query]) -> 
     )
 
 
+def _last_value() -> ReduceDataOptions:
+    """Panels that show one number per SLO show its newest value."""
+    return ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+
+
 def _top(service: Service) -> list[Any]:
     state = (
         _panel(
@@ -230,6 +237,9 @@ def _top(service: Service) -> list[Any]:
             "Page: a page alert fires. Ticket: a ticket alert fires. OK: neither.",
             [state_query(service)],
         )
+        .reduce_options(_last_value())
+        .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+        .color_mode(common.BigValueColorMode.BACKGROUND)
         .mappings(
             [
                 model.ValueMap(
@@ -252,6 +262,9 @@ def _top(service: Service) -> list[Any]:
             "Share of each SLO's budget left over its window (negative: overspent).",
             [Query(f"{cv.BUDGET_REMAINING}{_sel(service)}", "{{slo}}", instant=True)],
         )
+        .reduce_options(_last_value())
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .display_mode(common.BarGaugeDisplayMode.GRADIENT)
         .unit("percentunit")
         .min(0)
         .max(1)
@@ -266,6 +279,8 @@ def _top(service: Service) -> list[Any]:
             "Budget burn over each SLO's shortest alert window; 1x spends it exactly.",
             [Query(f"{cv.CURRENT_BURN}{_sel(service)}", "{{slo}}", instant=True)],
         )
+        .reduce_options(_last_value())
+        .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
         .unit("x")
         .decimals(2)
         .thresholds(_thresholds([(None, "green"), (1, "orange"), (6, "red")]))
@@ -276,7 +291,14 @@ def _top(service: Service) -> list[Any]:
 
 
 def _timeseries(title: str, description: str, queries: list[Query], unit: str) -> Any:
-    return _panel(timeseries.Panel(), title, description, queries).unit(unit).height(8).span(12)
+    legend = (
+        VizLegendOptions()
+        .show_legend(True)
+        .display_mode(common.LegendDisplayMode.LIST)
+        .placement(common.LegendPlacement.BOTTOM)
+    )
+    panel = _panel(timeseries.Panel(), title, description, queries)
+    return panel.legend(legend).unit(unit).height(8).span(12)
 
 
 def _middle(service: Service) -> list[Any]:
@@ -359,6 +381,7 @@ def _bottom(service: Service) -> list[Any]:
             "Every firing SLO alert; the runbook_url column opens the SLO's runbook.",
             [alerts_query(service)],
         )
+        .show_header(True)
         .override_by_name("runbook_url", [model.DynamicConfigValue(id_val="links", value=link)])
         .with_transformation(
             model.DataTransformerConfig(
