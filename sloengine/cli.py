@@ -176,7 +176,7 @@ def _check_or_write(planned: dict[Path, str], check: bool, command: str) -> None
     except OSError as exc:
         raise UserError(
             f"cannot write {exc.filename or sorted(planned)[0].parent}: {exc.strerror}",
-            "check that --out (and --tests) name directories you can write",
+            f"check that {'--out and --tests name directories' if command == 'generate' else '--out names a directory'} you can write",
         ) from None
     for path in sorted(planned):
         click.echo(f"wrote {path}")
