@@ -22,10 +22,10 @@ from sloengine.durations import parse_duration
 from sloengine.errors import SpecError, UnavailableError, UserError
 from sloengine.explain import explain as explain_slo
 from sloengine.explain import render_text
+from sloengine.formats import Format, Target, check_names, file_name, render_as, target
 from sloengine.loading import load_specs
 from sloengine.model import Service
 from sloengine.output import stale, write_all, write_atomically
-from sloengine.rules import render
 from sloengine.ruletests import render_tests
 
 # The commands that talk to Prometheus or Slack import those clients when they run:
@@ -77,6 +77,17 @@ paths_argument = click.argument("paths", nargs=-1, required=True, metavar="PATH.
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def out_dir_option(help_text: str) -> Callable[[F], F]:
+    """--out DIR, for the commands that write one file per SLO file."""
+    return click.option(
+        "--out",
+        "out",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help_text,
+    )
 
 
 def channel_options(func: F) -> F:
@@ -134,50 +145,29 @@ def validate(paths: tuple[str, ...], prometheus_url: str | None, timeout: float)
     click.echo(f"ok: {len(services)} service{'s' if len(services) != 1 else ''}, {count} SLOs")
 
 
-def _rule_name(service: Service) -> str:
-    return f"{service.name}.rules.yml"
-
-
-def _planned(services: list[Service], out: Path, tests: Path | None) -> dict[Path, str]:
+def _planned(services: list[Service], out: Path, tests: Path | None, to: Target) -> dict[Path, str]:
+    check_names(services, to.format)
     files: dict[Path, str] = {}
     for service in services:
-        rule_path = out / _rule_name(service)
-        files[rule_path] = render(service)
+        rule_path = out / file_name(service, to.format)
+        files[rule_path] = render_as(service, to)
         if tests is not None:
             relative = os.path.relpath(rule_path, tests).replace(os.sep, "/")
             files[tests / f"{service.name}.test.yml"] = render_tests(service, relative)
     return files
 
 
-@cli.command()
-@paths_argument
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for the rule files (one per SLO file).",
-)
-@click.option(
-    "--tests",
-    "tests",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Also write promtool rule tests here.",
-)
-@click.option(
-    "--check", is_flag=True, help="Write nothing; exit 1 if DIR is not what generate would write."
-)
-def generate(paths: tuple[str, ...], out: Path, tests: Path | None, check: bool) -> None:
-    """Generate Prometheus recording and alerting rules (and promtool tests)."""
-    services = load_specs(paths)
-    planned = _planned(services, out, tests)
+def _check_or_write(planned: dict[Path, str], check: bool, command: str) -> None:
+    """--check: name every stale, missing or orphaned file and exit 1; otherwise write
+    them all and remove the generated files nothing produces any more."""
     if check:
         problems = stale(planned)
         for line in problems:
             click.echo(f"stale: {line}", err=True)
         if problems:
             click.echo(
-                "run `sloengine generate` with the same arguments and commit the result", err=True
+                f"run `sloengine {command}` with the same arguments and commit the result",
+                err=True,
             )
             sys.exit(EXIT_STALE)
         click.echo(f"up to date: {len(planned)} files")
@@ -186,13 +176,85 @@ def generate(paths: tuple[str, ...], out: Path, tests: Path | None, check: bool)
         removed = write_all(planned)
     except OSError as exc:
         raise UserError(
-            f"cannot write {exc.filename or out}: {exc.strerror}",
-            "check that --out (and --tests) name directories you can write",
+            f"cannot write {exc.filename or sorted(planned)[0].parent}: {exc.strerror}",
+            f"check that {'--out and --tests name directories' if command == 'generate' else '--out names a directory'} you can write",
         ) from None
     for path in sorted(planned):
         click.echo(f"wrote {path}")
     for path in removed:
         click.echo(f"removed {path}")
+
+
+@cli.command()
+@paths_argument
+@out_dir_option("Directory for the rule files (one per SLO file).")
+@click.option(
+    "--tests",
+    "tests",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write promtool rule tests here (--format prometheus).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in Format]),
+    default=Format.PROMETHEUS.value,
+    show_default=True,
+    help="prometheus: rule files; operator: PrometheusRule objects; mimir: mimirtool rule "
+    "files; thanos: rule files with partial_response_strategy.",
+)
+@click.option(
+    "--namespace",
+    default="",
+    help="operator: the objects' Kubernetes namespace; mimir: the ruler namespace "
+    "(default: the service name).",
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="operator: a label on every PrometheusRule (what the Prometheus ruleSelector "
+    "matches); repeatable.",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 if DIR is not what generate would write."
+)
+def generate(
+    paths: tuple[str, ...],
+    out: Path,
+    tests: Path | None,
+    fmt: str,
+    namespace: str,
+    labels: tuple[str, ...],
+    check: bool,
+) -> None:
+    """Generate Prometheus recording and alerting rules (and promtool tests)."""
+    to = target(Format(fmt), namespace, labels)
+    if tests is not None and to.format is not Format.PROMETHEUS:
+        raise UserError(
+            f"--tests needs --format prometheus, not {fmt}",
+            "promtool tests load Prometheus rule files: generate them in a second run",
+        )
+    services = load_specs(paths)
+    _check_or_write(_planned(services, out, tests, to), check, "generate")
+
+
+@cli.command()
+@paths_argument
+@out_dir_option("Directory for the dashboards (one JSON file per SLO file).")
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 if DIR is not what dashboard would write."
+)
+def dashboard(paths: tuple[str, ...], out: Path, check: bool) -> None:
+    """Write a Grafana dashboard per service: SLO state, budget and burn on top, the SLI,
+    burn rates and the exporter's cost, errors and tokens below, firing alerts last."""
+    from sloengine.dashboards import file_name as dashboard_file
+    from sloengine.dashboards import render_dashboard
+
+    services = load_specs(paths)
+    planned = {out / dashboard_file(s): render_dashboard(s) for s in services}
+    _check_or_write(planned, check, "dashboard")
 
 
 def _write_file(out: Path, text: str) -> None:
