@@ -4,7 +4,8 @@ under way, the generated rules loaded, and what sloengine reports and pages.
 Steps: backfill the raw metrics; backfill the rules' 5m base series for the same days
 (``promtool tsdb create-blocks-from rules``, so long windows have history, as after
 days in production); start Prometheus with the generated rules; wait for it to evaluate
-them; print ``status``; run one scheduler cycle, which prints the pages.
+them; print ``status``; run one scheduler cycle, which prints the pages; then, unless
+``--no-serve``, keep the scheduler running and serve the web page until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,19 +24,21 @@ import yaml
 
 from sloengine import conventions as cv
 from sloengine.conventions import Mode
-from sloengine.errors import UnavailableError
+from sloengine.errors import UnavailableError, UserError
 from sloengine.evaluate import Evaluator
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
 from sloengine.rules import render, rule_groups
-from sloengine.scheduler import Engine
+from sloengine.scheduler import Engine, watch
+from sloengine.server import address, check_free
 from sloengine.sim.backfill import backfill, backfill_rules
 from sloengine.sim.client import active_alerts
 from sloengine.sim.launch import PROMETHEUS, PROMTOOL, prometheus_server
 from sloengine.sim.traffic import Incident, Scope, example_scenario
 from sloengine.state import Store
 from sloengine.table import render_table
+from sloengine.web.app import engine_site, page_url
 
 DAYS = 3
 OUTAGE_MINUTES = 40
@@ -102,7 +105,12 @@ def _backfill_rules(
         block.rename(tsdb / block.name)
 
 
-def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -> None:
+def run_demo(
+    service: Service, say: Callable[[str], None], wait: float = 90.0, listen: str | None = None
+) -> None:
+    """The demo; with ``listen``, it then serves the web page there until Ctrl-C."""
+    if listen:
+        check_free(listen)
     ensure_prometheus(say)
     end = int(time.time()) // 60 * 60
     start = end - DAYS * 86400
@@ -175,8 +183,20 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
                 ConsoleNotifier(pages),
             )
             engine.cycle()
-            engine.store.close()
             say(pages.getvalue().rstrip() or "(no pages: every SLO is within its thresholds)")
+            if not listen:
+                engine.store.close()
+                return
+            host, port = address(listen)
+            say("")
+            say(f"== the web page: {page_url(host, port)} (Ctrl-C to stop) ==")
+            say("  the scheduler keeps evaluating every minute; the outage is on the page")
+            try:
+                watch(engine, interval, listen, engine_site([service], engine))
+            except OSError as exc:
+                raise UserError(
+                    f"cannot listen on {listen}: {exc.strerror}", "choose another --listen"
+                ) from None
 
 
 def _prometheus_alerts(

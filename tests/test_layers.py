@@ -27,6 +27,7 @@ SHELL = {
     "sloengine.state",
     "sloengine.notify",
     "sloengine.server",
+    "sloengine.web.app",
     "sloengine.output",
     "sloengine.sim.launch",
     "sloengine.sim.backfill",
