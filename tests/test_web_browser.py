@@ -263,7 +263,7 @@ def test_the_detail_page_shows_charts_thresholds_incident_links_definition_and_e
     )
     # The incident `run --once` opened, with its page delivered (to the console).
     (incident,) = browser.find_elements(By.CSS_SELECTOR, "#incidents tr.incident")
-    assert incident.get_attribute("data-incident").startswith("chat-assistant/availability/")
+    assert str(incident.get_attribute("data-incident")).startswith("chat-assistant/availability/")
     note = incident.find_element(By.CSS_SELECTOR, ".note")
     assert note.get_attribute("data-kind") == "firing"
     assert note.get_attribute("data-delivered") == "true"
