@@ -60,7 +60,7 @@ class Filters:
         return bool(self.service or self.state or self.text)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PairView:
     severity: str
     windows: str  # "1h / 5m"
@@ -71,9 +71,12 @@ class PairView:
     short_value: str
     active: bool
     fill: float  # 0..100: how far the slower of the two burns is towards the threshold
+    label: str  # "page 1h / 5m:"
+    burns: str  # "20.07x / 31.78x of 14.40x"
+    css: str  # "active" while the pair's condition holds
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
     """One SLO (one group of a grouped SLO) on the overview and the detail page."""
 
@@ -92,6 +95,7 @@ class Row:
     sli_value: str
     objective: str
     budget_fill: float  # 0..100 for the bar
+    budget_css: str  # "gone" when spent, "low" under a quarter
     budget: str
     budget_value: str
     exhaustion: str
@@ -211,6 +215,9 @@ def _pair(p: PairState) -> PairView:
         short_value=repr(p.short_burn),
         active=p.active,
         fill=round(fill, 1),
+        label=f"{p.severity} {p.long_window} / {p.short_window}:",
+        burns=f"{_burn(p.long_burn)} / {_burn(p.short_burn)} of {_burn(p.threshold)}",
+        css="active" if p.active else "",
     )
 
 
@@ -240,6 +247,7 @@ def row(status: Status, obj: Objective | None) -> Row:
             f"{_percent(remaining, 1)} left ({events:,.0f} bad events,"
             f" {minutes:,.1f} min of full outage)"
         )
+    fill = 0.0 if remaining is None else round(min(100.0, max(0.0, remaining * 100)), 1)
     forecast = ""
     if status.forecast_usd is not None:
         forecast = f"{_dollars(status.forecast_usd)} by the end of the month"
@@ -260,7 +268,8 @@ def row(status: Status, obj: Objective | None) -> Row:
         sli=sli,
         sli_value="" if status.sli is None else repr(status.sli),
         objective=objective,
-        budget_fill=0.0 if remaining is None else round(min(100.0, max(0.0, remaining * 100)), 1),
+        budget_fill=fill,
+        budget_css="gone" if fill <= 0 else "low" if fill < 25 else "",
         budget=budget,
         budget_value="" if remaining is None else repr(remaining),
         exhaustion=_exhaustion(status),
