@@ -383,6 +383,17 @@ def _listen_address(value: str) -> str:
     return value
 
 
+def listen_option(default: str, help: str, *, disable: bool = False) -> Callable[[F], F]:
+    """--listen HOST:PORT, checked before anything starts; empty only where it disables."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        if not value and not disable:
+            raise click.BadParameter(f"an address is needed, such as {default}")
+        return _listen_address(value)
+
+    return click.option("--listen", default=default, show_default=True, callback=check, help=help)
+
+
 @cli.command()
 @prometheus_option
 @paths_argument
@@ -402,12 +413,10 @@ def _listen_address(value: str) -> str:
     envvar="SLOENGINE_STATE",
     help="SQLite file holding alert state and the notification outbox.",
 )
-@click.option(
-    "--listen",
-    default="127.0.0.1:9464",
-    show_default=True,
-    callback=lambda _ctx, _param, value: _listen_address(value),
-    help="Address for the web page, /metrics and /healthz; empty to disable.",
+@listen_option(
+    "127.0.0.1:9464",
+    "Address for the web page, /metrics and /healthz; empty to disable.",
+    disable=True,
 )
 @click.option(
     "--blind-after",
@@ -515,13 +524,7 @@ def run(
 @cli.command()
 @prometheus_option
 @paths_argument
-@click.option(
-    "--listen",
-    default="127.0.0.1:9465",
-    show_default=True,
-    callback=lambda _ctx, _param, value: _listen_address(value) or "127.0.0.1:9465",
-    help="Address for the web page and /healthz.",
-)
+@listen_option("127.0.0.1:9465", "Address for the web page and /healthz.")
 @click.option(
     "--state",
     "state_path",
@@ -565,13 +568,7 @@ def serve(
     is_flag=True,
     help="Exit after printing, instead of serving the web page until Ctrl-C (for CI).",
 )
-@click.option(
-    "--listen",
-    default="127.0.0.1:9464",
-    show_default=True,
-    callback=lambda _ctx, _param, value: _listen_address(value) or "127.0.0.1:9464",
-    help="Address for the demo's web page.",
-)
+@listen_option("127.0.0.1:9464", "Address for the demo's web page.")
 def demo(path: str, no_serve: bool, listen: str) -> None:
     """Simulate an LLM service in a local Prometheus, mid-outage, and show status and pages,
     then serve the web page until Ctrl-C.

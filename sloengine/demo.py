@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -34,6 +35,7 @@ from sloengine.scheduler import Engine, watch
 from sloengine.server import address, check_free
 from sloengine.sim.backfill import backfill, backfill_rules
 from sloengine.sim.client import active_alerts
+from sloengine.sim.exporter import serving
 from sloengine.sim.launch import PROMETHEUS, PROMTOOL, prometheus_server
 from sloengine.sim.traffic import Incident, Scope, example_scenario
 from sloengine.state import Store
@@ -109,9 +111,9 @@ def run_demo(
     service: Service, say: Callable[[str], None], wait: float = 90.0, listen: str | None = None
 ) -> None:
     """The demo; with ``listen``, it then serves the web page there until Ctrl-C."""
+    ensure_prometheus(say)
     if listen:
         check_free(listen)
-    ensure_prometheus(say)
     end = int(time.time()) // 60 * 60
     start = end - DAYS * 86400
     scenario = example_scenario(start, days=DAYS, service=service.name)
@@ -143,7 +145,12 @@ def run_demo(
         _backfill_rules(tsdb, budgets, end - 600, end, interval, work)
         rules.write_text(render(service))
         say(f"3/5 starting Prometheus with the generated rules ({rules.name})...")
-        with prometheus_server(tsdb, rule_files=[rules]) as url:
+        # The simulated service goes on live: Prometheus scrapes it from where the
+        # backfill ends, so the outage is still burning while the page is up.
+        with (
+            serving(scenario) as target,
+            prometheus_server(tsdb, rule_files=[rules], scrape=[target]) as url,
+        ):
             prom = Prometheus(url)
             objectives = list(service.objectives)
             evaluator = Evaluator(prom, mode=Mode.RECORDED)
@@ -191,12 +198,18 @@ def run_demo(
             say("")
             say(f"== the web page: {page_url(host, port)} (Ctrl-C to stop) ==")
             say("  the scheduler keeps evaluating every minute; the outage is on the page")
+            # `kill` stops the demo as Ctrl-C does, Prometheus and the temporary files too.
+            signal.signal(signal.SIGTERM, _interrupt)
             try:
                 watch(engine, interval, listen, engine_site([service], engine))
             except OSError as exc:
                 raise UserError(
                     f"cannot listen on {listen}: {exc.strerror}", "choose another --listen"
                 ) from None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _prometheus_alerts(

@@ -143,9 +143,9 @@ def test_a_row_shows_status_numbers_as_text_and_keeps_the_exact_values(service: 
     r = row(status("availability", "page"), objectives(service)[("chat-assistant", "availability")])
     assert (r.state, r.state_text, r.sli, r.sli_value) == ("page", "PAGE", "99.600%", "0.996")
     assert r.objective == "99.5% over 30d"
-    assert r.budget == "20.0% left (251 bad events, 43.0 min of full outage)"
+    assert (r.budget, r.budget_units) == ("20.0% left", "251 bad events, 43.0 min of full outage")
     assert (r.budget_value, r.budget_fill) == ("0.2", 20.0)
-    assert r.exhaustion == "2026-01-01 07:00:00 UTC"
+    assert r.exhaustion == "2026-01-01 07:00 UTC"
     (p,) = r.pairs
     assert (p.windows, p.long_burn, p.short_burn, p.threshold, p.active, p.fill) == (
         "1h / 5m",
@@ -171,7 +171,7 @@ def test_a_spend_slo_is_in_dollars_with_its_month_forecast(service: Service) -> 
     r = row(s, spend)
     assert r.sli == "$3,059.13 spent"
     assert r.objective == f"${spend.budget_usd:,.2f} per 30d"
-    assert r.budget == "20.0% left ($56,940.87)"
+    assert (r.budget, r.budget_units) == ("20.0% left", "$56,940.87")
     assert (
         r.forecast
         == "$61,000.00 by the end of the month, over budget from 2026-01-29T10:00:00+00:00"

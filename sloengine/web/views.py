@@ -96,7 +96,8 @@ class Row:
     objective: str
     budget_fill: float  # 0..100 for the bar
     budget_css: str  # "gone" when spent, "low" under a quarter
-    budget: str
+    budget: str  # "21.8% left"
+    budget_units: str  # the same in the SLO's units: events and outage minutes, or dollars
     budget_value: str
     exhaustion: str
     pairs: list[PairView]
@@ -236,17 +237,15 @@ def row(status: Status, obj: Objective | None) -> Row:
         objective = f"{number(status.objective or 0)}% over {status.window}"
     if remaining is None:
         budget = "unknown"
+        units = ""
     elif spend:
-        budget = (
-            f"{_percent(remaining, 1)} left ({_dollars(status.budget_remaining.get('dollars', 0))})"
-        )
+        budget = f"{_percent(remaining, 1)} left"
+        units = f"{_dollars(status.budget_remaining.get('dollars', 0))}"
     else:
+        budget = f"{_percent(remaining, 1)} left"
         events = status.budget_remaining.get("events", 0)
         minutes = status.budget_remaining.get("outage_minutes", 0)
-        budget = (
-            f"{_percent(remaining, 1)} left ({events:,.0f} bad events,"
-            f" {minutes:,.1f} min of full outage)"
-        )
+        units = f"{events:,.0f} bad events, {minutes:,.1f} min of full outage"
     fill = 0.0 if remaining is None else round(min(100.0, max(0.0, remaining * 100)), 1)
     forecast = ""
     if status.forecast_usd is not None:
@@ -271,6 +270,7 @@ def row(status: Status, obj: Objective | None) -> Row:
         budget_fill=fill,
         budget_css="gone" if fill <= 0 else "low" if fill < 25 else "",
         budget=budget,
+        budget_units=units,
         budget_value="" if remaining is None else repr(remaining),
         exhaustion=_exhaustion(status),
         pairs=[_pair(p) for p in status.pairs],
@@ -287,7 +287,7 @@ def _exhaustion(status: Status) -> str:
         return "exhausted"
     if not status.exhaustion_at:
         return "not at this rate"
-    return status.exhaustion_at.replace("T", " ").removesuffix("+00:00") + " UTC"
+    return status.exhaustion_at.replace("T", " ")[:16] + " UTC"
 
 
 def _order(status: Status) -> tuple[int, int, str, str, tuple[tuple[str, str], ...]]:
