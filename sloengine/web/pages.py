@@ -37,9 +37,9 @@ def render_detail(view: Detail) -> str:
     )
 
 
-def render_error(code: int, message: str, evaluated_at: str = "") -> str:
+def render_error(code: int, message: str) -> str:
     return (
         _environment()
         .get_template("error.html.j2")
-        .render(code=code, message=message, evaluated_at=evaluated_at or "not yet")
+        .render(code=code, message=message, evaluated_at="")
     )
