@@ -26,7 +26,7 @@ from sloengine.errors import UserError
 from sloengine.evaluate import Evaluator
 from sloengine.explain import explain, render_text
 from sloengine.model import Objective, Service
-from sloengine.prometheus import PrometheusError, Series
+from sloengine.prometheus import Prometheus, PrometheusError, Series
 from sloengine.rules import window_exprs
 from sloengine.server import HTML, Response, address, serve
 from sloengine.state import NoteRow, incident_notes, open_read_only
@@ -231,7 +231,14 @@ def engine_site(services: Sequence[Service], engine: Engine) -> Site:
         last = engine.last
         return None if last is None else Snapshot(last.statuses, last.at)
 
-    return Site(services, engine.evaluator, current=current, notes=engine.store.notes)
+    # A client of its own: the page's queries are not the cycle's (its request metric).
+    prom = engine.evaluator.prom
+    evaluator = Evaluator(
+        Prometheus(prom.url, timeout=prom.timeout),
+        mode=engine.evaluator.mode,
+        concurrency=engine.evaluator.concurrency,
+    )
+    return Site(services, evaluator, current=current, notes=engine.store.notes)
 
 
 def serve_site(
