@@ -255,9 +255,11 @@ def test_the_detail_page_shows_charts_thresholds_incident_links_definition_and_e
     # Every alert pair's threshold is drawn on the burn chart.
     thresholds = charts[2].find_elements(By.CSS_SELECTOR, "line.level")
     assert len(thresholds) == len(expected["pairs"])
-    # The burn lines end at the burn status reads at the same instant (the 1h window).
+    # Each burn line ends at the burn status reads for its window at the same instant.
     legend = browser.find_elements(By.CSS_SELECTOR, "figure .legend")[2].text
-    assert f"1h: {expected['burn_rates']['1h']:.2f}x" in legend
+    windows = {w for p in expected["pairs"] for w in (p["long_window"], p["short_window"])}
+    for window in windows:
+        assert f"{window}: {expected['burn_rates'][window]:.2f}x" in legend, window
     runbook = browser.find_element(By.CSS_SELECTOR, "#links a.runbook")
     assert runbook.get_attribute("href") == (
         "https://github.com/acme/chat/blob/main/runbooks/provider-outage.md"

@@ -163,11 +163,13 @@ class Site:
             q = obj.queries(seconds)
             bad_expr, total_expr = q.bad, q.total or ""
         prom = self.evaluator.prom
+        # A step with no sample is no traffic, as status reads an empty answer: rate 0.
+        grid = [start + k * step for k in range(int((end - start) // step) + 1)]
         bad = _summed(prom.query_range(bad_expr, start, end, step))
         if obj.is_spend:
-            return [RatePoint(t, v, None) for t, v in sorted(bad.items())]
+            return [RatePoint(t, bad.get(t, 0.0), None) for t in grid]
         total = _summed(prom.query_range(total_expr, start, end, step))
-        return [RatePoint(t, bad.get(t, 0.0), v) for t, v in sorted(total.items())]
+        return [RatePoint(t, bad.get(t, 0.0), total.get(t, 0.0)) for t in grid]
 
     def _error(self, code: int, message: str) -> Response:
         return code, HTML, pages.render_error(code, message).encode()

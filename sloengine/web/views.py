@@ -469,10 +469,7 @@ def charts(
     burn_lines = [
         Line(
             format_duration(seconds),
-            [
-                (p.at, burn(obj, p.bad, p.total) if obj.is_spend or p.total else None)
-                for p in points
-            ],
+            [(p.at, burn(obj, p.bad, p.total)) for p in points],  # 0 with no traffic, as status
             f"line w{i % 8}",
         )
         for i, (seconds, points) in enumerate(sorted(burn_series.items()))
