@@ -446,6 +446,17 @@ def _listen_address(value: str) -> str:
     return value
 
 
+def listen_option(default: str, help: str, *, disable: bool = False) -> Callable[[F], F]:
+    """--listen HOST:PORT, checked before anything starts; empty only where it disables."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        if not value and not disable:
+            raise click.BadParameter(f"an address is needed, such as {default}")
+        return _listen_address(value)
+
+    return click.option("--listen", default=default, show_default=True, callback=check, help=help)
+
+
 @cli.command()
 @prometheus_option
 @paths_argument
@@ -465,12 +476,10 @@ def _listen_address(value: str) -> str:
     envvar="SLOENGINE_STATE",
     help="SQLite file holding alert state and the notification outbox.",
 )
-@click.option(
-    "--listen",
-    default="127.0.0.1:9464",
-    show_default=True,
-    callback=lambda _ctx, _param, value: _listen_address(value),
-    help="Address for /metrics and /healthz; empty to disable.",
+@listen_option(
+    "127.0.0.1:9464",
+    "Address for the web page, /metrics and /healthz; empty to disable.",
+    disable=True,
 )
 @click.option(
     "--blind-after",
@@ -537,7 +546,8 @@ def run(
     from sloengine.scheduler import Engine, watch
     from sloengine.state import Store
 
-    objectives = [obj for s in load_specs(paths) for obj in s.objectives]
+    services = load_specs(paths)
+    objectives = [obj for s in services for obj in s.objectives]
     try:
         renotify_seconds = parse_duration(renotify) if renotify != "0" else 0.0
     except ValueError:
@@ -592,16 +602,65 @@ def run(
                 cycle.statuses[0].error or "Prometheus did not answer", UNREACHABLE_HINT
             )
         return
+    from sloengine.web.app import engine_site
+
     try:
-        watch(engine, interval, listen)
+        watch(engine, interval, listen, engine_site(services, engine))
     except OSError as exc:
         raise UserError(f"cannot listen on {listen}: {exc.strerror}") from None
 
 
 @cli.command()
+@prometheus_option
+@paths_argument
+@listen_option("127.0.0.1:9465", "Address for the web page and /healthz.")
+@click.option(
+    "--state",
+    "state_path",
+    default=None,
+    envvar="SLOENGINE_STATE",
+    help="A state database `sloengine run` writes, read-only, for incident history.",
+)
+@mode_option
+@timeout_option
+def serve(
+    prometheus_url: str,
+    paths: tuple[str, ...],
+    listen: str,
+    state_path: str | None,
+    mode: str,
+    timeout: float,
+) -> None:
+    """Serve the web page alone: every SLO's state, budget and burn, read-only.
+
+    Evaluates on each request (the same numbers as `status`); no state database is
+    needed, and with --state it shows incident history without touching the file.
+    """
+    from sloengine.evaluate import Evaluator
+    from sloengine.web.app import read_only_notes, serve_site
+
+    services = load_specs(paths)
+    notes = read_only_notes(state_path) if state_path else None
+    evaluator = Evaluator(_prometheus(prometheus_url, timeout), mode=Mode(mode))
+    try:
+        serve_site(services, evaluator, listen, notes, click.echo)
+    except OSError as exc:
+        raise UserError(
+            f"cannot listen on {listen}: {exc.strerror}", "choose another --listen address"
+        ) from None
+
+
+@cli.command()
 @click.argument("path", default="slos/chat-assistant.yaml", metavar="[PATH]")
-def demo(path: str) -> None:
-    """Simulate an LLM service in a local Prometheus, mid-outage, and show status and pages.
+@click.option(
+    "--no-serve",
+    is_flag=True,
+    help="Exit after printing, instead of serving the web page until Ctrl-C (for CI).",
+)
+@listen_option("127.0.0.1:9464", "Address for the demo's web page.")
+def demo(path: str, no_serve: bool, listen: str) -> None:
+    """Simulate an LLM service in a local Prometheus, mid-outage, and show status and pages,
+    then serve the web page until Ctrl-C.
 
     PATH is the SLO file to demonstrate (default: slos/chat-assistant.yaml). Needs
     Debian's prometheus package; installs it when missing and allowed to.
@@ -614,7 +673,7 @@ def demo(path: str) -> None:
             f"{path} holds {len(services)} services; the demo shows one",
             "name one SLO file, e.g. slos/chat-assistant.yaml",
         )
-    run_demo(services[0], click.echo)
+    run_demo(services[0], click.echo, listen=None if no_serve else listen)
 
 
 @cli.command()

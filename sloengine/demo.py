@@ -4,7 +4,8 @@ under way, the generated rules loaded, and what sloengine reports and pages.
 Steps: backfill the raw metrics; backfill the rules' 5m base series for the same days
 (``promtool tsdb create-blocks-from rules``, so long windows have history, as after
 days in production); start Prometheus with the generated rules; wait for it to evaluate
-them; print ``status``; run one scheduler cycle, which prints the pages.
+them; print ``status``; run one scheduler cycle, which prints the pages; then, unless
+``--no-serve``, keep the scheduler running and serve the web page until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -23,19 +25,22 @@ import yaml
 
 from sloengine import conventions as cv
 from sloengine.conventions import Mode
-from sloengine.errors import UnavailableError
+from sloengine.errors import UnavailableError, UserError
 from sloengine.evaluate import Evaluator
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
 from sloengine.rules import render, rule_groups
-from sloengine.scheduler import Engine
+from sloengine.scheduler import Engine, watch
+from sloengine.server import address, check_free
 from sloengine.sim.backfill import backfill, backfill_rules
 from sloengine.sim.client import active_alerts
+from sloengine.sim.exporter import serving
 from sloengine.sim.launch import PROMETHEUS, PROMTOOL, prometheus_server
 from sloengine.sim.traffic import Incident, Scope, example_scenario
 from sloengine.state import Store
 from sloengine.table import render_table
+from sloengine.web.app import engine_site, page_url
 
 DAYS = 3
 OUTAGE_MINUTES = 40
@@ -102,8 +107,13 @@ def _backfill_rules(
         block.rename(tsdb / block.name)
 
 
-def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -> None:
+def run_demo(
+    service: Service, say: Callable[[str], None], wait: float = 90.0, listen: str | None = None
+) -> None:
+    """The demo; with ``listen``, it then serves the web page there until Ctrl-C."""
     ensure_prometheus(say)
+    if listen:
+        check_free(listen)
     end = int(time.time()) // 60 * 60
     start = end - DAYS * 86400
     scenario = example_scenario(start, days=DAYS, service=service.name)
@@ -135,7 +145,12 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
         _backfill_rules(tsdb, budgets, end - 600, end, interval, work)
         rules.write_text(render(service))
         say(f"3/5 starting Prometheus with the generated rules ({rules.name})...")
-        with prometheus_server(tsdb, rule_files=[rules]) as url:
+        # The simulated service goes on live: Prometheus scrapes it from where the
+        # backfill ends, so the outage is still burning while the page is up.
+        with (
+            serving(scenario) as target,
+            prometheus_server(tsdb, rule_files=[rules], scrape=[target]) as url,
+        ):
             prom = Prometheus(url)
             objectives = list(service.objectives)
             evaluator = Evaluator(prom, mode=Mode.RECORDED)
@@ -175,8 +190,26 @@ def run_demo(service: Service, say: Callable[[str], None], wait: float = 90.0) -
                 ConsoleNotifier(pages),
             )
             engine.cycle()
-            engine.store.close()
             say(pages.getvalue().rstrip() or "(no pages: every SLO is within its thresholds)")
+            if not listen:
+                engine.store.close()
+                return
+            host, port = address(listen)
+            say("")
+            say(f"== the web page: {page_url(host, port)} (Ctrl-C to stop) ==")
+            say("  the scheduler keeps evaluating every minute; the outage is on the page")
+            # `kill` stops the demo as Ctrl-C does, Prometheus and the temporary files too.
+            signal.signal(signal.SIGTERM, _interrupt)
+            try:
+                watch(engine, interval, listen, engine_site([service], engine))
+            except OSError as exc:
+                raise UserError(
+                    f"cannot listen on {listen}: {exc.strerror}", "choose another --listen"
+                ) from None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _prometheus_alerts(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -28,6 +30,8 @@ INSECURE_ENV = "SLOENGINE_PROMETHEUS_INSECURE"
 # An instant vector of every SLO's rates at every window is a few MB for 5,000 SLOs;
 # an answer past this is not one sloengine asked for, and it must not exhaust memory.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+_T = TypeVar("_T")
 
 
 class PrometheusError(Exception):
@@ -78,6 +82,14 @@ class Sample:
     timestamp: float
 
 
+@dataclass(frozen=True)
+class Series:
+    """One series of a range query: its labels and (time, value) points, oldest first."""
+
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+
+
 def _secret(name: str, env: dict[str, str]) -> str | None:
     """``NAME`` or the contents of the file ``NAME_FILE`` (for mounted secrets)."""
     if env.get(name):
@@ -101,7 +113,7 @@ def redact(url: str) -> str:
 
 
 class Prometheus:
-    """Instant queries with a timeout; every failure becomes a PrometheusError."""
+    """Instant and range queries with a timeout; every failure becomes a PrometheusError."""
 
     def __init__(
         self, url: str, *, timeout: float = 10.0, env: dict[str, str] | None = None
@@ -148,10 +160,28 @@ class Prometheus:
         params: dict[str, Any] = {"timeout": f"{self.timeout:g}s"}
         if at is not None:
             params["time"] = f"{at:.3f}"
+        return self._answer(lambda: _samples(self._client.custom_query(expr, params=params)))
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
+        """A range query: each series' (time, value) points from ``start`` to ``end``."""
+        params: dict[str, Any] = {"timeout": f"{self.timeout:g}s"}
+        return self._answer(
+            lambda: _series(
+                self._client.custom_query_range(
+                    expr,
+                    datetime.fromtimestamp(start, UTC),
+                    datetime.fromtimestamp(end, UTC),
+                    f"{step:g}",
+                    params=params,
+                )
+            )
+        )
+
+    def _answer(self, ask: Callable[[], _T]) -> _T:
+        """One request; every way it can fail becomes a PrometheusError safe to log."""
         self.requests += 1
         try:
-            result = self._client.custom_query(expr, params=params)
-            return _samples(result)
+            return ask()
         except PrometheusApiClientException as exc:
             reason = _reason(exc)
             for secret in self._secrets:
@@ -202,6 +232,20 @@ def _samples(result: Any) -> list[Sample]:
         if not isinstance(labels, dict):
             raise TypeError("labels are not a mapping")
         out.append(Sample({str(k): str(v) for k, v in labels.items()}, _number(value), _number(ts)))
+    return out
+
+
+def _series(result: Any) -> list[Series]:
+    """Series of a range query's result (a matrix); TypeError or KeyError when it is not one."""
+    if not isinstance(result, list):
+        raise TypeError("the result is not a list")
+    out = []
+    for item in result:
+        labels = item.get("metric", {})
+        if not isinstance(labels, dict):
+            raise TypeError("labels are not a mapping")
+        points = [(_number(t), _number(v)) for t, v in item["values"]]
+        out.append(Series({str(k): str(v) for k, v in labels.items()}, points))
     return out
 
 

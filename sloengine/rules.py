@@ -85,20 +85,22 @@ def burn_expr(obj: Objective, window: str) -> str:
     return f"({bad} / ({total} > 0) or {total} * 0) / {number(obj.error_budget)}"
 
 
+def window_exprs(obj: Objective, seconds: int) -> tuple[str, str]:
+    """PromQL for the bad and total rates over one window, as the recording rules compute
+    them (total is "" for spend); the web page draws their history from the same."""
+    if seconds == cv.BASE_WINDOW_SECONDS:
+        return cv.BAD_BASE + _sel(obj), cv.TOTAL_BASE + _sel(obj)
+    if seconds in raw_windows(obj):
+        raw = obj.queries(seconds)
+        return raw.bad, raw.total or ""
+    return window_rate(obj, cv.BAD_BASE, seconds), window_rate(obj, cv.TOTAL_BASE, seconds)
+
+
 def _window_rules(obj: Objective, seconds: int) -> list[Rule]:
     """The bad rate, total rate and burn rate over one window."""
     window = format_duration(seconds)
     at = {**obj.labels, **_ids(obj), cv.WINDOW: window}
-    if seconds == cv.BASE_WINDOW_SECONDS:
-        bad, total = cv.BAD_BASE + _sel(obj), cv.TOTAL_BASE + _sel(obj)
-    elif seconds in raw_windows(obj):
-        raw = obj.queries(seconds)
-        bad, total = raw.bad, raw.total or ""
-    else:
-        bad, total = (
-            window_rate(obj, cv.BAD_BASE, seconds),
-            window_rate(obj, cv.TOTAL_BASE, seconds),
-        )
+    bad, total = window_exprs(obj, seconds)
     rules: list[Rule] = [{"record": cv.BAD_RATE, "expr": bad, "labels": at}]
     if not obj.is_spend:
         rules.append({"record": cv.TOTAL_RATE, "expr": total, "labels": at})

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -30,6 +30,9 @@ from sloengine.model import Objective
 from sloengine.state import Store
 from sloengine.status import Health, Status
 
+if TYPE_CHECKING:
+    from sloengine.server import Pages
+
 log = logging.getLogger("sloengine")
 
 
@@ -38,6 +41,7 @@ class Cycle:
     statuses: list[Status]
     blind: bool
     delivered: int
+    at: float = 0.0  # when the statuses were read
 
 
 class EngineMetrics:
@@ -211,7 +215,7 @@ class Engine:
         self.metrics.delivery_failing.set(1 if self.store.get("delivery_failure") else 0)
         if not blind:
             self.metrics.last_success.set(self.clock())
-        self.last = Cycle(statuses, blind, delivered)
+        self.last = Cycle(statuses, blind, delivered, started)
         return self.last
 
     def _track_sight(self, db: Any, statuses: list[Status], now: float) -> None:
@@ -309,17 +313,20 @@ class Engine:
         return sent
 
 
-def watch(engine: Engine, interval: float, listen: str) -> None:
-    """Run cycles every ``interval`` seconds until interrupted, serving /metrics and /healthz."""
+def watch(engine: Engine, interval: float, listen: str, pages: Pages | None = None) -> None:
+    """Run cycles every ``interval`` seconds until interrupted, serving /metrics and
+    /healthz (and the web page, when given)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from sloengine.server import serve
+    from sloengine.server import address, serve
 
     httpd = None
     if listen:
-        host, _, port = listen.rpartition(":")
-        httpd = serve(host or "127.0.0.1", int(port), engine.metrics.registry, engine.health)
-        log.info("serving /metrics and /healthz on %s", listen)
+        host, port = address(listen)
+        httpd = serve(host, port, engine.metrics.registry, engine.health, pages)
+        log.info(
+            "serving /metrics and /healthz%s on %s", " and the web page" if pages else "", listen
+        )
 
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(

@@ -217,6 +217,11 @@ class Store:
             ).fetchall()
         return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
+    def notes(self, incident_prefix: str) -> list[NoteRow]:
+        """Every notification of the incidents whose id starts with the prefix (read only)."""
+        with self._lock:
+            return incident_notes(self._db, incident_prefix)
+
     def pending_count(self) -> int:
         with self._lock:
             row = self._db.execute(
@@ -241,6 +246,38 @@ class Store:
             " ON CONFLICT(name) DO UPDATE SET value=excluded.value",
             (name, value),
         )
+
+
+# (incident, kind, created, severity, attempts, delivered, failed) of one outbox entry.
+NoteRow = tuple[str, str, float, str, int, float | None, str | None]
+
+
+def open_read_only(path: str | Path) -> sqlite3.Connection:
+    """The state database for reading only, beside a running scheduler: no lock taken,
+    nothing created or written (``sloengine serve --state``)."""
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    db.execute("SELECT count(*) FROM outbox").fetchone()  # fails now if it is no state db
+    return db
+
+
+def incident_notes(db: sqlite3.Connection, incident_prefix: str) -> list[NoteRow]:
+    """The outbox entries of the incidents whose id starts with ``incident_prefix``."""
+    rows = db.execute(
+        "SELECT incident, kind, created, payload, attempts, delivered, failed FROM outbox"
+        " WHERE substr(incident, 1, ?) = ? ORDER BY id",
+        (len(incident_prefix), incident_prefix),
+    ).fetchall()
+    out: list[NoteRow] = []
+    for incident, kind, created, payload, attempts, delivered, failed in rows:
+        try:
+            severity = str(json.loads(payload).get("severity") or "")
+        except (ValueError, AttributeError):
+            severity = ""
+        out.append(
+            (str(incident), str(kind), float(created), severity, int(attempts), delivered, failed)
+        )
+    return out
 
 
 def _hold(path: Path) -> BinaryIO:

@@ -41,6 +41,7 @@ SLOW_MODULES = {
     "test_scheduler",
     "test_simulate",
     "test_status",
+    "test_web_browser",
 }
 
 

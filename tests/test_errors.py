@@ -232,6 +232,27 @@ CASES = [
         id="run with a listen address that is not host and port exits 2 before it starts",
     ),
     pytest.param(
+        ["serve", "--prometheus", UNREACHABLE, "--state", "missing.db", GATEWAY],
+        {},
+        EXIT_BAD_INPUT,
+        "error: the state database missing.db does not exist (give --state the file",
+        id="serve with a state database that does not exist exits 2 and creates none",
+    ),
+    pytest.param(
+        ["serve", "--listen", "", "--prometheus", UNREACHABLE, GATEWAY],
+        {},
+        EXIT_BAD_INPUT,
+        "error: Invalid value for '--listen': an address is needed, such as 127.0.0.1:9465",
+        id="serve with no listen address exits 2",
+    ),
+    pytest.param(
+        ["demo", "--listen", "web", str(ROOT / "slos" / "chat-assistant.yaml")],
+        {},
+        EXIT_BAD_INPUT,
+        "error: Invalid value for '--listen': 'web' is not HOST:PORT",
+        id="demo with a listen address that is not host and port exits 2 before it starts",
+    ),
+    pytest.param(
         ["demo", SLOS],
         {},
         EXIT_BAD_INPUT,

@@ -28,6 +28,7 @@ SHELL = {
     "sloengine.notify",
     "sloengine.amclient",
     "sloengine.server",
+    "sloengine.web.app",
     "sloengine.output",
     "sloengine.sim.launch",
     "sloengine.sim.backfill",
