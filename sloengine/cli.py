@@ -18,6 +18,8 @@ import click
 from sloengine import __version__
 from sloengine.alertmanager import DEFAULT_WEBHOOK_FILE
 from sloengine.conventions import Mode, Severity
+from sloengine.detectors import rules as detectors
+from sloengine.detectors import ruletests as detector_tests
 from sloengine.durations import parse_duration
 from sloengine.errors import SpecError, UnavailableError, UserError
 from sloengine.explain import explain as explain_slo
@@ -145,6 +147,15 @@ def _planned(services: list[Service], out: Path, tests: Path | None) -> dict[Pat
         if tests is not None:
             relative = os.path.relpath(rule_path, tests).replace(os.sep, "/")
             files[tests / f"{service.name}.test.yml"] = render_tests(service, relative)
+        detector_rules = detectors.render(service)
+        if detector_rules is not None:
+            detector_path = out / detectors.rule_file_name(service.name)
+            files[detector_path] = detector_rules
+            if tests is not None:
+                relative = os.path.relpath(detector_path, tests).replace(os.sep, "/")
+                files[tests / f"{service.name}.detectors.test.yml"] = detector_tests.render_tests(
+                    service, relative
+                )
     return files
 
 

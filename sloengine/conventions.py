@@ -109,7 +109,11 @@ DETECTOR_ALERT_NAME = "SLODetectorRegression"
 # series once per 5m sample, and the sums over the windows stay exact (the 5m rates tile
 # time without overlap).
 DETECTOR_INTERVAL_SECONDS = BASE_WINDOW_SECONDS
+# The baseline sums (days of 5m samples) change little in an hour: their own group runs
+# hourly and the alerts read their newest value within two intervals.
+DETECTOR_BASELINE_INTERVAL_SECONDS = 3600
 DETECTOR_GROUP_PREFIX = "sloengine-detector"
+BASELINE_SUFFIX = ":baseline"
 
 
 def detector_group_name(service: str, detector: str) -> str:
@@ -117,9 +121,14 @@ def detector_group_name(service: str, detector: str) -> str:
     return f"{DETECTOR_GROUP_PREFIX}:{service}:{detector}"
 
 
+def detector_baseline_group_name(service: str, detector: str) -> str:
+    """The name of a detector's hourly baseline group."""
+    return detector_group_name(service, detector) + BASELINE_SUFFIX
+
+
 def group_detector(name: str) -> tuple[str, str] | None:
     """(service, detector) of a detector group sloengine wrote, None for any other group."""
-    parts = name.split(":")
+    parts = name.removesuffix(BASELINE_SUFFIX).split(":")
     if len(parts) != 3 or parts[0] != DETECTOR_GROUP_PREFIX:
         return None
     return parts[1], parts[2]

@@ -21,13 +21,18 @@ class Counters:
     names: tuple[str, ...]
     matchers: str = ""
 
-    def rate(self, window: str, *matchers: str) -> str:
-        """The per-second rate of the sum, unaggregated (the caller sums by group)."""
-        if len(self.names) == 1:
-            return f"rate({promql.selector(self.names[0], self.matchers, *matchers)}[{window}])"
-        # One selector for every name: a group missing one of them still sums the others.
-        names = "__name__=~" + promql.quote("|".join(self.names))
-        return f"rate({promql.selector('', names, self.matchers, *matchers)}[{window}])"
+    def rate(self, keys: tuple[str, ...], window: str, *matchers: str) -> str:
+        """The per-second rate of the sum, summed by ``keys``."""
+        by = f"sum by ({', '.join(keys)}) " if keys else "sum "
+        parts = [
+            f"{by}(rate({promql.selector(name, self.matchers, *matchers)}[{window}]))"
+            for name in self.names
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        # Every counter where a group has them all, or those it has: a group missing one
+        # still counts the others (rate() drops the names, so they cannot be summed raw).
+        return "\nor ".join([" + ".join(parts), *parts])
 
 
 @dataclass(frozen=True)
