@@ -166,7 +166,7 @@ def alert_expr(det: Detector) -> str:
     return f"{compare}\nand {recent_events}\nand {baseline_events}"
 
 
-def _query(det: Detector, series: str) -> str:
+def template_query(det: Detector, series: str) -> str:
     """A Go template printing ``series`` of the alert's own group (Prometheus expands it)."""
     fixed = ", ".join(f"{k}={quote(v)}" for k, v in sorted(ids(det).items()))
     # %q quotes a label value as a Go string, which PromQL reads the same way.
@@ -202,14 +202,14 @@ def annotations(det: Detector) -> dict[str, str]:
         )
     else:
         assert det.baseline is not None
-        recent = _query(det, cv.DETECTOR_RECENT)
+        recent = template_query(det, cv.DETECTOR_RECENT)
         word = "up" if det.direction is Direction.INCREASE else "down"
         summary = (
             f"{det.service} {det.name}: {what} {word} {{{{ $value | humanizePercentage }}}}{group}"
         )
         description = (
             f"{det.service}/{det.name}{group}: {what} is {recent} over the last {window} "
-            f"against a baseline of {_query(det, cv.DETECTOR_BASELINE)} over the "
+            f"against a baseline of {template_query(det, cv.DETECTOR_BASELINE)} over the "
             f"{format_duration(det.baseline)} before it: a change of "
             f"{{{{ $value | humanizePercentage }}}} (the limit is "
             f"{'+' if word == 'up' else '-'}{number(det.threshold * 100)}%)."

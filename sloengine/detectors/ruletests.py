@@ -29,6 +29,7 @@ from typing import Any
 
 from sloengine import conventions as cv
 from sloengine.detectors.model import Detector, Direction
+from sloengine.detectors.rules import annotations, template_query
 from sloengine.detectors.spec import DetectorKind
 from sloengine.durations import format_duration
 from sloengine.errors import printable
@@ -209,7 +210,7 @@ def regression_test(det: Detector) -> dict[str, Any]:
     spared = [Stretch(end, volume, clean)]
     version = NEW_VERSION if det.kind == DetectorKind.PROMPT_VERSION_COST else None
     query = _alerts_query(det)
-    return {
+    case: dict[str, Any] = {
         "name": (
             f"{det.service}/{det.name}: {_what(det, bad)} on one group after a clean "
             f"{format_duration(history * 60)} fires within the {format_duration(det.window)} "
@@ -224,6 +225,48 @@ def regression_test(det: Detector) -> dict[str, Any]:
             _check(query, reset_at, []),
         ],
     }
+    # The page's numbers, when the hourly baseline at that time holds no regressed call.
+    if (fire_at // 60 * 60) - window <= history:
+        labels = {**det.labels, **_ids(det), cv.SEVERITY: det.severity.value}
+        labels |= _group_labels(det, 1)
+        if det.version_label is not None and version is not None:
+            labels[det.version_label] = version
+        case["alert_rule_test"] = [
+            {
+                "eval_time": f"{fire_at}m",
+                "alertname": cv.DETECTOR_ALERT_NAME,
+                "exp_alerts": [
+                    {"exp_labels": labels, "exp_annotations": _expanded(det, labels, bad, clean)}
+                ],
+            }
+        ]
+    return case
+
+
+def _expanded(
+    det: Detector, labels: dict[str, str], recent: float, baseline: float
+) -> dict[str, str]:
+    """The alert's annotations as Prometheus expands them for these values."""
+    value = recent if det.direction is Direction.SHARE else recent / baseline - 1
+    out = {}
+    for key, text in annotations(det).items():
+        text = text.replace(template_query(det, cv.DETECTOR_RECENT), _go_g(recent))
+        text = text.replace(template_query(det, cv.DETECTOR_BASELINE), _go_g(baseline))
+        text = text.replace("{{ $value | humanizePercentage }}", _humanize_percentage(value))
+        for k in det.keys:
+            text = text.replace(f"{{{{ $labels.{k} }}}}", labels[k])
+        out[key] = text.replace('{{ "{{" }}', "{{")
+    return out
+
+
+def _go_g(value: float) -> str:
+    """Go's ``printf "%.4g"`` (the same as Python's for these magnitudes)."""
+    return f"{value:.4g}"
+
+
+def _humanize_percentage(ratio: float) -> str:
+    """Prometheus' humanizePercentage for a change of at least 1%."""
+    return f"{ratio * 100:.4g}%"
 
 
 def _what(det: Detector, bad: float) -> str:
