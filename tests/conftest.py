@@ -34,6 +34,7 @@ def amtool() -> str:
 SLOW_MODULES = {
     "test_alertmanager_e2e",
     "test_demo",
+    "test_detector_proofs",
     "test_exporter_status",
     "test_faults",
     "test_rule_proofs",

@@ -202,9 +202,13 @@ def regression_test(det: Detector) -> dict[str, Any]:
     reset_at = rollback + window + INTERVAL_MINUTES
     end = reset_at + INTERVAL_MINUTES
     volume, clean, bad = _volume(det), clean_ratio(det), planted_ratio(det)
+    # Five quiet minutes between: the 5m sample at the boundary then counts nothing, in
+    # whichever window a Prometheus puts it (2.x ranges include both ends, 3.x only the
+    # newest), so the page's numbers are exact.
     hit = [
         Stretch(history, volume, clean),
-        *_regressed(det, clean, bad, volume, rollback - history),
+        Stretch(INTERVAL_MINUTES, 0.0, clean),
+        *_regressed(det, clean, bad, volume, rollback - history - INTERVAL_MINUTES),
         Stretch(end - rollback, volume, clean),
     ]
     spared = [Stretch(end, volume, clean)]
@@ -225,8 +229,9 @@ def regression_test(det: Detector) -> dict[str, Any]:
             _check(query, reset_at, []),
         ],
     }
-    # The page's numbers, when the hourly baseline at that time holds no regressed call.
-    if (fire_at // 60 * 60) - window <= history:
+    # The page's numbers, once the recent window holds only regressed calls and the
+    # baseline window before it none (promtool runs the hourly group every evaluation).
+    if not det.for_seconds:
         labels = {**det.labels, **_ids(det), cv.SEVERITY: det.severity.value}
         labels |= _group_labels(det, 1)
         if det.version_label is not None and version is not None:
