@@ -133,8 +133,8 @@ def prove_detectors(paths: list[str], work: Path | None = None) -> dict[tuple[st
     proofs: dict[tuple[str, str], Proof] = {}
     for (svc, name, _), (code, out) in zip(planned, results, strict=True):
         seen = proofs.get((svc, name))
-        cases = (seen.cases if seen else 0) + 1
+        count = (seen.cases if seen else 0) + 1
         worst = seen.returncode if seen and seen.returncode else code
         output = (seen.output if seen else "") + out
-        proofs[(svc, name)] = Proof(svc, name, cases, worst, output)
+        proofs[(svc, name)] = Proof(svc, name, count, worst, output)
     return proofs

@@ -185,7 +185,7 @@ def _group_text(det: Detector) -> str:
     return " for " + ", ".join(f"{k}={{{{ $labels.{k} }}}}" for k in det.keys)
 
 
-def annotations(det: Detector) -> dict[str, str]:
+def alert_annotations(det: Detector) -> dict[str, str]:
     window = format_duration(det.window)
     group = _group_text(det)
     what = {
@@ -229,7 +229,7 @@ def alerting_rule(det: Detector) -> Rule:
         **ids(det),
         cv.SEVERITY: det.severity.value,
     }
-    rule["annotations"] = annotations(det)
+    rule["annotations"] = alert_annotations(det)
     return rule
 
 

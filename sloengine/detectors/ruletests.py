@@ -29,7 +29,7 @@ from typing import Any
 
 from sloengine import conventions as cv
 from sloengine.detectors.model import Detector, Direction
-from sloengine.detectors.rules import annotations, template_query
+from sloengine.detectors.rules import alert_annotations, template_query
 from sloengine.detectors.spec import DetectorKind
 from sloengine.durations import format_duration
 from sloengine.errors import printable
@@ -254,7 +254,7 @@ def _expanded(
     """The alert's annotations as Prometheus expands them for these values."""
     value = recent if det.direction is Direction.SHARE else recent / baseline - 1
     out = {}
-    for key, text in annotations(det).items():
+    for key, text in alert_annotations(det).items():
         text = text.replace(template_query(det, cv.DETECTOR_RECENT), _go_g(recent))
         text = text.replace(template_query(det, cv.DETECTOR_BASELINE), _go_g(baseline))
         text = text.replace("{{ $value | humanizePercentage }}", _humanize_percentage(value))
