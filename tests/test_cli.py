@@ -48,8 +48,10 @@ def test_validate_reports_an_invalid_file_with_its_location_and_exit_code_2(
 def test_generate_writes_one_rule_file_per_slo_file(tmp_path: Path) -> None:
     code, _, _ = run("generate", str(ROOT / "slos"), "--out", str(tmp_path))
     assert code == 0
+    # and, beside it, one for a file's detectors (README, Detectors)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "api-gateway.rules.yml",
+        "chat-assistant.detectors.rules.yml",
         "chat-assistant.rules.yml",
     ]
     assert (tmp_path / "api-gateway.rules.yml").read_text() == (
