@@ -36,6 +36,7 @@ from functools import cached_property
 from typing import Literal, Protocol, get_args
 
 from sloengine import promql, sli
+from sloengine.detectors import catalog as detector_catalog
 from sloengine.spec import LABEL_NAME, SLIKind
 
 
@@ -55,6 +56,13 @@ LATENCY = _catalog_name("latency")  # llm_total_latency_seconds
 COST_PER_REQUEST = _catalog_name("cost_per_call")  # llm_cost_per_request_usd
 EVAL_SCORE = _catalog_name("quality")  # llm_eval_score
 SPEND = _catalog_name("spend")  # llm_cost_usd_total
+# The detectors' counters (sloengine.detectors.catalog), in leaf order.
+TOKEN_COUNTERS = (
+    (detector_catalog.LLM_INPUT_TOKENS, "Prompt tokens sent, those read from the cache included."),
+    (detector_catalog.LLM_OUTPUT_TOKENS, "Completion tokens received."),
+    (detector_catalog.LLM_CACHE_READ_TOKENS, "Prompt tokens read from the provider's cache."),
+    (detector_catalog.LLM_TOKEN_BUDGET_EXCEEDED, "Requests over their feature's token budget."),
+)
 VALIDATION_ERRORS = sli.INCLUDES["validation_errors"]
 GUARDRAIL_REJECTIONS = sli.INCLUDES["guardrail_rejections"]
 
@@ -195,6 +203,13 @@ class Baseline:
     eval_sample_rate: float = 0.1  # fraction of successful requests an eval judge scores
     eval_shortfall: float = 0.04
     model_spread: float = 0.2
+    # The detectors' counters (per successful request; each model scales input and output
+    # tokens by its price factor): tokens in and out, the share of input tokens read from
+    # the provider's prompt cache, and the share of requests over their token budget.
+    input_tokens: float = 1500.0
+    output_tokens: float = 400.0
+    cache_hit_ratio: float = 0.6
+    token_budget_breach_rate: float = 0.002
 
     def __post_init__(self) -> None:
         fractions = {
@@ -202,6 +217,8 @@ class Baseline:
             "guardrail_rate": self.guardrail_rate,
             "validation_error_rate": self.validation_error_rate,
             "eval_sample_rate": self.eval_sample_rate,
+            "cache_hit_ratio": self.cache_hit_ratio,
+            "token_budget_breach_rate": self.token_budget_breach_rate,
         }
         for name, value in fractions.items():
             if not 0 <= value <= 1:
@@ -531,6 +548,9 @@ class Model:
         for key, name, bounds, text in specs:
             self.histograms[key] = _Histogram(key, name, bounds, text, len(integral))
             integral += [True] * (len(bounds) + 1) + [False]
+        # The detectors' token and budget counters, after the histograms.
+        self.tokens_first = len(integral)
+        integral += [True] * len(TOKEN_COUNTERS)
         self.integral = integral
         weights = [self._weight(c) for c in scenario.combos]
         total = sum(weights)
@@ -591,6 +611,13 @@ class Model:
             observed = ok * (base.eval_sample_rate if key == "eval" else 1.0)
             out += [observed * p for p in _bins(mixtures[key], h.bounds)]
             out.append(observed * _mean(mixtures[key]))
+        tokens_in = base.input_tokens * combo.price
+        out += [
+            ok * tokens_in,
+            ok * base.output_tokens * combo.price,
+            ok * tokens_in * base.cache_hit_ratio,
+            ok * base.token_budget_breach_rate,
+        ]
         return out
 
     def select(self, where: Scope | None) -> list[Combo]:
@@ -782,6 +809,9 @@ def families(model: Model) -> list[Family]:
     ]
     for h in model.histograms.values():
         families.append(Family(model, h.name, "histogram", h.help, h.first, h.sum_leaf + 1))
+    for i, (name, text) in enumerate(TOKEN_COUNTERS):
+        first = model.tokens_first + i
+        families.append(Family(model, name, "counter", text, first, first + 1))
     return families
 
 
