@@ -20,6 +20,7 @@ from sloengine.alertmanager import DEFAULT_WEBHOOK_FILE
 from sloengine.conventions import Mode, Severity
 from sloengine.detectors import rules as detectors
 from sloengine.detectors import ruletests as detector_tests
+from sloengine.detectors.explain import explain_detector
 from sloengine.durations import parse_duration
 from sloengine.errors import SpecError, UnavailableError, UserError
 from sloengine.explain import explain as explain_slo
@@ -323,7 +324,9 @@ def explain(paths: tuple[str, ...], fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([asdict(e) for e in explained], indent=2))
         return
-    click.echo("\n\n".join(render_text(e, o) for e, o in zip(explained, objectives, strict=True)))
+    texts = [render_text(e, o) for e, o in zip(explained, objectives, strict=True)]
+    texts += [explain_detector(d) for s in services for d in s.detectors]
+    click.echo("\n\n".join(texts))
 
 
 def _prometheus(url: str, timeout: float) -> Prometheus:
