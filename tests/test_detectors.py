@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -137,11 +138,12 @@ def test_the_example_chatbot_has_every_detector_kind_and_its_rule_file_is_checke
     assert checked_in.read_text(encoding="utf-8") == render(service)
 
 
-def rules_of(path: str) -> list[dict[str, object]]:
+def rules_of(path: str) -> list[dict[str, Any]]:
     (service,) = load_specs([path])
     text = render(service)
     assert text is not None
-    return yaml.safe_load(text)["groups"]
+    groups: list[dict[str, Any]] = yaml.safe_load(text)["groups"]
+    return groups
 
 
 def test_a_detector_reads_raw_series_only_over_5m_and_its_baseline_from_recorded_series(
@@ -158,7 +160,7 @@ def test_a_detector_reads_raw_series_only_over_5m_and_its_baseline_from_recorded
         "sloengine-detector:chat:c:baseline",
     ]
     assert [g["interval"] for g in groups] == ["5m", "1h"]
-    exprs = [str(r["expr"]) for g in groups for r in g["rules"]]  # type: ignore[attr-defined]
+    exprs = [str(r["expr"]) for g in groups for r in g["rules"]]
     raw = [e for e in exprs if "llm_" in e]
     assert raw == [
         'sum by (feature) (rate(llm_cost_usd_total{job="chat"}[5m]))',
@@ -182,7 +184,7 @@ def test_the_alert_carries_service_detector_severity_and_annotations_with_the_nu
             "max_increase: 50%, severity: page, for: 10m, labels: {team: ai}}",
         )
     )
-    (alert,) = [r for r in fast["rules"] if "alert" in r]  # type: ignore[attr-defined]
+    (alert,) = [r for r in fast["rules"] if "alert" in r]
     assert alert["alert"] == cv.DETECTOR_ALERT_NAME
     assert alert["for"] == "10m"
     assert alert["labels"] == {"team": "ai", "service": "chat", "detector": "c", "severity": "page"}
@@ -203,7 +205,7 @@ def test_every_ratio_divides_only_by_a_denominator_above_zero(tmp_path: Path) ->
         )
     )
     for group in groups:
-        for rule in group["rules"]:  # type: ignore[attr-defined]
+        for rule in group["rules"]:
             if rule.get("record", "").endswith(":ratio"):
                 assert " / (" in rule["expr"] and "> 0)" in rule["expr"], rule["expr"]
 
