@@ -15,6 +15,7 @@ from sloengine.cli import cli
 from sloengine.detectors.rules import render, rule_file_name
 from sloengine.errors import SpecError
 from sloengine.loading import load_specs
+from sloengine.sim.traffic import Incident, Scenario, Traffic, series_at
 
 HEAD = (
     "apiVersion: sloengine/v1\nservice: chat\nmetrics: {{preset: {preset}, selector: 'job=\"chat\"'}}\n"
@@ -254,3 +255,61 @@ def test_explain_says_what_a_detector_compares_and_the_smallest_change_it_sees(
     done = CliRunner().invoke(cli, ["explain", spec(tmp_path, detector)])
     assert done.exit_code == 0, done.output
     assert done.output.rstrip("\n").split("\n")[-len(expected) :] == expected
+
+
+def _ratio_between(
+    s: Scenario, numerator: tuple[str, ...], denominator: str, start: int, end: int
+) -> float:
+    """A detector's ratio from the simulator's exposed counters over [start, end]."""
+    first, last = series_at(s, start), series_at(s, end)
+
+    def increase(names: tuple[str, ...]) -> float:
+        return sum(v - first[k] for k, v in last.items() if k.split("{")[0] in names)
+
+    return increase(numerator) / increase((denominator,))
+
+
+@pytest.mark.parametrize(
+    ("kind", "intensity", "numerator", "denominator", "factor"),
+    [
+        ("retry_storm", 0.6, ("llm_cost_usd_total",), "llm_requests_total", 1.6),
+        (
+            "token_growth",
+            1.0,
+            ("llm_input_tokens_total", "llm_output_tokens_total"),
+            "llm_requests_total",
+            2.0,
+        ),
+        ("cache_break", 0.375, ("llm_cache_read_tokens_total",), "llm_input_tokens_total", 0.625),
+    ],
+)
+def test_the_simulator_scripts_each_regression_a_detector_is_for(
+    kind: str, intensity: float, numerator: tuple[str, ...], denominator: str, factor: float
+) -> None:
+    origin, hour = 1735689600, 3600
+    incident = Incident(origin + 3 * hour, origin + 5 * hour, kind, intensity)  # type: ignore[arg-type]
+    s = Scenario(
+        origin=origin,
+        traffic=Traffic(base_rps=20),
+        labels={"service": "chat"},
+        incidents=(incident,),
+    )
+    before = _ratio_between(s, numerator, denominator, origin + hour, origin + 3 * hour)
+    during = _ratio_between(s, numerator, denominator, origin + 3 * hour, origin + 5 * hour)
+    after = _ratio_between(s, numerator, denominator, origin + 5 * hour, origin + 7 * hour)
+    assert during / before == pytest.approx(factor, rel=0.01)
+    assert after / before == pytest.approx(1, rel=0.01)
+
+
+def test_the_simulator_scripts_calls_over_their_token_budget() -> None:
+    origin, hour = 1735689600, 3600
+    incident = Incident(origin + hour, origin + 2 * hour, "token_budget_breaches", 0.05)
+    s = Scenario(
+        origin=origin,
+        traffic=Traffic(base_rps=20),
+        labels={"service": "chat"},
+        incidents=(incident,),
+    )
+    budget = ("llm_token_budget_exceeded_total",)
+    during = _ratio_between(s, budget, "llm_requests_total", origin + hour, origin + 2 * hour)
+    assert during == pytest.approx(0.05 + 0.95 * 0.002, rel=0.02)

@@ -80,6 +80,11 @@ IncidentKind = Literal[
     "validation_errors",  # this fraction of the rest fails output validation
     "zero_traffic",  # no requests at all (intensity is ignored)
     "traffic_surge",  # traffic times `intensity` (any factor >= 0)
+    # What the detectors are for (a service that works but costs more):
+    "retry_storm",  # each request retries: its cost and tokens times 1 + intensity
+    "token_growth",  # a longer prompt or answer: tokens per request times 1 + intensity
+    "cache_break",  # this fraction of the prompt-cache hits is lost
+    "token_budget_breaches",  # this fraction of requests goes over its token budget
 ]
 INCIDENT_KINDS: tuple[str, ...] = get_args(IncidentKind)
 
@@ -481,6 +486,9 @@ class _Histogram:
 # Leaves are the independent counters everything else is summed from: four request
 # outcomes, then per histogram its bins and its sum. Integer leaves are floored.
 _ERROR, _CLEAN, _GUARDED, _INVALID = range(4)
+_DETECTOR_INCIDENTS = frozenset(
+    {"retry_storm", "token_growth", "cache_break", "token_budget_breaches"}
+)
 _SHIFT_TARGET = {
     "ttft_slowdown": "ttft",
     "latency_slowdown": "latency",
@@ -574,12 +582,26 @@ class Model:
         keep_guard -= base.guardrail_rate
         keep_valid -= base.validation_error_rate
         ttft_speed, latency_speed = combo.speed
+        cost_factor, token_factor, keep_cache = 1.0, 1.0, 1.0
+        breaches = base.token_budget_breach_rate
+        for incident in active:
+            x = incident.intensity
+            if incident.kind == "retry_storm":
+                cost_factor *= 1 + x
+                token_factor *= 1 + x
+            elif incident.kind == "token_growth":
+                token_factor *= 1 + x
+            elif incident.kind == "cache_break":
+                keep_cache *= 1 - x
+            elif incident.kind == "token_budget_breaches":
+                breaches += (1 - breaches) * x
+        cost_median = base.cost_median_usd * combo.price * cost_factor
         mixtures: dict[str, Mixture] = {
             "ttft": [(1.0, _LogNormal(base.ttft_median_s * ttft_speed, base.ttft_spread))],
             "latency": [
                 (1.0, _LogNormal(base.latency_median_s * latency_speed, base.latency_spread))
             ],
-            "cost": [(1.0, _LogNormal(base.cost_median_usd * combo.price, base.cost_spread))],
+            "cost": [(1.0, _LogNormal(cost_median, base.cost_spread))],
             "eval": [(1.0, _Score(base.eval_shortfall))],
         }
         for incident in active:
@@ -594,6 +616,8 @@ class Model:
                 keep_guard *= 1 - x
             elif incident.kind == "validation_errors":
                 keep_valid *= 1 - x
+            elif incident.kind in _DETECTOR_INCIDENTS:
+                continue  # applied above
             else:
                 key = _SHIFT_TARGET[incident.kind]
                 shifted: _Distribution = (
@@ -611,12 +635,12 @@ class Model:
             observed = ok * (base.eval_sample_rate if key == "eval" else 1.0)
             out += [observed * p for p in _bins(mixtures[key], h.bounds)]
             out.append(observed * _mean(mixtures[key]))
-        tokens_in = base.input_tokens * combo.price
+        tokens_in = base.input_tokens * combo.price * token_factor
         out += [
             ok * tokens_in,
-            ok * base.output_tokens * combo.price,
-            ok * tokens_in * base.cache_hit_ratio,
-            ok * base.token_budget_breach_rate,
+            ok * base.output_tokens * combo.price * token_factor,
+            ok * tokens_in * base.cache_hit_ratio * keep_cache,
+            ok * breaches,
         ]
         return out
 
