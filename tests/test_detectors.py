@@ -125,6 +125,20 @@ def test_every_problem_of_every_detector_is_reported_at_once(tmp_path: Path) -> 
     assert any("detector name 'c' is used twice" in p for p in found)
 
 
+def test_a_detector_with_a_field_pydantic_refuses_does_not_hide_another_detectors_problems(
+    tmp_path: Path,
+) -> None:
+    found = problems(
+        spec(
+            tmp_path,
+            "{name: c, kind: cost_per_call, window: 1h, baseline: 1d, max_increase: 20}",
+            "{name: d, kind: cost_per_call, window: 1h, max_increase: 20%}",
+        )
+    )
+    assert [p.split(":")[0] for p in found] == ["7", "8"], found
+    assert "a cost_per_call detector needs a baseline window" in found[1]
+
+
 def test_the_example_chatbot_has_every_detector_kind_and_its_rule_file_is_checked_in() -> None:
     root = Path(__file__).resolve().parent.parent
     (service,) = load_specs([str(root / "slos" / "chat-assistant.yaml")])
