@@ -100,6 +100,11 @@ def problems(path: str) -> list[str]:
             "7: the otel preset cannot serve a prompt_version_cost detector: its metrics carry no prompt version label",
         ),
         (
+            "{name: c, kind: token_budget_breaches, window: 1h, max_share: 1%, group_by: [team], labels: {team: ai}}",
+            "llm",
+            "7: 'team' is also a fixed label (labels), which would overwrite each group's value",
+        ),
+        (
             "{name: c, kind: token_budget_breaches, window: 1h, max_share: 1%, runbook: x.md}",
             "llm",
             "7: runbook 'x.md' is relative but runbooks.base_url is not set",

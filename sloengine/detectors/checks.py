@@ -104,6 +104,14 @@ def check_detector(
                     "group by tenant, feature or model instead",
                 )
             )
+        if label in {**spec.labels, **det.labels}:
+            problems.append(
+                doc.problem(
+                    (*at, "group_by", i),
+                    f"{label!r} is also a fixed label (labels), which would overwrite each group's value",
+                    "rename the fixed label, or group by another label",
+                )
+            )
         if label in det.group_by[:i]:
             problems.append(
                 doc.problem((*at, "group_by", i), f"{label!r} is in group_by twice", "remove one")
