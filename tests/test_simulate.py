@@ -208,8 +208,8 @@ def test_buckets_never_shrink_with_le_and_the_inf_bucket_is_the_count() -> None:
 def test_a_bench_sized_scenario_has_over_500_series_and_says_how_many() -> None:
     s = Scenario(origin=ORIGIN, providers=3, models_per_provider=2, features=3, labels=SERVICE)
     parsed = parse(exposition(s, ORIGIN, ORIGIN + 60, 60))
-    assert len(parsed.points) == s.series_count == 1098
-    assert traffic.example_scenario(ORIGIN).series_count == 488
+    assert len(parsed.points) == s.series_count == 1170  # 18 combos x 65 series
+    assert traffic.example_scenario(ORIGIN).series_count == 520
 
 
 # ---------------------------------------------------------------------- ground truth

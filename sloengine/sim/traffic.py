@@ -316,10 +316,11 @@ class Scenario:
 
     @property
     def series_count(self) -> int:
-        """Raw series in the exposition: requests x2, three counters, four histograms."""
+        """Raw series in the exposition: requests x2, three counters, four histograms and
+        the detectors' token counters."""
         b = self.buckets
         histogram = sum(len(x) + 3 for x in (b.ttft_s, b.latency_s, b.cost_usd, b.score))
-        return len(self.combos) * (2 + 3 + histogram)
+        return len(self.combos) * (2 + 3 + histogram + len(TOKEN_COUNTERS))
 
     @cached_property
     def compiled(self) -> Model:
