@@ -18,6 +18,9 @@ import click
 from sloengine import __version__
 from sloengine.alertmanager import DEFAULT_WEBHOOK_FILE
 from sloengine.conventions import Mode, Severity
+from sloengine.detectors import rules as detectors
+from sloengine.detectors import ruletests as detector_tests
+from sloengine.detectors.explain import explain_detector
 from sloengine.durations import parse_duration
 from sloengine.errors import SpecError, UnavailableError, UserError
 from sloengine.explain import explain as explain_slo
@@ -154,6 +157,15 @@ def _planned(services: list[Service], out: Path, tests: Path | None, to: Target)
         if tests is not None:
             relative = os.path.relpath(rule_path, tests).replace(os.sep, "/")
             files[tests / f"{service.name}.test.yml"] = render_tests(service, relative)
+        detector_rules = detectors.render(service)
+        if detector_rules is not None:
+            detector_path = out / detectors.rule_file_name(service.name)
+            files[detector_path] = detector_rules
+            if tests is not None:
+                relative = os.path.relpath(detector_path, tests).replace(os.sep, "/")
+                files[tests / f"{service.name}.detectors.test.yml"] = detector_tests.render_tests(
+                    service, relative
+                )
     return files
 
 
@@ -375,7 +387,9 @@ def explain(paths: tuple[str, ...], fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([asdict(e) for e in explained], indent=2))
         return
-    click.echo("\n\n".join(render_text(e, o) for e, o in zip(explained, objectives, strict=True)))
+    texts = [render_text(e, o) for e, o in zip(explained, objectives, strict=True)]
+    texts += [explain_detector(d) for s in services for d in s.detectors]
+    click.echo("\n\n".join(texts))
 
 
 def _prometheus(url: str, timeout: float) -> Prometheus:

@@ -31,7 +31,8 @@ WINDOW = "window"
 SEVERITY = "severity"
 LONG_WINDOW = "long_window"
 SHORT_WINDOW = "short_window"
-SLOENGINE_LABELS = frozenset({SERVICE, SLO, WINDOW, SEVERITY, LONG_WINDOW, SHORT_WINDOW})
+DETECTOR = "detector"  # on every detector series and alert, in place of `slo`
+SLOENGINE_LABELS = frozenset({SERVICE, SLO, WINDOW, SEVERITY, LONG_WINDOW, SHORT_WINDOW, DETECTOR})
 
 # The base rate window: the only range over raw series. Every longer window is built from
 # the two recorded base series, so raw data is read once per evaluation, 5 minutes deep.
@@ -82,6 +83,53 @@ def group_slo(name: str) -> tuple[str, str] | None:
     """
     parts = name.removesuffix(BUDGET_SUFFIX).split(":")
     if len(parts) != 3 or parts[0] != GROUP_PREFIX:
+        return None
+    return parts[1], parts[2]
+
+
+# Detectors (sloengine.detectors): per group, the numerator (dollars, tokens, breaches)
+# and denominator (calls, input tokens) of the compared ratio, as 5m rates; their sums
+# over the recent window and over the baseline window just before it; the two ratios
+# and the change between them.
+DETECTOR_NUMERATOR_BASE = "sloengine:detector_numerator:rate5m"
+DETECTOR_DENOMINATOR_BASE = "sloengine:detector_denominator:rate5m"
+DETECTOR_NUMERATOR_RECENT = "sloengine:detector_numerator:recent"
+DETECTOR_DENOMINATOR_RECENT = "sloengine:detector_denominator:recent"
+DETECTOR_NUMERATOR_BASELINE = "sloengine:detector_numerator:baseline"
+DETECTOR_DENOMINATOR_BASELINE = "sloengine:detector_denominator:baseline"
+# prompt_version_cost: a version's own sums over the baseline window, before the group's
+# baseline leaves them out.
+DETECTOR_NUMERATOR_VERSION_BASELINE = "sloengine:detector_numerator:version_baseline"
+DETECTOR_DENOMINATOR_VERSION_BASELINE = "sloengine:detector_denominator:version_baseline"
+DETECTOR_RECENT = "sloengine:detector_recent:ratio"
+DETECTOR_BASELINE = "sloengine:detector_baseline:ratio"
+DETECTOR_CHANGE = "sloengine:detector_change:ratio"  # recent / baseline - 1
+DETECTOR_ALERT_NAME = "SLODetectorRegression"
+# Detectors compare hours with days: one evaluation every base window reads each raw
+# series once per 5m sample, and the sums over the windows stay exact (the 5m rates tile
+# time without overlap).
+DETECTOR_INTERVAL_SECONDS = BASE_WINDOW_SECONDS
+# The baseline sums (days of 5m samples) change little in an hour: their own group runs
+# hourly and the alerts read their newest value within two intervals.
+DETECTOR_BASELINE_INTERVAL_SECONDS = 3600
+DETECTOR_GROUP_PREFIX = "sloengine-detector"
+BASELINE_SUFFIX = ":baseline"
+
+
+def detector_group_name(service: str, detector: str) -> str:
+    """The name of a detector's rule group (never read as an SLO's by :func:`group_slo`)."""
+    return f"{DETECTOR_GROUP_PREFIX}:{service}:{detector}"
+
+
+def detector_baseline_group_name(service: str, detector: str) -> str:
+    """The name of a detector's hourly baseline group."""
+    return detector_group_name(service, detector) + BASELINE_SUFFIX
+
+
+def group_detector(name: str) -> tuple[str, str] | None:
+    """(service, detector) of a detector group sloengine wrote, None for any other group."""
+    parts = name.removesuffix(BASELINE_SUFFIX).split(":")
+    if len(parts) != 3 or parts[0] != DETECTOR_GROUP_PREFIX:
         return None
     return parts[1], parts[2]
 

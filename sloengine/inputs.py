@@ -177,3 +177,14 @@ def _ratio_series(errors: str | None, good: str | None, total: str) -> list[Seri
         Series(total_name, _labels(total_m + extra), part_role),
         Series(total_name, _labels(total_m, extra), rest_role),
     ]
+
+
+def labels_for(*matchers: str) -> dict[str, str]:
+    """Labels of one series that every matcher list in ``matchers`` selects.
+
+    ValueError when no series can satisfy them (the rule tests are then skipped).
+    """
+    try:
+        return _labels([m for text in matchers for m in _matchers(text)])
+    except _Unsolvable as exc:
+        raise ValueError(str(exc)) from None

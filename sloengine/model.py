@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sloengine import sli as catalog
 from sloengine.budget import AlertWindow
 from sloengine.conventions import Severity
+from sloengine.detectors.model import Detector
 from sloengine.durations import format_duration
 from sloengine.spec import SLI, SLIKind
 from sloengine.yamldoc import Document
@@ -68,3 +69,4 @@ class Service:
     owner: str = ""
     # The parsed file, for problems found later (live checks) to point into it.
     document: Document | None = field(default=None, compare=False, repr=False)
+    detectors: tuple[Detector, ...] = ()

@@ -348,6 +348,10 @@ class SLO(Model):
     policy: list[Pair] | None = Field(default=None, min_length=1)
 
 
+# The detectors package builds its models on the field types above.
+from sloengine.detectors.spec import Detector  # noqa: E402
+
+
 class SLOFile(Model):
     api_version: Literal["sloengine/v1"] = Field(alias="apiVersion")
     service: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME)
@@ -363,6 +367,7 @@ class SLOFile(Model):
     alerting: Alerting = Alerting()
     policy: list[Pair] | None = Field(default=None, min_length=1)
     slos: list[SLO] = Field(min_length=1)
+    detectors: list[Detector] = []  # SPEC "Detectors"; checked in sloengine.detectors
 
 
 def json_schema() -> dict[str, Any]:

@@ -35,6 +35,7 @@ SLOW_MODULES = {
     "test_alertmanager_e2e",
     "test_alertmanager_ha",
     "test_demo",
+    "test_detector_proofs",
     "test_exporter_status",
     "test_faults",
     "test_rule_proofs",

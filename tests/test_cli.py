@@ -48,8 +48,10 @@ def test_validate_reports_an_invalid_file_with_its_location_and_exit_code_2(
 def test_generate_writes_one_rule_file_per_slo_file(tmp_path: Path) -> None:
     code, _, _ = run("generate", str(ROOT / "slos"), "--out", str(tmp_path))
     assert code == 0
+    # and, beside it, one for a file's detectors (README, Detectors)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "api-gateway.rules.yml",
+        "chat-assistant.detectors.rules.yml",
         "chat-assistant.rules.yml",
     ]
     assert (tmp_path / "api-gateway.rules.yml").read_text() == (
@@ -60,7 +62,7 @@ def test_generate_writes_one_rule_file_per_slo_file(tmp_path: Path) -> None:
 def test_generate_check_passes_on_the_checked_in_rules() -> None:
     code, out, _ = run("generate", str(ROOT / "slos"), "--out", str(ROOT / "rules"), "--check")
     assert code == 0
-    assert out == "up to date: 2 files\n"
+    assert out == "up to date: 3 files\n"  # the chatbot has detectors: a third file
 
 
 def test_generate_check_exits_1_naming_each_stale_file_and_writes_nothing(

@@ -17,6 +17,8 @@ PACKAGE = ROOT / "sloengine"
 
 # Entry points: they may import anything.
 TOP = {"sloengine.cli", "sloengine.demo"}
+# Everything else is core, sloengine.detectors.* included (spec, catalog, model, checks,
+# resolution, rules, ruletests, explain: pure functions of resolved detectors).
 # Adapters: I/O with Prometheus, SQLite, Slack, HTTP, files and processes.
 SHELL = {
     "sloengine.prometheus",

@@ -156,6 +156,10 @@ def test_the_metric_names_are_the_llm_preset_catalog_with_counter_families_typed
         "llm_guardrail_rejections_total",
         "llm_cost_usd_total",
         *(f"{h}_{suffix}" for h in histograms for suffix in ("bucket", "count", "sum")),
+        "llm_input_tokens_total",
+        "llm_output_tokens_total",
+        "llm_cache_read_tokens_total",
+        "llm_token_budget_exceeded_total",
     }
     assert parsed.types == {
         "llm_requests": "counter",
@@ -163,6 +167,10 @@ def test_the_metric_names_are_the_llm_preset_catalog_with_counter_families_typed
         "llm_guardrail_rejections": "counter",
         "llm_cost_usd": "counter",
         **dict.fromkeys(histograms, "histogram"),
+        "llm_input_tokens": "counter",
+        "llm_output_tokens": "counter",
+        "llm_cache_read_tokens": "counter",
+        "llm_token_budget_exceeded": "counter",
     }
     assert all('service="chat-assistant"' in key for key in parsed.points)
     for bound in ('le="1"', 'le="5"'):
@@ -200,8 +208,8 @@ def test_buckets_never_shrink_with_le_and_the_inf_bucket_is_the_count() -> None:
 def test_a_bench_sized_scenario_has_over_500_series_and_says_how_many() -> None:
     s = Scenario(origin=ORIGIN, providers=3, models_per_provider=2, features=3, labels=SERVICE)
     parsed = parse(exposition(s, ORIGIN, ORIGIN + 60, 60))
-    assert len(parsed.points) == s.series_count == 1098
-    assert traffic.example_scenario(ORIGIN).series_count == 488
+    assert len(parsed.points) == s.series_count == 1170  # 18 combos x 65 series
+    assert traffic.example_scenario(ORIGIN).series_count == 520
 
 
 # ---------------------------------------------------------------------- ground truth

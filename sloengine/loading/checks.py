@@ -32,6 +32,10 @@ def check_file(doc: Document, spec: SLOFile) -> list[Problem]:
     for index, slo in enumerate(spec.slos):
         problems += check_slo(doc, spec, index, slo)
     problems += duplicate_names(doc, [slo.name for slo in spec.slos])
+    # Imported here: the detectors' checks build on this module's helpers.
+    from sloengine.detectors.checks import check_detectors
+
+    problems += check_detectors(doc, spec)
     # SLOs sharing a file-level setting would each report the same problem with it.
     return list(dict.fromkeys(problems))
 
@@ -98,15 +102,23 @@ def check_slo(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Proble
     period = slo.window or spec.window
     window_at = (*at, "window") if slo.window is not None else ("window",)
     problems += _policy_problems(doc, at, window_at, slo.policy, spec.policy, period)
-    if slo.runbook and not urlparse(slo.runbook).scheme and not spec.runbooks.base_url:
-        problems.append(
+    problems += runbook_problems(doc, (*at, "runbook"), slo.runbook, spec)
+    return problems
+
+
+def runbook_problems(
+    doc: Document, path: KeyPath, runbook: str | None, spec: SLOFile
+) -> list[Problem]:
+    """A problem when a relative runbook has no runbooks.base_url to be joined with."""
+    if runbook and not urlparse(runbook).scheme and not spec.runbooks.base_url:
+        return [
             doc.problem(
-                (*at, "runbook"),
-                f"runbook {slo.runbook!r} is relative but runbooks.base_url is not set",
+                path,
+                f"runbook {runbook!r} is relative but runbooks.base_url is not set",
                 "set runbooks.base_url, or give an absolute URL",
             )
-        )
-    return problems
+        ]
+    return []
 
 
 def selector_problems(doc: Document, path: KeyPath, matchers: str) -> list[Problem]:

@@ -37,6 +37,25 @@ def partial_problems(doc: Document) -> list[Problem]:
         except pydantic.ValidationError:
             continue
         problems += check_slo(doc, shell, index, slo)
+    return problems + _detector_problems(doc, data, shell)
+
+
+def _detector_problems(doc: Document, data: dict[Any, Any], shell: SLOFile) -> list[Problem]:
+    """The checks of each detector that is valid on its own."""
+    # Imported here: the detectors' checks build on sloengine.loading.checks.
+    from sloengine.detectors.checks import check_detector
+    from sloengine.detectors.spec import Detector
+
+    raw_detectors = data.get("detectors")
+    if not isinstance(raw_detectors, list):
+        return []
+    problems: list[Problem] = []
+    for index, raw in enumerate(raw_detectors):
+        try:
+            det = Detector.model_validate(raw)
+        except pydantic.ValidationError:
+            continue
+        problems += check_detector(doc, shell, ("detectors", index), det)
     return problems
 
 

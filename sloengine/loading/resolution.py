@@ -15,6 +15,9 @@ from sloengine.yamldoc import Document
 
 def resolve_service(doc: Document, spec: SLOFile) -> Service:
     """The service of a file that passed every check."""
+    # Imported here: the detectors' resolution uses resolve_runbook below.
+    from sloengine.detectors.resolution import resolve_detectors
+
     return Service(
         spec.service,
         doc.file,
@@ -22,7 +25,16 @@ def resolve_service(doc: Document, spec: SLOFile) -> Service:
         spec.description,
         spec.owner,
         document=doc,
+        detectors=resolve_detectors(doc.file, spec),
     )
+
+
+def resolve_runbook(spec: SLOFile, runbook: str | None) -> str | None:
+    """A runbook's URL: joined with runbooks.base_url unless it is absolute already."""
+    if not runbook:
+        return None
+    base = spec.runbooks.base_url or ""
+    return urljoin(base if base.endswith("/") else base + "/", runbook) if base else runbook
 
 
 def _merge_alerting(shared: Alerting, own: Alerting | None) -> Alerting:
@@ -46,14 +58,7 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
     policy = slo.policy or spec.policy or list(DEFAULT_POLICY)
     kind = slo.sli.kind
     objective = None if slo.objective is None else round(slo.objective / 100, 12)
-    runbook_url = None
-    if slo.runbook:
-        base = spec.runbooks.base_url or ""
-        runbook_url = (
-            urljoin(base if base.endswith("/") else base + "/", slo.runbook)
-            if base
-            else slo.runbook
-        )
+    runbook_url = resolve_runbook(spec, slo.runbook)
     channels = {
         severity: route.slack_channel
         for severity, route in (

@@ -36,6 +36,7 @@ from functools import cached_property
 from typing import Literal, Protocol, get_args
 
 from sloengine import promql, sli
+from sloengine.detectors import catalog as detector_catalog
 from sloengine.spec import LABEL_NAME, SLIKind
 
 
@@ -55,6 +56,13 @@ LATENCY = _catalog_name("latency")  # llm_total_latency_seconds
 COST_PER_REQUEST = _catalog_name("cost_per_call")  # llm_cost_per_request_usd
 EVAL_SCORE = _catalog_name("quality")  # llm_eval_score
 SPEND = _catalog_name("spend")  # llm_cost_usd_total
+# The detectors' counters (sloengine.detectors.catalog), in leaf order.
+TOKEN_COUNTERS = (
+    (detector_catalog.LLM_INPUT_TOKENS, "Prompt tokens sent, those read from the cache included."),
+    (detector_catalog.LLM_OUTPUT_TOKENS, "Completion tokens received."),
+    (detector_catalog.LLM_CACHE_READ_TOKENS, "Prompt tokens read from the provider's cache."),
+    (detector_catalog.LLM_TOKEN_BUDGET_EXCEEDED, "Requests over their feature's token budget."),
+)
 VALIDATION_ERRORS = sli.INCLUDES["validation_errors"]
 GUARDRAIL_REJECTIONS = sli.INCLUDES["guardrail_rejections"]
 
@@ -72,6 +80,11 @@ IncidentKind = Literal[
     "validation_errors",  # this fraction of the rest fails output validation
     "zero_traffic",  # no requests at all (intensity is ignored)
     "traffic_surge",  # traffic times `intensity` (any factor >= 0)
+    # What the detectors are for (a service that works but costs more):
+    "retry_storm",  # each request retries: its cost and tokens times 1 + intensity
+    "token_growth",  # a longer prompt or answer: tokens per request times 1 + intensity
+    "cache_break",  # this fraction of the prompt-cache hits is lost
+    "token_budget_breaches",  # this fraction of requests goes over its token budget
 ]
 INCIDENT_KINDS: tuple[str, ...] = get_args(IncidentKind)
 
@@ -195,6 +208,13 @@ class Baseline:
     eval_sample_rate: float = 0.1  # fraction of successful requests an eval judge scores
     eval_shortfall: float = 0.04
     model_spread: float = 0.2
+    # The detectors' counters (per successful request; each model scales input and output
+    # tokens by its price factor): tokens in and out, the share of input tokens read from
+    # the provider's prompt cache, and the share of requests over their token budget.
+    input_tokens: float = 1500.0
+    output_tokens: float = 400.0
+    cache_hit_ratio: float = 0.6
+    token_budget_breach_rate: float = 0.002
 
     def __post_init__(self) -> None:
         fractions = {
@@ -202,6 +222,8 @@ class Baseline:
             "guardrail_rate": self.guardrail_rate,
             "validation_error_rate": self.validation_error_rate,
             "eval_sample_rate": self.eval_sample_rate,
+            "cache_hit_ratio": self.cache_hit_ratio,
+            "token_budget_breach_rate": self.token_budget_breach_rate,
         }
         for name, value in fractions.items():
             if not 0 <= value <= 1:
@@ -294,10 +316,11 @@ class Scenario:
 
     @property
     def series_count(self) -> int:
-        """Raw series in the exposition: requests x2, three counters, four histograms."""
+        """Raw series in the exposition: requests x2, three counters, four histograms and
+        the detectors' token counters."""
         b = self.buckets
         histogram = sum(len(x) + 3 for x in (b.ttft_s, b.latency_s, b.cost_usd, b.score))
-        return len(self.combos) * (2 + 3 + histogram)
+        return len(self.combos) * (2 + 3 + histogram + len(TOKEN_COUNTERS))
 
     @cached_property
     def compiled(self) -> Model:
@@ -464,6 +487,9 @@ class _Histogram:
 # Leaves are the independent counters everything else is summed from: four request
 # outcomes, then per histogram its bins and its sum. Integer leaves are floored.
 _ERROR, _CLEAN, _GUARDED, _INVALID = range(4)
+_DETECTOR_INCIDENTS = frozenset(
+    {"retry_storm", "token_growth", "cache_break", "token_budget_breaches"}
+)
 _SHIFT_TARGET = {
     "ttft_slowdown": "ttft",
     "latency_slowdown": "latency",
@@ -531,6 +557,9 @@ class Model:
         for key, name, bounds, text in specs:
             self.histograms[key] = _Histogram(key, name, bounds, text, len(integral))
             integral += [True] * (len(bounds) + 1) + [False]
+        # The detectors' token and budget counters, after the histograms.
+        self.tokens_first = len(integral)
+        integral += [True] * len(TOKEN_COUNTERS)
         self.integral = integral
         weights = [self._weight(c) for c in scenario.combos]
         total = sum(weights)
@@ -554,12 +583,26 @@ class Model:
         keep_guard -= base.guardrail_rate
         keep_valid -= base.validation_error_rate
         ttft_speed, latency_speed = combo.speed
+        cost_factor, token_factor, keep_cache = 1.0, 1.0, 1.0
+        breaches = base.token_budget_breach_rate
+        for incident in active:
+            x = incident.intensity
+            if incident.kind == "retry_storm":
+                cost_factor *= 1 + x
+                token_factor *= 1 + x
+            elif incident.kind == "token_growth":
+                token_factor *= 1 + x
+            elif incident.kind == "cache_break":
+                keep_cache *= 1 - x
+            elif incident.kind == "token_budget_breaches":
+                breaches += (1 - breaches) * x
+        cost_median = base.cost_median_usd * combo.price * cost_factor
         mixtures: dict[str, Mixture] = {
             "ttft": [(1.0, _LogNormal(base.ttft_median_s * ttft_speed, base.ttft_spread))],
             "latency": [
                 (1.0, _LogNormal(base.latency_median_s * latency_speed, base.latency_spread))
             ],
-            "cost": [(1.0, _LogNormal(base.cost_median_usd * combo.price, base.cost_spread))],
+            "cost": [(1.0, _LogNormal(cost_median, base.cost_spread))],
             "eval": [(1.0, _Score(base.eval_shortfall))],
         }
         for incident in active:
@@ -574,6 +617,8 @@ class Model:
                 keep_guard *= 1 - x
             elif incident.kind == "validation_errors":
                 keep_valid *= 1 - x
+            elif incident.kind in _DETECTOR_INCIDENTS:
+                continue  # applied above
             else:
                 key = _SHIFT_TARGET[incident.kind]
                 shifted: _Distribution = (
@@ -591,6 +636,13 @@ class Model:
             observed = ok * (base.eval_sample_rate if key == "eval" else 1.0)
             out += [observed * p for p in _bins(mixtures[key], h.bounds)]
             out.append(observed * _mean(mixtures[key]))
+        tokens_in = base.input_tokens * combo.price * token_factor
+        out += [
+            ok * tokens_in,
+            ok * base.output_tokens * combo.price * token_factor,
+            ok * tokens_in * base.cache_hit_ratio * keep_cache,
+            ok * breaches,
+        ]
         return out
 
     def select(self, where: Scope | None) -> list[Combo]:
@@ -782,6 +834,9 @@ def families(model: Model) -> list[Family]:
     ]
     for h in model.histograms.values():
         families.append(Family(model, h.name, "histogram", h.help, h.first, h.sum_leaf + 1))
+    for i, (name, text) in enumerate(TOKEN_COUNTERS):
+        first = model.tokens_first + i
+        families.append(Family(model, name, "counter", text, first, first + 1))
     return families
 
 
