@@ -158,7 +158,7 @@ def _planned(services: list[Service], out: Path, tests: Path | None, to: Target)
             relative = os.path.relpath(rule_path, tests).replace(os.sep, "/")
             files[tests / f"{service.name}.test.yml"] = render_tests(service, relative)
         detector_rules = detectors.render(service)
-        if detector_rules is not None:
+        if detector_rules is not None and to.format is Format.PROMETHEUS:
             detector_path = out / detectors.rule_file_name(service.name)
             files[detector_path] = detector_rules
             if tests is not None:

@@ -4,7 +4,9 @@ One set of groups, wrapped four ways: a Prometheus rule file (``groups:``), a Pr
 Operator ``PrometheusRule`` object (the groups under ``spec``), a Mimir ruler file for
 ``mimirtool rules load`` (the groups under a ruler ``namespace``), and a Thanos ruler
 file (each group with ``partial_response_strategy``). No rule is rendered twice: every
-format carries exactly the groups ``rules.rule_groups`` builds.
+format carries exactly the groups ``rules.rule_groups`` builds, and the operator, Mimir and
+Thanos files also the detectors' groups (``detectors.rules.rule_groups``), which the
+Prometheus format writes to a sibling file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from sloengine.detectors.rules import rule_groups as detector_groups
 from sloengine.errors import Problem, SpecError, UserError
 from sloengine.model import Service
 from sloengine.rules import header, rule_groups
@@ -170,6 +173,10 @@ def _thanos(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def document(service: Service, to: Target) -> dict[str, Any]:
     """The file's content as data, in the target's shape."""
     groups = rule_groups(service)
+    if to.format is not Format.PROMETHEUS:
+        # One object per service carries its detectors too; Prometheus files keep them
+        # in their sibling file (detectors.rules.rule_file_name).
+        groups = groups + detector_groups(service.detectors)
     if to.format is Format.OPERATOR:
         return _operator(service, to, groups)
     if to.format is Format.MIMIR:

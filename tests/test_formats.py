@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from sloengine.cli import cli
+from sloengine.detectors.rules import rule_groups as detector_groups
 from sloengine.formats import PARTIAL_RESPONSE_STRATEGY, Format, Target, render_as
 from sloengine.loading import load_specs
 from sloengine.model import Service
@@ -71,7 +72,8 @@ def test_the_prometheus_format_is_exactly_the_rule_file_generate_always_wrote() 
 
 def test_every_format_carries_exactly_the_rule_groups_rules_builds() -> None:
     for service in services():
-        groups = rule_groups(service)
+        # ... and the detectors' groups, which Prometheus files keep in a sibling file.
+        groups = rule_groups(service) + detector_groups(service.detectors)
         operator = loaded(service, Target(Format.OPERATOR, "monitoring", {"release": "kps"}))
         assert operator["spec"]["groups"] == groups
         assert loaded(service, Target(Format.MIMIR))["groups"] == groups
@@ -118,9 +120,12 @@ def test_check_passes_after_generate_and_names_a_changed_or_orphaned_file(
     args = ["generate", str(ROOT / "slos"), "--out", str(out), "--format", fmt]
     assert run(*args)[0] == 0
     written = sorted(out.iterdir())
-    assert len(written) == 2
+    # Prometheus files keep the chatbot's detectors in a sibling file; the others carry
+    # them in the service's one object.
+    files = 3 if fmt == "prometheus" else 2
+    assert len(written) == files
     code, stdout, _ = run(*args, "--check")
-    assert (code, stdout) == (0, "up to date: 2 files\n")
+    assert (code, stdout) == (0, f"up to date: {files} files\n")
     written[0].write_text(written[0].read_text() + "# edited\n")
     orphan = out / f"gone.{written[1].name.split('.', 1)[1]}"
     orphan.write_text(written[1].read_text())
