@@ -250,7 +250,12 @@ def test_the_definition_is_the_slo_as_written_in_its_file(service: Service) -> N
     assert body.splitlines()[-1] == "    runbook: provider-outage.md"
     last = service.objectives[-1].name
     line, body = definition(text, service.document, last)
-    assert body == "\n".join(text.splitlines()[line - 1 :]).rstrip()
+    lines = text.splitlines()
+    end = line - 1 + len(body.splitlines())
+    assert body == "\n".join(lines[line - 1 : end])
+    # It stops where the file's next top-level key (or its comment) starts.
+    rest = [x for x in lines[end:] if x.strip()]
+    assert not rest or not rest[0].startswith(" ")
     assert definition(text, service.document, "no-such-slo") == (0, "")
 
 

@@ -369,7 +369,8 @@ def definition(text: str, doc: Document | None, name: str) -> tuple[int, str]:
     after += [pos[0] for path, pos in doc.keys.items() if len(path) == 1]
     end = min((line for line in after if line > start), default=len(lines) + 1) - 1
     body = lines[start - 1 : end]
-    while body and not body[-1].strip():
+    # Blank lines and top-level comments before the next key belong to that key.
+    while body and (not body[-1].strip() or body[-1].startswith("#")):
         body.pop()
     return start, "\n".join(body)
 
