@@ -45,6 +45,7 @@ class SLIKind(StrEnum):
     SUCCESS_RATE = "success_rate"
     TTFT = "ttft"
     LATENCY = "latency"
+    TPOT = "tpot"
     COST_PER_CALL = "cost_per_call"
     QUALITY = "quality"
     SPEND = "spend"
@@ -307,6 +308,7 @@ class SLI(Model):
     success_rate: SuccessRateSLI | None = None
     ttft: LatencySLI | None = None
     latency: LatencySLI | None = None
+    tpot: LatencySLI | None = None
     cost_per_call: CostPerCallSLI | None = None
     quality: QualitySLI | None = None
     spend: SpendSLI | None = None
