@@ -38,6 +38,7 @@ SLOW_MODULES = {
     "test_faults",
     "test_rule_proofs",
     "test_scheduler",
+    "test_month",
     "test_simulate",
     "test_status",
 }
