@@ -15,12 +15,15 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from sloengine import conventions as cv
+from sloengine.alerting import Event, payload
 from sloengine.budget import month_bounds, month_forecast
 from sloengine.cli import cli
 from sloengine.conventions import Mode, Severity
+from sloengine.delivery import Message
 from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.model import Objective
+from sloengine.notify import render_console, render_slack, slack_templates
 from sloengine.prometheus import Prometheus
 from sloengine.rules import render
 from sloengine.ruletests import render_month_tests
@@ -28,6 +31,7 @@ from sloengine.sim.backfill import backfill
 from sloengine.sim.launch import prometheus_server
 from sloengine.sim.traffic import Scenario, Traffic, truth
 from sloengine.status import Rates, judge
+from sloengine.windows import windows_of
 
 FIXTURE = ROOT / "tests" / "fixtures" / "month.yaml"
 DAY = 86400
@@ -137,6 +141,26 @@ def test_the_forecast_page_carries_month_to_date_forecast_and_budget() -> None:
     )
     # No rule reads a 30d window: the month-to-date is the budget.
     assert not any('window="30d"' in r["expr"] for g in groups for r in g["rules"])
+
+
+def test_the_page_says_what_the_month_has_spent_and_where_it_is_heading() -> None:
+    obj = invoice()
+    now = at("2026-03-21T00:00:00")
+    bad = dict.fromkeys([*windows_of(obj)], 3000.0 / DAY)
+    status = judge(obj, Rates(bad, None, Mode.RAW, month_to_date=35000.0), now)
+    message = Message(1, Event.FIRING, "i", payload(obj, status, Severity.PAGE, now), 0)
+    text = render_console(message)
+    assert (
+        "this month: $35000.00 spent since the 1st; forecast at month end $68000.00, "
+        "over budget from 2026-03-29T08:00:00+00:00" in text
+    )
+    assert "page      1.13x over month, 1.13x over 1d (threshold 1x)  <- firing" in text
+    _, blocks = render_slack(message, slack_templates())
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    assert (
+        "*This month:* $35000.00 spent since the 1st · *forecast at month end:* $68000.00 · "
+        "*over budget from* 2026-03-29T08:00:00+00:00" in sections
+    )
 
 
 def test_window_month_is_refused_for_anything_but_spend(tmp_path: Path) -> None:
