@@ -56,7 +56,7 @@ def last_night(end: int) -> int:
 
 
 def production(end: int, days: int) -> Scenario:
-    """The simulated LLM service: 3 providers x 2 models x 3 features (1,098 raw series)."""
+    """The simulated LLM service: 3 providers x 2 models x 3 features (1,350 raw series)."""
     origin = end - days * DAY
     night = last_night(end)
     incidents = []

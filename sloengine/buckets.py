@@ -25,6 +25,13 @@ VLLM_REQUEST_LATENCY: Bounds = (
     0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
     40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
 )  # fmt: skip
+# vllm:request_time_per_output_token_seconds, observed once per finished request (its
+# decode time over its output tokens after the first); vllm:inter_token_latency_seconds
+# has the same buckets.
+VLLM_TPOT: Bounds = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75,
+    1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+)  # fmt: skip
 
 # LiteLLM proxy, litellm/types/integrations/prometheus.py (LATENCY_BUCKETS), used by every
 # latency histogram of litellm/integrations/prometheus.py unless prometheus_latency_buckets
@@ -42,6 +49,9 @@ OTEL_OPERATION_DURATION: Bounds = (
 )  # fmt: skip
 OTEL_SERVER_TTFT: Bounds = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+OTEL_SERVER_TPOT: Bounds = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
 )  # fmt: skip
 
 # OpenTelemetry SDK default explicit bucket boundaries (the metrics SDK specification):

@@ -7,6 +7,7 @@ all take their thresholds from here, so they cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sloengine import conventions as cv
 from sloengine.conventions import Severity
@@ -110,3 +111,41 @@ def pair_fires(
     if min_events > 0 and events < min_events:
         return False
     return not (min_bad_events > 0 and bad_events <= min_bad_events + 0.5)
+
+
+# --- calendar months (`window: month`, spend) -------------------------------------------
+
+
+def month_bounds(now: float) -> tuple[float, float]:
+    """Unix seconds of 00:00 UTC on the 1st of ``now``'s month and of the next month."""
+    at = datetime.fromtimestamp(now, UTC)
+    start = at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start.timestamp(), end.timestamp()
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Where a month's spend is heading at the current rate."""
+
+    usd: float  # dollars at month end: spent so far + rate x seconds left
+    crosses_at: float | None  # unix s when spending crosses the budget; None: not this month
+
+
+def month_forecast(spent: float, rate: float, budget: float, now: float) -> Forecast:
+    """Month-to-date ``spent`` dollars and a spend ``rate`` (dollars a second) at ``now``.
+
+    Already over budget crosses now; a rate that does not reach the budget before the
+    month ends (the budget resets on the 1st) never crosses.
+    """
+    _, end = month_bounds(now)
+    rate = max(rate, 0.0)
+    usd = spent + rate * (end - now)
+    if spent >= budget:
+        return Forecast(usd, now)
+    crosses = now + (budget - spent) / rate if rate > 0 else None
+    return Forecast(usd, crosses if crosses is not None and crosses <= end else None)

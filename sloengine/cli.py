@@ -29,7 +29,7 @@ from sloengine.formats import Format, Target, check_names, file_name, render_as,
 from sloengine.loading import load_specs
 from sloengine.model import Service
 from sloengine.output import stale, write_all, write_atomically
-from sloengine.ruletests import render_tests
+from sloengine.ruletests import render_month_tests, render_tests
 
 # The commands that talk to Prometheus or Slack import those clients when they run:
 # `generate` and `validate`, which CI runs on every push, start without them.
@@ -157,6 +157,9 @@ def _planned(services: list[Service], out: Path, tests: Path | None, to: Target)
         if tests is not None:
             relative = os.path.relpath(rule_path, tests).replace(os.sep, "/")
             files[tests / f"{service.name}.test.yml"] = render_tests(service, relative)
+            month = render_month_tests(service, relative)
+            if month is not None:
+                files[tests / f"{service.name}.month.test.yml"] = month
         detector_rules = detectors.render(service)
         if detector_rules is not None and to.format is Format.PROMETHEUS:
             detector_path = out / detectors.rule_file_name(service.name)

@@ -55,6 +55,18 @@ BUDGET_REMAINING = "sloengine:slo_error_budget_remaining"
 CURRENT_BURN = "sloengine:slo_current_burn_rate"
 BUDGET_USD = "sloengine:slo_budget_usd"
 
+# Spend on a calendar month (`window: month`): dollars since 00:00 UTC on the 1st, and the
+# month's end at the last day's rate. The forecast alert is the SLO's page with
+# long_window="month" (and short_window the rate's window).
+MONTH_TO_DATE = "sloengine:spend_month_to_date_usd"
+MONTH_FORECAST = "sloengine:spend_month_forecast_usd"
+MONTH_EVALUATED = "sloengine:spend_month_evaluated_seconds"  # when MONTH_TO_DATE last ran
+# How far back the month-to-date finds its previous value: a gap in rule evaluation up to
+# this long keeps the month's count (the gap's spend is read at the rate after it).
+MONTH_LOOKBACK = "1d"
+MONTH_WINDOW = "month"
+FORECAST_WINDOW_SECONDS = 86400
+
 ALERT_NAME = "SLOErrorBudgetBurn"
 
 # Rule groups: one per SLO every evaluation interval, and its slower budget group.

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sloengine import conventions as cv
+from sloengine.budget import month_bounds
 from sloengine.conventions import Mode
 from sloengine.durations import parse_duration
 from sloengine.model import Objective
@@ -77,7 +78,8 @@ class Evaluator:
     ) -> dict[tuple[str, str], Rates]:
         """Every SLO's recorded rates in two queries (values, then sample ages)."""
         wanted = {(o.service, o.name): o for o in objectives}
-        rows = self.prom.query(f'{{__name__=~"{cv.BAD_RATE}|{cv.TOTAL_RATE}"}}', at)
+        names = f"{cv.BAD_RATE}|{cv.TOTAL_RATE}|{cv.MONTH_TO_DATE}"
+        rows = self.prom.query(f'{{__name__=~"{names}"}}', at)
         stamps = self.prom.query(f"timestamp({cv.BAD_BASE})", at)
         newest: dict[tuple[str, str], float] = {}
         for s in stamps:
@@ -85,8 +87,12 @@ class Evaluator:
             newest[key] = max(newest.get(key, 0.0), s.value)
         bad: dict[tuple[str, str], dict[int, float]] = {}
         total: dict[tuple[str, str], dict[int, float]] = {}
+        month: dict[tuple[str, str], float] = {}
         for s in rows:
             key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.SLO, ""))
+            if s.labels.get("__name__") == cv.MONTH_TO_DATE:
+                month[key] = s.value
+                continue
             obj = wanted.get(key)
             window = s.labels.get(cv.WINDOW)
             if obj is None or window is None:
@@ -101,8 +107,11 @@ class Evaluator:
                 continue
             if not obj.is_spend and (key not in total or not need <= set(total[key])):
                 continue
+            if obj.calendar_month and key not in month:
+                continue
             age = max(0.0, at - newest[key]) if key in newest else float("inf")
-            out[key] = Rates(bad[key], None if obj.is_spend else total[key], Mode.RECORDED, age)
+            totals = None if obj.is_spend else total[key]
+            out[key] = Rates(bad[key], totals, Mode.RECORDED, age, month.get(key))
         return out
 
     def raw_rates(self, obj: Objective, at: float) -> Rates:
@@ -114,7 +123,16 @@ class Evaluator:
             bad[seconds] = _one(self.prom.query(q.bad, at))
             if q.total is not None:
                 total[seconds] = _one(self.prom.query(q.total, at))
-        return Rates(bad, None if obj.is_spend else total, Mode.RAW)
+        return Rates(bad, None if obj.is_spend else total, Mode.RAW, 0.0, self._month(obj, at))
+
+    def _month(self, obj: Objective, at: float) -> float | None:
+        """Dollars spent since 00:00 UTC on the 1st, from the raw counter (calendar months)."""
+        if not obj.calendar_month:
+            return None
+        seconds = round(at - month_bounds(at)[0])
+        if seconds < 1:
+            return 0.0
+        return _one(self.prom.query(obj.queries(seconds).bad, at)) * seconds
 
     def _raw_or_error(self, obj: Objective, at: float) -> Rates | str:
         try:

@@ -35,12 +35,18 @@ class Explanation:
     budget: str  # the error budget in the SLO's own units
     pairs: list[PairExplanation]
     warnings: list[str] = field(default_factory=list)
+    forecast: str = ""  # calendar months: when the month-end forecast pages
 
 
 def _budget_text(obj: Objective) -> str:
     period = format_duration(obj.period)
     if obj.is_spend:
         per_day = (obj.budget_usd or 0) / obj.period * 86400
+        if obj.calendar_month:
+            return (
+                f"${number(obj.budget_usd or 0)} per calendar month, reset at 00:00 UTC on the "
+                f"1st (${per_day:,.2f} a day over a {period} month, which the pairs read)"
+            )
         return f"${number(obj.budget_usd or 0)} per {period} (${per_day:,.2f} a day)"
     outage = obj.error_budget * obj.period
     return (
@@ -108,10 +114,21 @@ def explain(obj: Objective) -> Explanation:
         slo=obj.name,
         kind=obj.kind,
         objective=obj.objective,
-        window=format_duration(obj.period),
+        window=cv.MONTH_WINDOW if obj.calendar_month else format_duration(obj.period),
         budget=_budget_text(obj),
         pairs=pairs,
         warnings=list(dict.fromkeys(warnings)),
+        forecast=_forecast_text(obj),
+    )
+
+
+def _forecast_text(obj: Objective) -> str:
+    if not obj.calendar_month or not obj.enabled.get(Severity.PAGE, True):
+        return ""
+    rate = format_duration(cv.FORECAST_WINDOW_SECONDS)
+    return (
+        f"page when the month-to-date plus the last {rate}'s spend rate until month end "
+        f"passes ${number(obj.budget_usd or 0)}"
     )
 
 
@@ -141,6 +158,8 @@ def render_text(explanation: Explanation, obj: Objective) -> str:
             lines.append(
                 f"  {p.severity} at {number(round(p.burn_rate, 2))}x means spending over ${hourly:,.2f} an hour"
             )
+    if explanation.forecast:
+        lines.append(f"  forecast: {explanation.forecast}")
     lines += [f"  warning: {w}" for w in explanation.warnings]
     return "\n".join(lines)
 

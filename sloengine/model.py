@@ -41,6 +41,9 @@ class Objective:
     owner: str = ""
     channels: dict[Severity, str] = field(default_factory=dict)
     file_selector: str = ""  # metrics.selector, applied to every preset query
+    # `window: month` (spend): the budget resets on the 1st at 00:00 UTC; ``period`` is
+    # the 30-day month its burn-rate pairs read.
+    calendar_month: bool = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sloengine import conventions as cv
 from sloengine.budget import AlertWindow
+from sloengine.conventions import Severity
 from sloengine.durations import format_duration
 from sloengine.errors import printable
 from sloengine.model import Objective, Service
@@ -136,7 +137,8 @@ def budget_rules(obj: Objective) -> list[Rule]:
     averages 43,200 base samples per series): a budget needs no fresher figure than
     every couple of minutes.
     """
-    rules = [] if obj.period in alert_windows(obj) else _window_rules(obj, obj.period)
+    rolling = obj.period not in alert_windows(obj) and not obj.calendar_month
+    rules = _window_rules(obj, obj.period) if rolling else []
     return rules + metadata_rules(obj, {**obj.labels, **_ids(obj)})
 
 
@@ -160,13 +162,10 @@ def metadata_rules(obj: Objective, ids: dict[str, str]) -> list[Rule]:
             {"record": cv.BUDGET_USD, "expr": f"vector({number(obj.budget_usd)})", "labels": at}
         )
     rules.append({"record": cv.WINDOW_SECONDS, "expr": f"vector({obj.period})", "labels": at})
-    rules.append(
-        {
-            "record": cv.BUDGET_REMAINING,
-            "expr": f"1 - {cv.BURN_RATE}{_sel(obj, window=period)}",
-            "labels": at,
-        }
-    )
+    spent = f"{cv.BURN_RATE}{_sel(obj, window=period)}"
+    if obj.calendar_month and obj.budget_usd is not None:  # the budget is this month's
+        spent = f"{cv.MONTH_TO_DATE}{_sel(obj)} / {number(obj.budget_usd)}"
+    rules.append({"record": cv.BUDGET_REMAINING, "expr": f"1 - {spent}", "labels": at})
     return rules
 
 
@@ -256,6 +255,94 @@ def alerting_rules(obj: Objective) -> list[Rule]:
     return rules
 
 
+# Seconds since 00:00 UTC on the 1st at the evaluation time (Unix time has no leap seconds).
+SINCE_MONTH_START = "((day_of_month() - 1) * 86400 + time() % 86400)"
+
+
+def month_rules(obj: Objective) -> list[Rule]:
+    """Spend on a calendar month: dollars since the 1st, the forecast at month end, and the
+    page when the forecast overshoots the budget (nothing for a rolling window).
+
+    PromQL ranges are fixed, so no range reads "since the 1st". Month-to-date is a running
+    sum instead, one sample per evaluation: the previous value plus the base rate times
+    the seconds since the previous evaluation (kept as a value, so a gap or any
+    evaluation spacing is counted right). When the previous evaluation was before 00:00
+    on the 1st, the previous value is dropped and only the seconds since midnight count:
+    the budget resets exactly at the boundary.
+    """
+    if not obj.calendar_month or obj.budget_usd is None:
+        return []
+    ids = {**obj.labels, **_ids(obj)}
+    since, back = SINCE_MONTH_START, cv.MONTH_LOOKBACK
+    mtd = cv.MONTH_TO_DATE + _sel(obj)
+    previous = f"last_over_time({mtd}[{back}])"
+    elapsed = f"(time() - last_over_time({cv.MONTH_EVALUATED}{_sel(obj)}[{back}]))"
+    base = cv.BAD_BASE + _sel(obj)
+    this_month = f"(({previous} unless on () {since} < on () {elapsed}) or on () vector(0))"
+    seconds = f"({since} < on () {elapsed} or on () {elapsed})"  # the shorter of the two
+    first = f"{base} * on () clamp_max({since}, {obj.interval})"  # no previous evaluation
+    left = f"(days_in_month() * 86400 - {since})"
+    rate = cv.BAD_RATE + _sel(obj, window=format_duration(cv.FORECAST_WINDOW_SECONDS))
+    rules: list[Rule] = [
+        {
+            "record": cv.MONTH_TO_DATE,
+            "expr": f"({this_month} + on () ({base} * on () {seconds})) or on () ({first})",
+            "labels": ids,
+        },
+        # After the month-to-date, so that rule reads the previous evaluation's time.
+        {"record": cv.MONTH_EVALUATED, "expr": "vector(time())", "labels": ids},
+        {
+            "record": cv.MONTH_FORECAST,
+            "expr": f"{mtd} + on () ({rate} * on () {left})",
+            "labels": ids,
+        },
+    ]
+    if not obj.enabled.get(Severity.PAGE, True):
+        return rules
+    alert: Rule = {
+        "alert": cv.ALERT_NAME,
+        "expr": f"{cv.MONTH_FORECAST}{_sel(obj)} > {number(obj.budget_usd)}",
+    }
+    if obj.for_seconds.get(Severity.PAGE, 0) > 0:
+        alert["for"] = format_duration(obj.for_seconds[Severity.PAGE])
+    alert["labels"] = {
+        **{k: as_written(v) for k, v in obj.labels.items()},
+        **_ids(obj),
+        cv.SEVERITY: Severity.PAGE.value,
+        cv.LONG_WINDOW: cv.MONTH_WINDOW,
+        cv.SHORT_WINDOW: format_duration(cv.FORECAST_WINDOW_SECONDS),
+    }
+    alert["annotations"] = month_annotations(obj)
+    return [*rules, alert]
+
+
+def month_annotations(obj: Objective) -> dict[str, str]:
+    """The forecast page's summary and description: month-to-date, forecast, budget."""
+    budget = number(obj.budget_usd or 0)
+    spent = cv.MONTH_TO_DATE + "{" + label_matchers(_ids(obj)) + "}"
+    # A template query of sloengine's own series; user text is escaped by as_written.
+    mtd = (
+        "{{ with query " + _go_string(spent) + ' }}{{ . | first | value | printf "%.2f" }}{{ end }}'
+    )
+    rate_window = format_duration(cv.FORECAST_WINDOW_SECONDS)
+    out = {
+        "summary": f"{obj.service} {obj.name}: spend heading over the ${budget} monthly budget",
+        "description": (
+            f"{obj.service}/{obj.name} has spent ${mtd} this month (since 00:00 UTC on the 1st); "
+            f"at the last {rate_window}'s rate the month ends at "
+            '${{ $value | printf "%.2f" }}, '
+            f"over its budget of ${budget}."
+        ),
+    }
+    if obj.runbook_url:
+        out["runbook_url"] = as_written(obj.runbook_url)
+    return {**{k: as_written(v) for k, v in obj.annotations.items()}, **out}
+
+
+def _go_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def rule_groups(service: Service) -> list[Rule]:
     """Two groups per SLO: the recording rules and the alerts that read them, in one pass
     every evaluation interval; then the SLO window and budget metadata, less often."""
@@ -265,7 +352,7 @@ def rule_groups(service: Service) -> list[Rule]:
             {
                 "name": cv.group_name(obj.service, obj.name),
                 "interval": format_duration(obj.interval),
-                "rules": recording_rules(obj) + alerting_rules(obj),
+                "rules": recording_rules(obj) + month_rules(obj) + alerting_rules(obj),
             }
         )
         groups.append(

@@ -78,6 +78,7 @@ CATALOG: dict[str, dict[SLIKind, CatalogEntry]] = {
         SLIKind.COST_PER_CALL: Histogram("llm_cost_per_request_usd"),
         SLIKind.QUALITY: Histogram("llm_eval_score"),
         SLIKind.SPEND: Counter("llm_cost_usd_total"),
+        SLIKind.TPOT: Histogram("llm_tpot_seconds"),
     },
     "otel": {
         # Every call is observed once in the duration histogram; failed ones carry error_type.
@@ -100,6 +101,10 @@ CATALOG: dict[str, dict[SLIKind, CatalogEntry]] = {
         # user configures a view, so a per-call threshold in cents fails the bound check.
         SLIKind.COST_PER_CALL: Histogram("gen_ai_usage_cost_USD", buckets.OTEL_SDK_DEFAULT),
         SLIKind.SPEND: Counter("gen_ai_usage_cost_USD_sum"),
+        # gen_ai.server.time_per_output_token: successful responses only, after the first token.
+        SLIKind.TPOT: Histogram(
+            "gen_ai_server_time_per_output_token_seconds", buckets.OTEL_SERVER_TPOT
+        ),
     },
     "vllm": {
         # vllm:request_success_total counts finished requests by finish reason, not failures:
@@ -114,6 +119,11 @@ CATALOG: dict[str, dict[SLIKind, CatalogEntry]] = {
         SLIKind.LATENCY: Histogram(
             "vllm:e2e_request_latency_seconds", buckets.VLLM_REQUEST_LATENCY
         ),
+        # One observation per finished request: its mean time per output token after the
+        # first (vllm/v1/metrics/loggers.py, mean_time_per_output_token). Not
+        # vllm:time_per_output_token_seconds: that one is per token (inter-token latency,
+        # deprecated and hidden), so a request of a thousand tokens counts a thousand times.
+        SLIKind.TPOT: Histogram("vllm:request_time_per_output_token_seconds", buckets.VLLM_TPOT),
     },
     "litellm": {
         # A failure increments both counters. 4xx (bad request, budget exceeded, LiteLLM's
@@ -162,6 +172,17 @@ REFUSED: dict[str, dict[SLIKind, Unsupported]] = {
             "to a cost histogram of your own",
         ),
         SLIKind.QUALITY: Unsupported("the LiteLLM proxy records no evaluation score", _NO_EVALS),
+        # litellm_deployment_latency_per_output_token divides the time to first token
+        # (streamed) or the whole call (not streamed) by the output tokens: a slow first
+        # token over a long answer reads as fast decoding, and streamed calls as nothing.
+        SLIKind.TPOT: Unsupported(
+            "the LiteLLM proxy has no time per output token: "
+            "litellm_deployment_latency_per_output_token is the time to first token (streamed "
+            "calls) or the whole call divided by the output tokens, which mixes waiting for "
+            "the first token with decoding",
+            "read TPOT at the model server (the vllm or otel preset), or set "
+            "sli.tpot.metric to a per-request TPOT histogram of your own",
+        ),
     },
 }
 

@@ -17,7 +17,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -45,6 +47,7 @@ class SLIKind(StrEnum):
     SUCCESS_RATE = "success_rate"
     TTFT = "ttft"
     LATENCY = "latency"
+    TPOT = "tpot"
     COST_PER_CALL = "cost_per_call"
     QUALITY = "quality"
     SPEND = "spend"
@@ -121,6 +124,27 @@ def _at_least_a_micro_dollar(value: float) -> float:
 
 Objective = Annotated[Number, AfterValidator(_objective_bound)]
 Window = Annotated[Seconds, _at_most(MAX_WINDOW, "365d")]
+
+# `window: month`: the calendar month, the budget reset at 00:00 UTC on the 1st like a
+# provider's invoice (spend SLOs only). Its burn-rate pairs are the default policy's
+# shares of a 30-day month (1h/5m, 6h/30m, 1d/2h, 3d/6h): rules cannot change their
+# windows with the month's length.
+MONTH = "month"
+MONTH_PAIR_SECONDS = 30 * 86400
+
+
+def _month_or_duration(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, str) and value.strip() == MONTH:
+        return MONTH
+    return handler(value)
+
+
+SLOWindow = Annotated[
+    Window,
+    Field(gt=0),
+    WrapValidator(_month_or_duration),
+    WithJsonSchema({"anyOf": [*_DURATION_SCHEMA["anyOf"], {"const": MONTH}]}),
+]
 
 
 class Model(BaseModel):
@@ -307,6 +331,7 @@ class SLI(Model):
     success_rate: SuccessRateSLI | None = None
     ttft: LatencySLI | None = None
     latency: LatencySLI | None = None
+    tpot: LatencySLI | None = None
     cost_per_call: CostPerCallSLI | None = None
     quality: QualitySLI | None = None
     spend: SpendSLI | None = None
@@ -341,11 +366,22 @@ class SLO(Model):
     name: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME)
     description: str = ""
     objective: Objective | None = Field(default=None, gt=0, lt=100)
-    window: Window | None = Field(default=None, gt=0)
+    window: SLOWindow | None = None
     sli: SLI
     runbook: str | None = None
     alerting: Alerting | None = None
     policy: list[Pair] | None = Field(default=None, min_length=1)
+
+    @property
+    def calendar_month(self) -> bool:
+        """``window: month``: the budget resets on the 1st of each month (UTC)."""
+        return isinstance(self.window, str)
+
+    def period(self, default: float) -> float:
+        """Seconds of the SLO window; a calendar month's pairs read a 30-day month."""
+        if self.calendar_month:
+            return MONTH_PAIR_SECONDS
+        return default if self.window is None else self.window
 
 
 # The detectors package builds its models on the field types above.

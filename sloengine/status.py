@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from sloengine.budget import AlertWindow, budget_exhaustion_seconds, pair_fires
+from sloengine import conventions as cv
+from sloengine.budget import AlertWindow, budget_exhaustion_seconds, month_forecast, pair_fires
 from sloengine.conventions import Mode, Severity
 from sloengine.durations import format_duration
 from sloengine.model import Objective
@@ -50,6 +51,7 @@ class Rates:
     total: dict[int, float] | None
     mode: Mode
     age_seconds: float = 0.0  # how old the newest recorded sample is (0 in raw mode)
+    month_to_date: float | None = None  # `window: month` spend: dollars since the 1st
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,9 @@ def judge(obj: Objective, rates: Rates, now: float) -> Status:
         for s in sorted(rates.bad)
     }
     pairs = [_pair(obj, w, burns, rates) for w in obj.active_windows()]
+    month = month_status(obj, rates, now)
+    if month is not None and month.pair is not None:
+        pairs.append(month.pair)
     state = next(
         (
             sev
@@ -147,12 +152,16 @@ def judge(obj: Objective, rates: Rates, now: float) -> Status:
         }
     current = min((w.long_seconds for w in obj.active_windows()), default=period)
     exhaustion = _exhaustion(period, remaining, burns.get(current, 0.0), now)
+    if month is not None:  # the budget is this month's: spent since the 1st
+        sli, remaining = month.spent, month.remaining
+        units = {"dollars": round((obj.budget_usd or 0) * remaining, 2)}
+        exhaustion = month.crosses_at
     return Status(
         service=obj.service,
         slo=obj.name,
         kind=obj.kind,
         objective=_percent(obj),
-        window=format_duration(period),
+        window=window_name(obj),
         sli=sli,
         error_budget_remaining=remaining,
         budget_remaining=units,
@@ -162,7 +171,56 @@ def judge(obj: Objective, rates: Rates, now: float) -> Status:
         health=health(obj, rates),
         mode=rates.mode,
         pairs=pairs,
+        forecast_usd=None if month is None else month.forecast_usd,
+        forecast_crosses_at=None if month is None else month.crosses_at,
     )
+
+
+@dataclass(frozen=True)
+class MonthStatus:
+    spent: float
+    remaining: float  # share of the month's budget left
+    forecast_usd: float
+    crosses_at: str | None
+    pair: PairState | None  # the forecast page: month end over the budget
+
+
+def month_status(obj: Objective, rates: Rates, now: float) -> MonthStatus | None:
+    """A calendar month's spend, forecast and forecast page (None for rolling windows, or
+    when the month-to-date was not read)."""
+    if not obj.calendar_month or obj.budget_usd is None or rates.month_to_date is None:
+        return None
+    budget, spent = obj.budget_usd, rates.month_to_date
+    forecast = month_forecast(spent, rates.bad.get(cv.FORECAST_WINDOW_SECONDS, 0.0), budget, now)
+    share = forecast.usd / budget
+    pair = None
+    if obj.enabled.get(Severity.PAGE, True):
+        pair = PairState(
+            severity=Severity.PAGE,
+            long_window=cv.MONTH_WINDOW,
+            short_window=format_duration(cv.FORECAST_WINDOW_SECONDS),
+            threshold=1.0,  # the forecast over the budget
+            long_burn=share,
+            short_burn=share,
+            active=forecast.usd > budget,
+        )
+    crosses = forecast.crosses_at
+    return MonthStatus(
+        spent=spent,
+        remaining=1 - spent / budget,
+        forecast_usd=round(forecast.usd, 2),
+        crosses_at=None if crosses is None else _iso(crosses),
+        pair=pair,
+    )
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
+def window_name(obj: Objective) -> str:
+    """The SLO window as shown: ``month`` for a calendar month, else its duration."""
+    return cv.MONTH_WINDOW if obj.calendar_month else format_duration(obj.period)
 
 
 def _values(rates: Rates) -> list[tuple[int, float]]:
@@ -235,7 +293,7 @@ def unavailable(obj: Objective, error: str) -> Status:
         slo=obj.name,
         kind=obj.kind,
         objective=_percent(obj),
-        window=format_duration(obj.period),
+        window=window_name(obj),
         sli=None,
         error_budget_remaining=None,
         budget_remaining={},

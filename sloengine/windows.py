@@ -12,6 +12,8 @@ from sloengine.model import Objective
 
 def windows_of(obj: Objective) -> list[int]:
     """Every window (seconds) the alerts and the budget need, shortest first."""
+    if obj.calendar_month:  # the budget is the month-to-date, not a rolling window
+        return alert_windows(obj)
     return sorted({obj.period, *alert_windows(obj)})
 
 

@@ -40,6 +40,7 @@ SLOW_MODULES = {
     "test_faults",
     "test_rule_proofs",
     "test_scheduler",
+    "test_month",
     "test_simulate",
     "test_status",
     "test_web_browser",

@@ -143,7 +143,9 @@ def input_series(exporter: Exporter, minutes: int, target: Labels) -> list[dict[
 # histograms' buckets below. http_requests_total{handler,method,status}: the API server's
 # prometheus-fastapi-instrumentator (vllm/entrypoints/serve/instrumentator/metrics.py,
 # Instrumentator(excluded_handlers=["/metrics", "/health", ...]).add()), status grouped as
-# 2xx/4xx/5xx, handler the route template.
+# 2xx/4xx/5xx, handler the route template. vllm:request_time_per_output_token_seconds is
+# observed once per finished request (mean_time_per_output_token), same buckets as
+# vllm:inter_token_latency_seconds.
 VLLM_TTFT = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
     1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
@@ -151,6 +153,10 @@ VLLM_TTFT = (
 VLLM_E2E = (
     0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
     40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
+)  # fmt: skip
+VLLM_TPOT = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+    10.0, 20.0, 40.0, 80.0,
 )  # fmt: skip
 
 
@@ -162,12 +168,12 @@ def _vllm(
     what: str,
     per_minute: int,
     http: tuple[str, Labels, float],
-    finished: tuple[str, str, float, float] | None = None,  # model, reason, ttft, e2e
+    finished: tuple[str, str, float, float, float] | None = None,  # model, reason, ttft, e2e, tpot
     **truth: bool,
 ) -> Row:
     if finished is None:  # never reached the engine, or not a generation
         return Row(what, per_minute, (http,), (), truth)
-    model, reason, ttft, e2e = finished
+    model, reason, ttft, e2e, tpot = finished
     engine = {"model_name": model, "engine": "0"}
     return Row(
         what,
@@ -176,6 +182,7 @@ def _vllm(
         (
             ("vllm:time_to_first_token_seconds", engine, ttft),
             ("vllm:e2e_request_latency_seconds", engine, e2e),
+            ("vllm:request_time_per_output_token_seconds", engine, tpot),
         ),
         truth,
     )
@@ -191,12 +198,13 @@ VLLM = Exporter(
         Family("vllm:request_success_total", "counter"),
         Family("vllm:time_to_first_token_seconds", "histogram", VLLM_TTFT),
         Family("vllm:e2e_request_latency_seconds", "histogram", VLLM_E2E),
+        Family("vllm:request_time_per_output_token_seconds", "histogram", VLLM_TPOT),
     ),
     rows=(
-        _vllm("fast chat completions", 60, _http(CHAT, "2xx"), ("llama", "stop", 0.08, 1.5),
-              success=GOOD, ttft=GOOD, latency=GOOD),
+        _vllm("fast chat completions", 60, _http(CHAT, "2xx"), ("llama", "stop", 0.08, 1.5, 0.02),
+              success=GOOD, ttft=GOOD, latency=GOOD, tpot=GOOD),
         _vllm("long completions, slow to start and to finish", 10, _http(COMPLETIONS, "2xx"),
-              ("llama", "length", 0.75, 30.0), success=GOOD, ttft=BAD, latency=BAD),
+              ("llama", "length", 0.75, 30.0, 0.15), success=GOOD, ttft=BAD, latency=BAD, tpot=BAD),
         # A 500 (engine dead, internal error): no engine metric sees it.
         _vllm("server errors", 3, _http(CHAT, "5xx"), success=BAD),
         # Refused as invalid (a prompt longer than the context): the client's error.
@@ -212,7 +220,7 @@ VLLM_OTHER = Exporter(
     families=VLLM.families,
     rows=(
         _vllm("another model's chat completions", 15, _http(CHAT, "2xx"),
-              ("other", "stop", 0.1, 90.0), success=GOOD, ttft=GOOD),
+              ("other", "stop", 0.1, 90.0, 0.1), success=GOOD, ttft=GOOD, tpot=GOOD),
     ),
 )  # fmt: skip
 
@@ -308,6 +316,7 @@ OTEL_DURATION = (
 OTEL_TTFT = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 )  # fmt: skip
+OTEL_TPOT = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 OTEL_SDK_DEFAULT = (
     0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0,
     7500.0, 10000.0,
@@ -325,10 +334,13 @@ _CALL = {
 }
 
 
-def _otel_ok(duration: float, ttft: float, dollars: float) -> tuple[tuple[str, Labels, float], ...]:
+def _otel_ok(
+    duration: float, ttft: float, tpot: float, dollars: float
+) -> tuple[tuple[str, Labels, float], ...]:
     return (
         ("gen_ai_client_operation_duration_seconds", _CALL, duration),
         ("gen_ai_server_time_to_first_token_seconds", _CALL, ttft),
+        ("gen_ai_server_time_per_output_token_seconds", _CALL, tpot),
         ("gen_ai_usage_cost_USD", _CALL, dollars),
     )
 
@@ -344,13 +356,16 @@ OTEL = Exporter(
     families=(
         Family("gen_ai_client_operation_duration_seconds", "histogram", OTEL_DURATION),
         Family("gen_ai_server_time_to_first_token_seconds", "histogram", OTEL_TTFT),
+        Family("gen_ai_server_time_per_output_token_seconds", "histogram", OTEL_TPOT),
         Family("gen_ai_usage_cost_USD", "histogram", COST_VIEW),
     ),
     rows=(
-        Row("quick cheap answers", 40, observes=_otel_ok(1.0, 0.3, 0.004),
-            truth={"success": GOOD, "ttft": GOOD, "latency": GOOD, "cost": GOOD}, dollars=0.004),
-        Row("slow dear answers", 10, observes=_otel_ok(7.0, 2.0, 0.08),
-            truth={"success": GOOD, "ttft": BAD, "latency": BAD, "cost": BAD}, dollars=0.08),
+        Row("quick cheap answers", 40, observes=_otel_ok(1.0, 0.3, 0.02, 0.004),
+            truth={"success": GOOD, "ttft": GOOD, "latency": GOOD, "cost": GOOD, "tpot": GOOD},
+            dollars=0.004),
+        Row("slow dear answers", 10, observes=_otel_ok(7.0, 2.0, 0.1, 0.08),
+            truth={"success": GOOD, "ttft": BAD, "latency": BAD, "cost": BAD, "tpot": BAD},
+            dollars=0.08),
         # A failure is fast or slow, but it is a failure, not a latency event.
         Row("connection errors", 4, observes=_otel_failed(0.05, "APIConnectionError"),
             truth={"success": BAD}),

@@ -79,6 +79,19 @@ def _validate(tmp_path: Path, preset: str, slo: str) -> tuple[int, str]:
             "slo.yaml:5:57: 0.001s is not a bucket bound of "
             "litellm_llm_api_time_to_first_token_metric; its lowest default bound is 0.005",
         ),
+        (
+            "vllm",
+            "{name: tpot, objective: 99, sli: {tpot: {threshold: 60ms}}}",
+            "slo.yaml:5:57: 0.06s is not a bucket bound of "
+            "vllm:request_time_per_output_token_seconds; its default bounds near it are "
+            "0.05 and 0.075",
+        ),
+        (
+            "otel",
+            "{name: tpot, objective: 99, sli: {tpot: {threshold: 5s}}}",
+            "slo.yaml:5:57: 5s is not a bucket bound of "
+            "gen_ai_server_time_per_output_token_seconds; its highest default bound is 2.5",
+        ),
     ],
 )
 def test_offline_validate_names_the_nearest_default_bounds_of_a_threshold_that_is_not_one(
@@ -98,6 +111,9 @@ def test_offline_validate_names_the_nearest_default_bounds_of_a_threshold_that_i
         ("vllm", "{name: l, objective: 99, sli: {latency: {threshold: 20s}}}"),
         ("litellm", "{name: l, objective: 99, sli: {latency: {threshold: 4.5s}}}"),
         ("litellm", "{name: t, objective: 99, sli: {ttft: {threshold: 0.00625}}}"),
+        ("vllm", "{name: t, objective: 99, sli: {tpot: {threshold: 100ms}}}"),
+        ("otel", "{name: t, objective: 99, sli: {tpot: {threshold: 50ms}}}"),
+        ("llm", "{name: t, objective: 99, sli: {tpot: {threshold: 42ms}}}"),
         # The user's own histogram, or a view with other buckets: their bounds, not checked.
         (
             "otel",
@@ -151,6 +167,16 @@ def test_offline_validate_accepts_a_threshold_on_a_bound_or_on_the_users_own_buc
             "slo.yaml:5:45: the litellm preset has no metric for quality: the LiteLLM proxy "
             "records no evaluation score (set sli.quality.metric to a histogram of your eval "
             "scores in [0, 1])",
+        ),
+        (
+            "litellm",
+            "{name: t, objective: 99, sli: {tpot: {threshold: 50ms}}}",
+            "slo.yaml:5:42: the litellm preset has no metric for tpot: the LiteLLM proxy has no "
+            "time per output token: litellm_deployment_latency_per_output_token is the time to "
+            "first token (streamed calls) or the whole call divided by the output tokens, which "
+            "mixes waiting for the first token with decoding (read TPOT at the model server (the "
+            "vllm or otel preset), or set sli.tpot.metric to a per-request TPOT histogram of "
+            "your own)",
         ),
         (
             "otel",
@@ -207,6 +233,8 @@ def test_the_recorded_bounds_match_the_exporter_fixtures_transcribed_separately(
     assert buckets.OTEL_OPERATION_DURATION == exporters.OTEL_DURATION
     assert buckets.OTEL_SERVER_TTFT == exporters.OTEL_TTFT
     assert buckets.OTEL_SDK_DEFAULT == exporters.OTEL_SDK_DEFAULT
+    assert buckets.VLLM_TPOT == exporters.VLLM_TPOT
+    assert buckets.OTEL_SERVER_TPOT == exporters.OTEL_TPOT
     for exporter in exporters.EXPORTERS:
         for family in exporter.families:
             entry = next(

@@ -38,11 +38,11 @@ def test_the_generated_promtool_tests_pass(
 
 def test_every_sli_kind_and_preset_is_proven() -> None:
     kinds = {(obj.preset, obj.kind) for s in load_specs(SOURCES) for obj in s.objectives}
-    for kind in ("success_rate", "ttft", "latency", "cost_per_call", "quality", "spend"):
+    for kind in ("success_rate", "ttft", "latency", "cost_per_call", "quality", "spend", "tpot"):
         assert ("llm", kind) in kinds
     for preset, supported in {
-        "otel": ("success_rate", "ttft", "latency", "cost_per_call", "spend"),
-        "vllm": ("success_rate", "ttft", "latency"),
+        "otel": ("success_rate", "ttft", "latency", "cost_per_call", "spend", "tpot"),
+        "vllm": ("success_rate", "ttft", "latency", "tpot"),
         "litellm": ("success_rate", "ttft", "latency", "spend"),
     }.items():
         assert {(preset, k) for k in supported} <= kinds

@@ -28,6 +28,7 @@ THRESHOLDS: dict[str, dict[str, Any]] = {
     "cost_per_call": {"threshold_usd": 0.1},
     "quality": {"min_score": 0.8},
     "spend": {},
+    "tpot": {"threshold": 0.05},
 }
 
 
@@ -149,6 +150,7 @@ def test_the_metric_names_are_the_llm_preset_catalog_with_counter_families_typed
         "llm_total_latency_seconds",
         "llm_cost_per_request_usd",
         "llm_eval_score",
+        "llm_tpot_seconds",
     ]
     assert names == {
         "llm_requests_total",
@@ -208,8 +210,8 @@ def test_buckets_never_shrink_with_le_and_the_inf_bucket_is_the_count() -> None:
 def test_a_bench_sized_scenario_has_over_500_series_and_says_how_many() -> None:
     s = Scenario(origin=ORIGIN, providers=3, models_per_provider=2, features=3, labels=SERVICE)
     parsed = parse(exposition(s, ORIGIN, ORIGIN + 60, 60))
-    assert len(parsed.points) == s.series_count == 1170  # 18 combos x 65 series
-    assert traffic.example_scenario(ORIGIN).series_count == 520
+    assert len(parsed.points) == s.series_count == 1422  # 18 combos x 79 series
+    assert traffic.example_scenario(ORIGIN).series_count == 632
 
 
 # ---------------------------------------------------------------------- ground truth
@@ -285,6 +287,7 @@ def test_good_plus_bad_is_total_and_bad_never_exceeds_total_even_over_a_second(k
         ("latency_slowdown", "latency", {"threshold": 5}, 0.25),
         ("cost_spike", "cost_per_call", {"threshold_usd": 0.1}, 0.25),
         ("quality_drop", "quality", {"min_score": 0.8}, 0.25),
+        ("tpot_slowdown", "tpot", {"threshold": 0.05}, 0.25),
     ],
 )
 def test_an_incident_makes_about_its_intensity_bad_and_only_in_its_scope(
@@ -442,6 +445,7 @@ def increase(url: str, selector: str, t0: int, t1: int) -> float:
             False,
         ),
         ("quality", "llm_eval_score_count", 'llm_eval_score_bucket{le="0.8"}', True),
+        ("tpot", "llm_tpot_seconds_count", 'llm_tpot_seconds_bucket{le="0.05"}', False),
     ],
 )
 def test_prometheus_counter_increases_equal_the_truth_to_the_event(

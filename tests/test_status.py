@@ -78,6 +78,7 @@ def test_raw_status_matches_the_simulators_ground_truth_within_one_percent(
         "availability": truth(sc, "success_rate", START, NOW, include=("guardrail_rejections",)),
         "ttft": truth(sc, "ttft", START, NOW, threshold=1.0),
         "latency": truth(sc, "latency", START, NOW, threshold=5.0),
+        "tpot": truth(sc, "tpot", START, NOW, threshold=0.05),
         "cost-per-call": truth(sc, "cost_per_call", START, NOW, threshold_usd=0.10),
         "quality": truth(sc, "quality", START, NOW, min_score=0.8),
     }
@@ -216,7 +217,7 @@ def test_validate_against_prometheus_accepts_the_example_whose_metrics_exist(
 ) -> None:
     result = CliRunner().invoke(cli, ["validate", "--prometheus", prometheus, CHAT])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "ok: 1 service, 7 SLOs\n"
+    assert result.stdout == "ok: 1 service, 8 SLOs\n"
 
 
 def test_validate_against_prometheus_names_a_metric_that_has_no_series(

@@ -74,6 +74,15 @@ def check_slo(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Proble
                 "its budget is sli.spend.budget_usd; remove objective",
             )
         )
+    if kind != SLIKind.SPEND and slo.calendar_month:
+        problems.append(
+            doc.problem(
+                (*at, "window"),
+                f"window: month is for spend SLOs only, not {kind}",
+                "a calendar month resets a dollar budget on the 1st, like an invoice; "
+                "give this SLO a rolling window such as 30d or 28d",
+            )
+        )
     if kind != SLIKind.SPEND and slo.objective is None:
         problems.append(doc.problem(at, f"SLO {slo.name!r} needs an objective", HINTS["objective"]))
     preset = spec.metrics.preset
@@ -99,7 +108,7 @@ def check_slo(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Proble
             expr = getattr(kind_spec, key)
             if expr is not None:
                 problems += _ratio_problems(doc, (*here, key), expr)
-    period = slo.window or spec.window
+    period = slo.period(spec.window)
     window_at = (*at, "window") if slo.window is not None else ("window",)
     problems += _policy_problems(doc, at, window_at, slo.policy, spec.policy, period)
     problems += runbook_problems(doc, (*at, "runbook"), slo.runbook, spec)

@@ -53,7 +53,7 @@ def _merge_alerting(shared: Alerting, own: Alerting | None) -> Alerting:
 
 
 def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
-    period = round(slo.window or spec.window)
+    period = round(slo.period(spec.window))
     alerting = _merge_alerting(spec.alerting, slo.alerting)
     policy = slo.policy or spec.policy or list(DEFAULT_POLICY)
     kind = slo.sli.kind
@@ -94,4 +94,5 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
         owner=spec.owner,
         channels=channels,
         file_selector=spec.metrics.selector,
+        calendar_month=slo.calendar_month,
     )

@@ -63,6 +63,7 @@ TOKEN_COUNTERS = (
     (detector_catalog.LLM_CACHE_READ_TOKENS, "Prompt tokens read from the provider's cache."),
     (detector_catalog.LLM_TOKEN_BUDGET_EXCEEDED, "Requests over their feature's token budget."),
 )
+TPOT = _catalog_name("tpot")  # llm_tpot_seconds
 VALIDATION_ERRORS = sli.INCLUDES["validation_errors"]
 GUARDRAIL_REJECTIONS = sli.INCLUDES["guardrail_rejections"]
 
@@ -85,6 +86,7 @@ IncidentKind = Literal[
     "token_growth",  # a longer prompt or answer: tokens per request times 1 + intensity
     "cache_break",  # this fraction of the prompt-cache hits is lost
     "token_budget_breaches",  # this fraction of requests goes over its token budget
+    "tpot_slowdown",  # this fraction of requests streams each token after `threshold` s
 ]
 INCIDENT_KINDS: tuple[str, ...] = get_args(IncidentKind)
 
@@ -95,9 +97,10 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "latency_slowdown": 5.0,
     "cost_spike": 0.1,
     "quality_drop": 0.8,
+    "tpot_slowdown": 0.05,
 }
 
-TruthKind = Literal["success_rate", "ttft", "latency", "cost_per_call", "quality", "spend"]
+TruthKind = Literal["success_rate", "ttft", "latency", "cost_per_call", "quality", "spend", "tpot"]
 TRUTH_KINDS: tuple[str, ...] = get_args(TruthKind)
 
 _PROVIDER_MODELS: dict[str, tuple[str, ...]] = {
@@ -215,6 +218,9 @@ class Baseline:
     output_tokens: float = 400.0
     cache_hit_ratio: float = 0.6
     token_budget_breach_rate: float = 0.002
+    # 50 tokens a second: a 50ms TPOT threshold leaves about one answer in a thousand slow.
+    tpot_median_s: float = 0.02
+    tpot_spread: float = 0.25
 
     def __post_init__(self) -> None:
         fractions = {
@@ -238,6 +244,8 @@ class Baseline:
             self.cost_median_usd,
             self.cost_spread,
             self.eval_shortfall,
+            self.tpot_median_s,
+            self.tpot_spread,
         )
         if not all(0 < v < math.inf for v in positive):
             raise ValueError("medians, spreads and eval_shortfall must be > 0")
@@ -251,9 +259,12 @@ class Buckets:
     latency_s: tuple[float, ...] = (0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60)
     cost_usd: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1)
     score: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1)
+    # Time per output token: 10ms (100 tokens/s) to 1s, finest around the usual 30-100ms
+    # thresholds of streaming UIs.
+    tpot_s: tuple[float, ...] = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1)
 
     def __post_init__(self) -> None:
-        for name in ("ttft_s", "latency_s", "cost_usd", "score"):
+        for name in ("ttft_s", "latency_s", "cost_usd", "score", "tpot_s"):
             bounds = getattr(self, name)
             ordered = all(a < b for a, b in itertools.pairwise(bounds))
             if not bounds or not ordered or bounds[0] <= 0 or not bounds[-1] < math.inf:
@@ -316,10 +327,11 @@ class Scenario:
 
     @property
     def series_count(self) -> int:
-        """Raw series in the exposition: requests x2, three counters, four histograms and
+        """Raw series in the exposition: requests x2, three counters, five histograms and
         the detectors' token counters."""
         b = self.buckets
-        histogram = sum(len(x) + 3 for x in (b.ttft_s, b.latency_s, b.cost_usd, b.score))
+        bounds = (b.ttft_s, b.latency_s, b.cost_usd, b.score, b.tpot_s)
+        histogram = sum(len(x) + 3 for x in bounds)
         return len(self.combos) * (2 + 3 + histogram + len(TOKEN_COUNTERS))
 
     @cached_property
@@ -495,6 +507,7 @@ _SHIFT_TARGET = {
     "latency_slowdown": "latency",
     "cost_spike": "cost",
     "quality_drop": "eval",
+    "tpot_slowdown": "tpot",
 }
 
 
@@ -551,6 +564,7 @@ class Model:
             ("latency", LATENCY, b.latency_s, "End-to-end latency of successful requests."),
             ("cost", COST_PER_REQUEST, b.cost_usd, "Provider cost per successful request."),
             ("eval", EVAL_SCORE, b.score, "Eval judge scores of sampled answers (0..1)."),
+            ("tpot", TPOT, b.tpot_s, "Time per output token after the first, per request."),
         ]
         self.histograms: dict[str, _Histogram] = {}
         integral = [True] * 4
@@ -604,6 +618,8 @@ class Model:
             ],
             "cost": [(1.0, _LogNormal(cost_median, base.cost_spread))],
             "eval": [(1.0, _Score(base.eval_shortfall))],
+            # Decode speed follows the model like TTFT does.
+            "tpot": [(1.0, _LogNormal(base.tpot_median_s * ttft_speed, base.tpot_spread))],
         }
         for incident in active:
             x = incident.intensity
@@ -724,7 +740,13 @@ def truth(
         bad += guarded if "guardrail_rejections" in include else 0
         bad += invalid if "validation_errors" in include else 0
         return Truth(bad, error + clean + guarded + invalid)
-    key = {"ttft": "ttft", "latency": "latency", "cost_per_call": "cost", "quality": "eval"}
+    key = {
+        "ttft": "ttft",
+        "latency": "latency",
+        "cost_per_call": "cost",
+        "quality": "eval",
+        "tpot": "tpot",
+    }
     if kind == "spend":
         cost = model.histograms["cost"].sum_leaf
         return Truth(delta(cost, cost + 1)[0], None)
