@@ -5,6 +5,7 @@ This is what rules, explain and the scheduler consume; nothing here reads files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sloengine import sli as catalog
@@ -40,6 +41,10 @@ class Objective:
     owner: str = ""
     channels: dict[Severity, str] = field(default_factory=dict)
     file_selector: str = ""  # metrics.selector, applied to every preset query
+    # group_by: one SLI, budget and alert set per value of these labels; () = one for all.
+    group_by: tuple[str, ...] = ()
+    # Spend budgets per value of the one group label; other groups have budget_usd.
+    budget_usd_by: dict[str, float] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -50,8 +55,17 @@ class Objective:
         return self.kind == SLIKind.SPEND
 
     def queries(self, seconds: int) -> catalog.Queries:
-        """PromQL for the bad and total per-second rates over ``seconds``, from raw series."""
-        return catalog.queries(self.sli, self.preset, self.file_selector, format_duration(seconds))
+        """PromQL for the bad and total per-second rates over ``seconds``, from raw series
+        (one series per group for a grouped SLO)."""
+        return catalog.queries(
+            self.sli, self.preset, self.file_selector, format_duration(seconds), self.group_by
+        )
+
+    def budget_for(self, group: Mapping[str, str]) -> float | None:
+        """The spend budget of one group (every group's, for an ungrouped SLO)."""
+        if self.budget_usd_by and self.group_by:
+            return self.budget_usd_by.get(group.get(self.group_by[0], ""), self.budget_usd)
+        return self.budget_usd
 
     def active_windows(self) -> list[AlertWindow]:
         return [w for w in self.windows if self.enabled.get(w.severity, True)]

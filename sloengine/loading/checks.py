@@ -95,6 +95,7 @@ def check_slo(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Proble
             expr = getattr(kind_spec, key)
             if expr is not None:
                 problems += _ratio_problems(doc, (*here, key), expr)
+    problems += _group_problems(doc, spec, index, slo)
     period = slo.window or spec.window
     window_at = (*at, "window") if slo.window is not None else ("window",)
     problems += _policy_problems(doc, at, window_at, slo.policy, spec.policy, period)
@@ -104,6 +105,35 @@ def check_slo(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Proble
                 (*at, "runbook"),
                 f"runbook {slo.runbook!r} is relative but runbooks.base_url is not set",
                 "set runbooks.base_url, or give an absolute URL",
+            )
+        )
+    return problems
+
+
+def _group_problems(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Problem]:
+    """Group labels that clash with the SLO's own labels; per-group budgets without one
+    group label to key them."""
+    at = ("slos", index)
+    problems = []
+    own = {**spec.labels, **spec.alerting.labels, **(slo.alerting.labels if slo.alerting else {})}
+    for i, label in enumerate(slo.group_by):
+        if label in own:
+            problems.append(
+                doc.problem(
+                    (*at, "group_by", i),
+                    f"group_by: {label!r} is also one of the SLO's labels (labels: {label}: "
+                    f"{own[label]!r}), which would overwrite every group's value",
+                    f"group by another label, or remove {label} from labels",
+                )
+            )
+    spend = slo.sli.spend
+    if spend is not None and spend.budget_usd_by and len(slo.group_by) != 1:
+        got = f"group_by has {len(slo.group_by)}" if slo.group_by else "there is no group_by"
+        problems.append(
+            doc.problem(
+                (*at, "sli", "spend", "budget_usd_by"),
+                f"budget_usd_by keys are values of the one group_by label, but {got}",
+                "group by one label, e.g. group_by: [feature], or set one budget_usd for all",
             )
         )
     return problems

@@ -89,4 +89,6 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
         owner=spec.owner,
         channels=channels,
         file_selector=spec.metrics.selector,
+        group_by=tuple(slo.group_by),
+        budget_usd_by=dict(slo.sli.spend.budget_usd_by) if slo.sli.spend else {},
     )
