@@ -6,8 +6,9 @@ This is what rules, explain and the scheduler consume; nothing here reads files.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from sloengine import promql
 from sloengine import sli as catalog
 from sloengine.budget import AlertWindow
 from sloengine.conventions import Severity
@@ -59,6 +60,15 @@ class Objective:
         (one series per group for a grouped SLO)."""
         return catalog.queries(
             self.sli, self.preset, self.file_selector, format_duration(seconds), self.group_by
+        )
+
+    def in_group(self, group: Mapping[str, str]) -> Objective:
+        """This SLO narrowed to one group's series (itself when ``group`` is empty)."""
+        if not group:
+            return self
+        only = promql.labels(dict(group))
+        return replace(
+            self, file_selector=f"{self.file_selector}, {only}" if self.file_selector else only
         )
 
     def budget_for(self, group: Mapping[str, str]) -> float | None:

@@ -228,7 +228,10 @@ def alert_annotations(obj: Objective, w: AlertWindow) -> dict[str, str]:
     lasts = format_duration(max(1, round(obj.period / w.burn_rate)))
     if obj.is_spend:
         assert obj.budget_usd is not None
-        own = [f"${number(usd)} for {obj.group_by[0]}={v}" for v, usd in sorted(obj.budget_usd_by.items())]
+        own = [
+            f"${number(usd)} for {obj.group_by[0]}={v}"
+            for v, usd in sorted(obj.budget_usd_by.items())
+        ]
         others = f", ${number(obj.budget_usd)} for any other" if own else ""
         target = f"budget {', '.join(own)}{others or '$' + number(obj.budget_usd)} per {period}"
         what = "spend"

@@ -353,9 +353,7 @@ def queries(
     assert read is not None
     total = _sum_rate(promql.selector(read.total, *read.matchers), window, by)
     terms = [read.bad, *(promql.selector(name, *read.matchers) for name in read.include)]
-    return Queries(
-        " + ".join(_or_zero(_sum_rate(t, window, by), total, by) for t in terms), total
-    )
+    return Queries(" + ".join(_or_zero(_sum_rate(t, window, by), total, by) for t in terms), total)
 
 
 def metric_names(sli: SLI, preset: str) -> list[str]:

@@ -347,7 +347,9 @@ def _check_group_label(name: str) -> str:
     if not LABEL_NAME.match(name) or name.startswith("__"):
         raise ValueError(f"{name!r} is not a valid Prometheus label name")
     if name in cv.SLOENGINE_LABELS:
-        raise ValueError(f"label {name!r} is set by sloengine on every series; it cannot be a group")
+        raise ValueError(
+            f"label {name!r} is set by sloengine on every series; it cannot be a group"
+        )
     if cv.identifier_label(name):
         raise PydanticCustomError(
             "identifier_group",

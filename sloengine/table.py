@@ -25,8 +25,11 @@ def render_table(statuses: list[Status]) -> str:
         else:
             units = ", ".join(f"{v:g} {k.replace('_', ' ')}" for k, v in s.budget_remaining.items())
             left = f"{s.error_budget_remaining * 100:.1f}% ({units})"
+        group = ",".join(f"{k}={v}" for k, v in s.group.items())
         lines = [
-            f"{s.service}/{s.slo}  [{s.state.upper()}]  health: {s.health}"
+            f"{s.service}/{s.slo}"
+            + (f" {{{group}}}" if group else "")
+            + f"  [{s.state.upper()}]  health: {s.health}"
             + (f" ({s.mode} mode)" if s.mode else ""),
             f"  sli {_format_sli(s)} over {s.window} (objective {target}); budget left {left}",
         ]

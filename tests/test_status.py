@@ -182,7 +182,7 @@ def test_recorded_and_raw_modes_read_the_same_numbers(tmp_path: Path) -> None:
         rules.write_text(render(service))
         urllib.request.urlopen(urllib.request.Request(f"{url}/-/reload", method="POST")).close()
         deadline = time.monotonic() + 60
-        recorded: dict[tuple[str, str], Rates] = {}
+        recorded: dict[tuple[str, str], list[Rates]] = {}
         while time.monotonic() < deadline:
             at = time.time()
             recorded = Evaluator(prom, mode=Mode.RECORDED).recorded_rates(objectives, at)
