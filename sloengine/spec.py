@@ -353,9 +353,9 @@ def _check_group_label(name: str) -> str:
     if cv.identifier_label(name):
         raise PydanticCustomError(
             "identifier_group",
-            "{name!r} identifies individuals: grouping by it makes a set of series, a budget "
+            "{name} identifies individuals: grouping by it makes a set of series, a budget "
             "and pages per individual",
-            {"name": name},
+            {"name": repr(name)},
         )
     return name
 

@@ -121,8 +121,8 @@ def _group_problems(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[
             problems.append(
                 doc.problem(
                     (*at, "group_by", i),
-                    f"group_by: {label!r} is also one of the SLO's labels (labels: {label}: "
-                    f"{own[label]!r}), which would overwrite every group's value",
+                    f"group_by: {label!r} is also set in labels ({label}: {own[label]!r}), "
+                    "which would give every group that one value",
                     f"group by another label, or remove {label} from labels",
                 )
             )
