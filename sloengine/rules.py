@@ -229,7 +229,7 @@ def alert_annotations(obj: Objective, w: AlertWindow) -> dict[str, str]:
     if obj.is_spend:
         assert obj.budget_usd is not None
         own = [
-            f"${number(usd)} for {obj.group_by[0]}={v}"
+            f"${number(usd)} for {obj.group_by[0]}={as_written(v)}"
             for v, usd in sorted(obj.budget_usd_by.items())
         ]
         others = f", ${number(obj.budget_usd)} for any other" if own else ""

@@ -294,11 +294,16 @@ class QualitySLI(PresetSLI):
 BudgetUSD = Annotated[Number, AfterValidator(_at_least_a_micro_dollar), Field(gt=0)]
 
 
+# Each listed group is a term of every burn-rate rule: past `validate --prometheus`'s
+# 100-group warning, per-group budgets belong in an SLO of their own.
+MAX_GROUP_BUDGETS = 100
+
+
 class SpendSLI(PresetSLI):
     budget_usd: BudgetUSD
     # Per-group budgets of a grouped spend SLO: the value of its one group_by label ->
     # dollars per window; groups not listed have budget_usd.
-    budget_usd_by: dict[LabelValue, BudgetUSD] = {}
+    budget_usd_by: dict[LabelValue, BudgetUSD] = Field(default={}, max_length=MAX_GROUP_BUDGETS)
 
 
 # The settings of one SLI kind: what `SLI.spec` holds for each kind.
@@ -343,6 +348,9 @@ class SLI(Model):
         return spec
 
 
+MAX_GROUP_LABELS = 4
+
+
 def _check_group_label(name: str) -> str:
     if not LABEL_NAME.match(name) or name.startswith("__"):
         raise ValueError(f"{name!r} is not a valid Prometheus label name")
@@ -380,8 +388,9 @@ class SLO(Model):
     runbook: str | None = None
     alerting: Alerting | None = None
     policy: list[Pair] | None = Field(default=None, min_length=1)
+    # Each label multiplies the groups: four is already tenant x feature x model x region.
     group_by: Annotated[list[GroupLabel], AfterValidator(_unique_labels)] = Field(
-        default=[], max_length=4
+        default=[], max_length=MAX_GROUP_LABELS
     )
 
 

@@ -6,6 +6,7 @@ status and scheduler checks in test_status and test_scheduler."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,4 +213,22 @@ def test_explain_says_the_slo_is_per_group_and_what_each_group_costs() -> None:
     ungrouped = next(o for s in load_specs([str(ROOT / "slos")]) for o in s.objectives)
     assert explain(ungrouped).groups == "" and "per group" not in render_text(
         explain(ungrouped), ungrouped
+    )
+
+
+def test_a_budget_usd_by_key_reaches_the_alert_text_as_written_never_as_a_template(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "slo.yaml"
+    spec.write_text(
+        "apiVersion: sloengine/v1\nservice: h\nslos:\n  - name: s\n    group_by: [feature]\n"
+        "    sli: {spend: {budget_usd: 5, budget_usd_by: {'{{ query \"up\" }}': 20}}}\n"
+    )
+    (service,) = load_specs([str(spec)])
+    alert = next(
+        r for g in yaml.safe_load(render(service))["groups"] for r in g["rules"] if "alert" in r
+    )
+    assert (
+        '(budget $20 for feature={{ "{{" }} query "up" }}, $5 for any other per 30d)'
+        in (alert["annotations"]["description"])
     )
