@@ -135,9 +135,22 @@ def _group_count_warnings(
     q = obj.queries(LOOKBACK_GROUPS)
     rows = prom.query(f"count({q.total or q.bad})")
     groups = int(rows[0].value) if rows else 0
+    labels = ", ".join(obj.group_by)
+    if 0 < groups <= TOO_MANY_GROUPS:
+        # Few enough to read: a label no series carries puts every event in one group.
+        found = prom.query(q.total or q.bad)
+        return [
+            doc.problem(
+                at,
+                f"{obj.service}/{obj.name}: no series the SLI reads carries {label} in "
+                f"{prom.url}, so every event falls in one group with an empty {label}",
+                f"group by a label the SLI's metrics carry, or add {label} where they are recorded",
+            )
+            for label in obj.group_by
+            if not any(r.labels.get(label) for r in found)
+        ]
     if groups <= TOO_MANY_GROUPS:
         return []
-    labels = ", ".join(obj.group_by)
     return [
         doc.problem(
             at,

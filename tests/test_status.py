@@ -317,6 +317,13 @@ def test_validate_against_prometheus_warns_past_a_hundred_groups(
     ) in err
     code, err = _validate(prometheus, tmp_path, body % "chat-assistant")
     assert (code, err) == (0, "")
+    code, err = _validate(prometheus, tmp_path, body.replace("feature", "tenant") % "wide")
+    assert code == 0
+    assert (
+        "warning: slo.yaml:6:15: chat-assistant/per-tenant: no series the SLI reads carries "
+        f"tenant in {prometheus}, so every event falls in one group with an empty tenant (group "
+        "by a label the SLI's metrics carry, or add tenant where they are recorded)"
+    ) in err
 
 
 def test_validate_against_prometheus_warns_on_grouping_by_a_user_id(
