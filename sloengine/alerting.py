@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from sloengine.conventions import Severity
-from sloengine.model import Objective
+from sloengine.model import Objective, group_text
 from sloengine.status import HOLDS, Health, PairState, Status
 
 BLIND = "sloengine/evaluation-blind"
@@ -71,11 +71,6 @@ class Transition:
 
     rows: tuple[AlertRow, ...] = ()
     notifications: tuple[Notification, ...] = ()
-
-
-def group_text(group: Mapping[str, str]) -> str:
-    """``tenant=acme,model=x``: a group's label values, in group_by order ("" for none)."""
-    return ",".join(f"{label}={value}" for label, value in group.items())
 
 
 def incident_key(service: str, slo: str, group: Mapping[str, str] | None = None) -> str:

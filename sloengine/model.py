@@ -17,6 +17,12 @@ from sloengine.spec import SLI, SLIKind
 from sloengine.yamldoc import Document
 
 
+def group_text(group: Mapping[str, str]) -> str:
+    """``tenant=acme, model=m1``: one group of a grouped SLO, as alerts, pages, the status
+    table and state keys name it ("" for an ungrouped SLO)."""
+    return ", ".join(f"{label}={value}" for label, value in group.items())
+
+
 @dataclass(frozen=True)
 class Objective:
     service: str

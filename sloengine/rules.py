@@ -10,14 +10,14 @@ resets, so they are read exactly from the raw series; being short, they are chea
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sloengine import conventions as cv
 from sloengine.budget import AlertWindow
 from sloengine.durations import format_duration
 from sloengine.errors import printable
-from sloengine.model import Objective, Service
+from sloengine.model import Objective, Service, group_text
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
 from sloengine.windows import alert_windows, raw_windows
@@ -218,10 +218,14 @@ def _percent(ratio: float) -> str:
 
 def group_template(obj: Objective) -> str:
     """``tenant={{ $labels.tenant }}``: the alert's group, spelled by Prometheus's templates."""
-    return ", ".join(f"{label}={{{{ $labels.{label} }}}}" for label in obj.group_by)
+    return group_text({label: f"{{{{ $labels.{label} }}}}" for label in obj.group_by})
 
 
-def alert_annotations(obj: Objective, w: AlertWindow) -> dict[str, str]:
+def alert_annotations(
+    obj: Objective, w: AlertWindow, *, group: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The alert's annotations; a grouped SLO's name the group: ``group``'s values when
+    given (an alert sent for one group), else Prometheus's templates of the labels."""
     long_w, short_w = format_duration(w.long_seconds), format_duration(w.short_seconds)
     period = format_duration(obj.period)
     rate = number(round(w.burn_rate, 4))
@@ -238,11 +242,12 @@ def alert_annotations(obj: Objective, w: AlertWindow) -> dict[str, str]:
     else:
         target = f"objective {_percent(obj.objective or 0)}% over {period}"
         what = "error budget"
-    # Prometheus fills in the group's values: each group's alert names its own group.
-    group = f" for {group_template(obj)}" if obj.group_by else ""
-    summary = f"{obj.service} {obj.name}{group}: {what} burning over {rate}x for {long_w}"
+    # Each group's alert names its own group.
+    named = group_text(group) if group else group_template(obj)
+    for_group = f" for {named}" if obj.group_by else ""
+    summary = f"{obj.service} {obj.name}{for_group}: {what} burning over {rate}x for {long_w}"
     description = (
-        f"{obj.service}/{obj.name}{group} ({target}) is burning its {what} at "
+        f"{obj.service}/{obj.name}{for_group} ({target}) is burning its {what} at "
         '{{ $value | printf "%.2f" }}x over the last '
         f"{long_w}, and above {rate}x over the last {short_w}. "
         f"Firing means {_percent(w.budget_consumed)}% of the {period} budget went in {long_w}; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sloengine.model import group_text
 from sloengine.promql import number
 from sloengine.spec import SLIKind
 from sloengine.status import Status
@@ -25,7 +26,7 @@ def render_table(statuses: list[Status]) -> str:
         else:
             units = ", ".join(f"{v:g} {k.replace('_', ' ')}" for k, v in s.budget_remaining.items())
             left = f"{s.error_budget_remaining * 100:.1f}% ({units})"
-        group = ",".join(f"{k}={v}" for k, v in s.group.items())
+        group = group_text(s.group)
         lines = [
             f"{s.service}/{s.slo}"
             + (f" {{{group}}}" if group else "")

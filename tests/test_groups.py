@@ -21,7 +21,7 @@ from sloengine.explain import explain, render_text
 from sloengine.loading import load_specs
 from sloengine.model import Objective
 from sloengine.notify import render_console, render_slack, slack_templates
-from sloengine.rules import render
+from sloengine.rules import alert_annotations, render
 from sloengine.status import PairState, Rates, Status, burn, judge
 from sloengine.table import render_table
 
@@ -158,10 +158,10 @@ def test_an_ungrouped_slo_keeps_its_state_keys_and_a_group_has_keys_of_its_own()
     assert incident_key("chat", "availability", {}) == "chat/availability"
     assert pair_key("chat", "availability", pair) == "chat/availability/page/1h"
     group = {"tenant": "acme", "model": "m1"}
-    assert incident_key("chat", "availability", group) == "chat/availability{tenant=acme,model=m1}"
+    assert incident_key("chat", "availability", group) == "chat/availability{tenant=acme, model=m1}"
     assert (
         pair_key("chat", "availability", pair, group)
-        == "chat/availability{tenant=acme,model=m1}/page/1h"
+        == "chat/availability{tenant=acme, model=m1}/page/1h"
     )
 
 
@@ -231,4 +231,13 @@ def test_a_budget_usd_by_key_reaches_the_alert_text_as_written_never_as_a_templa
     assert (
         '(budget $20 for feature={{ "{{" }} query "up" }}, $5 for any other per 30d)'
         in (alert["annotations"]["description"])
+    )
+
+
+def test_an_alert_sent_for_one_group_names_that_groups_values() -> None:
+    latency = SLOS["latency"]
+    window = latency.active_windows()[0]
+    notes = alert_annotations(latency, window, group={"tenant": "acme", "model": "m1"})
+    assert notes["summary"] == (
+        "grouped latency for tenant=acme, model=m1: error budget burning over 14.4x for 1h"
     )
