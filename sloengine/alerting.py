@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from sloengine.conventions import Severity
-from sloengine.model import Objective
+from sloengine.model import Objective, group_text
 from sloengine.status import HOLDS, Health, PairState, Status
 
 BLIND = "sloengine/evaluation-blind"
@@ -47,7 +47,8 @@ class Event(StrEnum):
 @dataclass(frozen=True)
 class AlertRow:
     """One alert pair's state (key ``service/slo/severity/long_window``), or an SLO's
-    incident (key ``service/slo``, severity the highest firing)."""
+    incident (key ``service/slo``, severity the highest firing); a grouped SLO's keys
+    carry the group after the SLO (``service/slo{tenant=acme}/...``)."""
 
     key: str
     state: AlertState
@@ -72,12 +73,16 @@ class Transition:
     notifications: tuple[Notification, ...] = ()
 
 
-def incident_key(service: str, slo: str) -> str:
-    return f"{service}/{slo}"
+def incident_key(service: str, slo: str, group: Mapping[str, str] | None = None) -> str:
+    """``service/slo``, and ``service/slo{tenant=acme}`` for one group of a grouped SLO:
+    an ungrouped SLO keeps the key it always had, so an upgrade re-pages nothing."""
+    return f"{service}/{slo}" + (f"{{{group_text(group)}}}" if group else "")
 
 
-def pair_key(service: str, slo: str, pair: PairState) -> str:
-    return f"{service}/{slo}/{pair.severity}/{pair.long_window}"
+def pair_key(
+    service: str, slo: str, pair: PairState, group: Mapping[str, str] | None = None
+) -> str:
+    return f"{incident_key(service, slo, group)}/{pair.severity}/{pair.long_window}"
 
 
 def advance(
@@ -99,14 +104,15 @@ def advance(
     changed: list[AlertRow] = []
     firing: list[Severity] = []
     for pair in status.pairs:
-        key = pair_key(obj.service, obj.name, pair)
+        key = pair_key(obj.service, obj.name, pair, status.group)
         row = rows.get(key) or AlertRow(key, AlertState.INACTIVE, pair.severity, now, None, None)
         new = _pair_row(row, pair, now, obj.for_seconds.get(pair.severity, 0))
         if new != row:
             changed.append(new)
         if new.state == AlertState.FIRING:
             firing.append(new.severity)
-    incident = _incident(obj, rows.get(incident_key(obj.service, obj.name)), firing, now, renotify)
+    key = incident_key(obj.service, obj.name, status.group)
+    incident = _incident(key, rows.get(key), firing, now, renotify)
     if incident is None:
         return Transition(tuple(changed))
     row, kind, severity = incident
@@ -136,14 +142,13 @@ def _pair_row(row: AlertRow, pair: PairState, now: float, wait: int) -> AlertRow
 
 
 def _incident(
-    obj: Objective,
+    key: str,
     row: AlertRow | None,
     firing: Sequence[Severity],
     now: float,
     renotify: float,
 ) -> tuple[AlertRow, Event, Severity] | None:
     """The incident's new row, what to tell and at which severity; None when nothing moves."""
-    key = incident_key(obj.service, obj.name)
     severity = max(firing, key=lambda s: s.rank) if firing else None
     if row is None or row.state != AlertState.FIRING:
         if severity is None:
@@ -190,7 +195,7 @@ def wants_first_look(rows: Mapping[str, AlertRow], status: Status) -> str | None
     if not active or status.health in HOLDS:
         return None
     worst = max(active, key=lambda p: p.severity.rank)
-    row = rows.get(incident_key(status.service, status.slo))
+    row = rows.get(incident_key(status.service, status.slo, status.group))
     if row and row.state == AlertState.FIRING and row.severity.rank >= worst.severity.rank:
         return None
     return worst.short_window

@@ -89,6 +89,7 @@ def build_config(
     routes: list[dict[str, Any]] = []
     receivers: dict[str, dict[str, Any]] = {}
     missing: list[str] = []
+    services = list(services)
     for service in services:
         for obj in service.objectives:
             for severity in _severities(obj):
@@ -113,7 +114,8 @@ def build_config(
                             slo=obj.name,
                             severity=severity.value,
                         ),
-                        "group_by": [cv.SERVICE, cv.SLO, cv.SEVERITY],
+                        # A grouped SLO notifies per group, as `run` pages per group.
+                        "group_by": [cv.SERVICE, cv.SLO, cv.SEVERITY, *obj.group_by],
                         "repeat_interval": repeat,
                     }
                 )
@@ -137,7 +139,13 @@ def build_config(
                 # A firing page says it all: the same SLO's ticket stays quiet.
                 "source_matchers": _matchers(alertname=cv.ALERT_NAME, severity="page"),
                 "target_matchers": _matchers(alertname=cv.ALERT_NAME, severity="ticket"),
-                "equal": [cv.SERVICE, cv.SLO],
+                # and the same group's: a label absent on both sides is equal in Alertmanager,
+                # so ungrouped SLOs are unaffected.
+                "equal": [
+                    cv.SERVICE,
+                    cv.SLO,
+                    *sorted({g for s in services for o in s.objectives for g in o.group_by}),
+                ],
             }
         ],
     }

@@ -93,7 +93,7 @@ def outgoing(
                     out[key] = dataclasses.replace(alert, ends_at=lease) if alert.firing else alert
             continue
         for pair in status.pairs:
-            key = pair_key(status.service, status.slo, pair)
+            key = pair_key(status.service, status.slo, pair, status.group)
             row = rows.get(key)
             before = last.get(key)
             if row is not None and row.state == AlertState.FIRING:
@@ -127,7 +127,9 @@ def _alert(
 ) -> Alert:
     w = _window(obj, pair)
     # Prometheus's $value is the alert expression's value: the long window's burn rate.
-    annotations = alert_annotations(obj, w, value=f"{pair.long_burn:.2f}", expanded=True)
+    annotations = alert_annotations(
+        obj, w, value=f"{pair.long_burn:.2f}", expanded=True, group=status.group
+    )
     labels = {**status.group, **alert_labels(obj, w, expanded=True), "alertname": cv.ALERT_NAME}
     return Alert(labels, annotations, starts, ends, generator_url(prometheus, obj, w), True)
 

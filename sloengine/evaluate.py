@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -40,17 +40,18 @@ class Evaluator:
         self.concurrency = concurrency
 
     def evaluate(self, objectives: Iterable[Objective], now: float | None = None) -> list[Status]:
-        """One status per SLO; a failed query marks that SLO unavailable, it never raises."""
+        """One status per SLO (per group, for a grouped SLO); a failed query marks that
+        SLO unavailable, it never raises."""
         objectives = list(objectives)
         at = time.time() if now is None else now
-        recorded: dict[tuple[str, str], Rates] = {}
+        recorded: dict[tuple[str, str], list[Rates]] = {}
         if self.mode in (Mode.RECORDED, Mode.AUTO):
             try:
                 recorded = self.recorded_rates(objectives, at)
             except PrometheusError as exc:
                 return [unavailable(obj, str(exc)) for obj in objectives]
         missing = [o for o in objectives if (o.service, o.name) not in recorded]
-        raw: dict[tuple[str, str], Rates | str] = {}
+        raw: dict[tuple[str, str], list[Rates] | str] = {}
         if missing and self.mode in (Mode.RAW, Mode.AUTO):
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
                 for obj, result in zip(
@@ -61,8 +62,8 @@ class Evaluator:
         for obj in objectives:
             key = (obj.service, obj.name)
             found = recorded.get(key) or raw.get(key)
-            if isinstance(found, Rates):
-                out.append(_judge(obj, found, at))
+            if isinstance(found, list):
+                out += [_judge(obj, rates, at) for rates in found]
             elif isinstance(found, str):
                 out.append(unavailable(obj, found))
             else:
@@ -75,8 +76,9 @@ class Evaluator:
 
     def recorded_rates(
         self, objectives: list[Objective], at: float
-    ) -> dict[tuple[str, str], Rates]:
-        """Every SLO's recorded rates in two queries (values, then sample ages)."""
+    ) -> dict[tuple[str, str], list[Rates]]:
+        """Every SLO's recorded rates (one Rates per group) in two queries (values, then
+        sample ages). An SLO none of whose groups has every window is left out."""
         wanted = {(o.service, o.name): o for o in objectives}
         names = f"{cv.BAD_RATE}|{cv.TOTAL_RATE}|{cv.MONTH_TO_DATE}"
         rows = self.prom.query(f'{{__name__=~"{names}"}}', at)
@@ -85,48 +87,86 @@ class Evaluator:
         for s in stamps:
             key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.SLO, ""))
             newest[key] = max(newest.get(key, 0.0), s.value)
-        bad: dict[tuple[str, str], dict[int, float]] = {}
-        total: dict[tuple[str, str], dict[int, float]] = {}
-        month: dict[tuple[str, str], float] = {}
+        bad: dict[tuple[str, str], dict[Group, dict[int, float]]] = {}
+        total: dict[tuple[str, str], dict[Group, dict[int, float]]] = {}
+        month: dict[tuple[str, str], dict[Group, float]] = {}
         for s in rows:
             key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.SLO, ""))
-            if s.labels.get("__name__") == cv.MONTH_TO_DATE:
-                month[key] = s.value
-                continue
             obj = wanted.get(key)
+            if obj is not None and s.labels.get("__name__") == cv.MONTH_TO_DATE:
+                month.setdefault(key, {})[_group(obj, s.labels)] = s.value
+                continue
             window = s.labels.get(cv.WINDOW)
             if obj is None or window is None:
                 continue
-            seconds = _seconds(window)
             into = bad if s.labels.get("__name__") == cv.BAD_RATE else total
-            into.setdefault(key, {})[seconds] = s.value
+            group = _group(obj, s.labels)
+            into.setdefault(key, {}).setdefault(group, {})[_seconds(window)] = s.value
         out = {}
         for key, obj in wanted.items():
             need = set(windows_of(obj))
-            if key not in bad or not need <= set(bad[key]):
-                continue
-            if not obj.is_spend and (key not in total or not need <= set(total[key])):
-                continue
-            if obj.calendar_month and key not in month:
-                continue
             age = max(0.0, at - newest[key]) if key in newest else float("inf")
-            totals = None if obj.is_spend else total[key]
-            out[key] = Rates(bad[key], totals, Mode.RECORDED, age, month.get(key))
+            months = month.get(key, {})
+            found = [
+                Rates(
+                    by_window,
+                    None if obj.is_spend else total[key][group],
+                    Mode.RECORDED,
+                    age,
+                    months.get(group),
+                    group=dict(group),
+                )
+                for group, by_window in sorted(bad.get(key, {}).items())
+                if need <= set(by_window)
+                and (obj.is_spend or need <= set(total.get(key, {}).get(group, {})))
+                and (not obj.calendar_month or group in months)
+            ]
+            if found:
+                out[key] = found
         return out
 
-    def raw_rates(self, obj: Objective, at: float) -> Rates:
-        """Bad and total rates straight from the raw series, at every window the SLO needs."""
-        bad: dict[int, float] = {}
-        total: dict[int, float] = {}
+    def raw_rates(self, obj: Objective, at: float) -> list[Rates]:
+        """Bad and total rates straight from the raw series, at every window the SLO
+        needs: one Rates, or one per group of a grouped SLO."""
+        if not obj.group_by:
+            bad: dict[int, float] = {}
+            total: dict[int, float] = {}
+            for seconds in windows_of(obj):
+                q = obj.queries(seconds)
+                bad[seconds] = _one(self.prom.query(q.bad, at))
+                if q.total is not None:
+                    total[seconds] = _one(self.prom.query(q.total, at))
+            month = self._month(obj, at)
+            return [Rates(bad, None if obj.is_spend else total, Mode.RAW, 0.0, month)]
+        bads: dict[Group, dict[int, float]] = {}
+        totals: dict[Group, dict[int, float]] = {}
         for seconds in windows_of(obj):
             q = obj.queries(seconds)
-            bad[seconds] = _one(self.prom.query(q.bad, at))
-            if q.total is not None:
-                total[seconds] = _one(self.prom.query(q.total, at))
-        return Rates(bad, None if obj.is_spend else total, Mode.RAW, 0.0, self._month(obj, at))
+            for s in self.prom.query(q.bad, at):
+                bads.setdefault(_group(obj, s.labels), {})[seconds] = s.value
+            for s in self.prom.query(q.total, at) if q.total is not None else []:
+                totals.setdefault(_group(obj, s.labels), {})[seconds] = s.value
+        windows = windows_of(obj)
+        # A group missing from a window had no events in it: its rate there is zero.
+        return [
+            Rates(
+                {w: bads.get(group, {}).get(w, 0.0) for w in windows},
+                None if obj.is_spend else {w: totals.get(group, {}).get(w, 0.0) for w in windows},
+                Mode.RAW,
+                group=dict(group),
+            )
+            for group in sorted(set(bads) | set(totals))
+        ] or [
+            Rates(
+                dict.fromkeys(windows, 0.0),
+                None if obj.is_spend else dict.fromkeys(windows, 0.0),
+                Mode.RAW,
+            )
+        ]
 
     def _month(self, obj: Objective, at: float) -> float | None:
-        """Dollars spent since 00:00 UTC on the 1st, from the raw counter (calendar months)."""
+        """Dollars spent since 00:00 UTC on the 1st, from the raw counter (calendar months;
+        a grouped SLO cannot have one, see loading.checks)."""
         if not obj.calendar_month:
             return None
         seconds = round(at - month_bounds(at)[0])
@@ -134,11 +174,19 @@ class Evaluator:
             return 0.0
         return _one(self.prom.query(obj.queries(seconds).bad, at)) * seconds
 
-    def _raw_or_error(self, obj: Objective, at: float) -> Rates | str:
+    def _raw_or_error(self, obj: Objective, at: float) -> list[Rates] | str:
         try:
             return self.raw_rates(obj, at)
         except PrometheusError as exc:
             return str(exc)
+
+
+# A group's label values, in group_by order: a sortable, hashable key.
+Group = tuple[tuple[str, str], ...]
+
+
+def _group(obj: Objective, labels: Mapping[str, str]) -> Group:
+    return tuple((label, labels.get(label, "")) for label in obj.group_by)
 
 
 def _judge(obj: Objective, rates: Rates, at: float) -> Status:

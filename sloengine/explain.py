@@ -10,6 +10,7 @@ from sloengine.conventions import Severity
 from sloengine.durations import format_duration
 from sloengine.model import Objective
 from sloengine.promql import number
+from sloengine.rules import budget_rules, recording_rules
 from sloengine.spec import SLIKind
 
 
@@ -36,6 +37,9 @@ class Explanation:
     pairs: list[PairExplanation]
     warnings: list[str] = field(default_factory=list)
     forecast: str = ""  # calendar months: when the month-end forecast pages
+    group_by: list[str] = field(default_factory=list)
+    # What grouping means and costs ("" for an ungrouped SLO).
+    groups: str = ""
 
 
 def _budget_text(obj: Objective) -> str:
@@ -47,11 +51,35 @@ def _budget_text(obj: Objective) -> str:
                 f"${number(obj.budget_usd or 0)} per calendar month, reset at 00:00 UTC on the "
                 f"1st (${per_day:,.2f} a day over a {period} month, which the pairs read)"
             )
-        return f"${number(obj.budget_usd or 0)} per {period} (${per_day:,.2f} a day)"
+        text = f"${number(obj.budget_usd or 0)} per {period} (${per_day:,.2f} a day)"
+        labels = ", ".join(obj.group_by)
+        if obj.budget_usd_by:
+            own = "; ".join(
+                f"${number(usd)} per {period} for {labels}={value}"
+                for value, usd in sorted(obj.budget_usd_by.items())
+            )
+            text = f"{own}; {text} for every other {labels}"
+        elif obj.group_by:
+            text += f" for each {labels}"
+        return text
     outage = obj.error_budget * obj.period
     return (
         f"{number(round(obj.error_budget * 100, 6))}% of events per {period}"
         f" = {format_duration(max(1, round(outage)))} of full outage"
+    )
+
+
+def _groups_text(obj: Objective) -> str:
+    """What a grouped SLO is and costs: every recorded series and alert, per group value."""
+    if not obj.group_by:
+        return ""
+    series = len([r for r in [*recording_rules(obj), *budget_rules(obj)] if "record" in r])
+    alerts = len(obj.active_windows())
+    labels = ", ".join(obj.group_by)
+    return (
+        f"one SLI, budget, set of burn rates and {alerts} alerts per value of {labels}: "
+        f"{series} recorded series per group, so 100 groups are {series * 100} series; "
+        "each group pages on its own"
     )
 
 
@@ -118,6 +146,8 @@ def explain(obj: Objective) -> Explanation:
         budget=_budget_text(obj),
         pairs=pairs,
         warnings=list(dict.fromkeys(warnings)),
+        group_by=list(obj.group_by),
+        groups=_groups_text(obj),
         forecast=_forecast_text(obj),
     )
 
@@ -135,6 +165,11 @@ def _forecast_text(obj: Objective) -> str:
 def render_text(explanation: Explanation, obj: Objective) -> str:
     target = (
         f"budget ${number(obj.budget_usd or 0)} per {explanation.window}"
+        + (
+            f" (and budgets of their own: {', '.join(sorted(obj.budget_usd_by))})"
+            if obj.budget_usd_by
+            else ""
+        )
         if obj.is_spend
         else f"objective {number(round((explanation.objective or 0) * 100, 6))}% over {explanation.window}"
     )
@@ -142,6 +177,8 @@ def render_text(explanation: Explanation, obj: Objective) -> str:
         f"{explanation.service}/{explanation.slo}: {explanation.kind}, {target}",
         f"  error budget: {explanation.budget}",
     ]
+    if explanation.groups:
+        lines.append(f"  per group: {explanation.groups}")
     fired = "fires after (2x spend)" if obj.is_spend else "fires after (full outage)"
     lines.append(f"  {'alert':<8}{'burn':>8}  {'long/short':<18}{'budget spent':>13}  {fired}")
     for p in explanation.pairs:

@@ -24,8 +24,11 @@ HIGH_CARDINALITY = re.compile(
     r"(^|_)(user|customer|account|request|session|trace|span|conversation|message|prompt)_?(id|uuid|hash)?$|(^|_)(id|uuid)$"
 )
 TOO_MANY_VALUES = 1000
+# Past this many groups a grouped SLO is a dashboard of its own, not a page per group.
+TOO_MANY_GROUPS = 100
 # A metric counts as present if it had a sample this recently (scrapes can pause).
 LOOKBACK = "1h"
+LOOKBACK_GROUPS = 3600
 
 
 def metric_names(obj: Objective) -> list[str]:
@@ -60,6 +63,8 @@ def check(services: list[Service], prom: Prometheus) -> tuple[list[Problem], lis
             if bound and f"{bound[0]}_bucket" in existing:
                 errors += _bucket_problems(prom, doc, at, obj, *bound)
             warnings += _grouping_warnings(doc, at, obj)
+            if obj.group_by:
+                warnings += _group_count_warnings(prom, doc, ("slos", index, "group_by"), obj)
             for name in metric_names(obj):
                 if name in existing:
                     warnings += _cardinality_warnings(prom, doc, at, obj, name)
@@ -119,6 +124,41 @@ def _grouping_warnings(doc: Document, at: KeyPath, obj: Objective) -> list[Probl
             "aggregate it away: an SLO counts events, not who sent them",
         )
         for label in risky
+    ]
+
+
+def _group_count_warnings(
+    prom: Prometheus, doc: Document, at: KeyPath, obj: Objective
+) -> list[Problem]:
+    """A warning when a grouped SLO has more than TOO_MANY_GROUPS groups in Prometheus."""
+    # The SLI's own events over the last hour, one series per group: what the rules record.
+    q = obj.queries(LOOKBACK_GROUPS)
+    rows = prom.query(f"count({q.total or q.bad})")
+    groups = int(rows[0].value) if rows else 0
+    labels = ", ".join(obj.group_by)
+    if 0 < groups <= TOO_MANY_GROUPS:
+        # Few enough to read: a label no series carries puts every event in one group.
+        found = prom.query(q.total or q.bad)
+        return [
+            doc.problem(
+                at,
+                f"{obj.service}/{obj.name}: no series the SLI reads carries {label} in "
+                f"{prom.url}, so every event falls in one group with an empty {label}",
+                f"group by a label the SLI's metrics carry, or add {label} where they are recorded",
+            )
+            for label in obj.group_by
+            if not any(r.labels.get(label) for r in found)
+        ]
+    if groups <= TOO_MANY_GROUPS:
+        return []
+    return [
+        doc.problem(
+            at,
+            f"{obj.service}/{obj.name}: group_by [{labels}] makes {groups} groups in "
+            f"{prom.url} (more than {TOO_MANY_GROUPS}), each with its own series, budget and pages",
+            "group by a label with fewer values (tenant tier, feature), or narrow the "
+            "SLI's selector to the groups that need their own page",
+        )
     ]
 
 

@@ -5,8 +5,10 @@ This is what rules, explain and the scheduler consume; nothing here reads files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
+from sloengine import promql
 from sloengine import sli as catalog
 from sloengine.budget import AlertWindow
 from sloengine.conventions import Severity
@@ -14,6 +16,12 @@ from sloengine.detectors.model import Detector
 from sloengine.durations import format_duration
 from sloengine.spec import SLI, SLIKind
 from sloengine.yamldoc import Document
+
+
+def group_text(group: Mapping[str, str]) -> str:
+    """``tenant=acme, model=m1``: one group of a grouped SLO, as alerts, pages, the status
+    table and state keys name it ("" for an ungrouped SLO)."""
+    return ", ".join(f"{label}={value}" for label, value in group.items())
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,10 @@ class Objective:
     # `window: month` (spend): the budget resets on the 1st at 00:00 UTC; ``period`` is
     # the 30-day month its burn-rate pairs read.
     calendar_month: bool = False
+    # group_by: one SLI, budget and alert set per value of these labels; () = one for all.
+    group_by: tuple[str, ...] = ()
+    # Spend budgets per value of the one group label; other groups have budget_usd.
+    budget_usd_by: dict[str, float] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -54,8 +66,26 @@ class Objective:
         return self.kind == SLIKind.SPEND
 
     def queries(self, seconds: int) -> catalog.Queries:
-        """PromQL for the bad and total per-second rates over ``seconds``, from raw series."""
-        return catalog.queries(self.sli, self.preset, self.file_selector, format_duration(seconds))
+        """PromQL for the bad and total per-second rates over ``seconds``, from raw series
+        (one series per group for a grouped SLO)."""
+        return catalog.queries(
+            self.sli, self.preset, self.file_selector, format_duration(seconds), self.group_by
+        )
+
+    def in_group(self, group: Mapping[str, str]) -> Objective:
+        """This SLO narrowed to one group's series (itself when ``group`` is empty)."""
+        if not group:
+            return self
+        only = promql.labels(dict(group))
+        return replace(
+            self, file_selector=f"{self.file_selector}, {only}" if self.file_selector else only
+        )
+
+    def budget_for(self, group: Mapping[str, str]) -> float | None:
+        """The spend budget of one group (every group's, for an ungrouped SLO)."""
+        if self.budget_usd_by and self.group_by:
+            return self.budget_usd_by.get(group.get(self.group_by[0], ""), self.budget_usd)
+        return self.budget_usd
 
     def active_windows(self) -> list[AlertWindow]:
         return [w for w in self.windows if self.enabled.get(w.severity, True)]

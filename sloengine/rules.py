@@ -10,6 +10,7 @@ resets, so they are read exactly from the raw series; being short, they are chea
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sloengine import conventions as cv
@@ -17,7 +18,7 @@ from sloengine.budget import AlertWindow
 from sloengine.conventions import Severity
 from sloengine.durations import format_duration
 from sloengine.errors import printable
-from sloengine.model import Objective, Service
+from sloengine.model import Objective, Service, group_text
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
 from sloengine.windows import alert_windows, raw_windows
@@ -75,9 +76,31 @@ def window_count(obj: Objective, base: str, rate: str, seconds: int) -> str:
     return f"sum_over_time({base}{_sel(obj)}[{window}]) * {obj.interval}"
 
 
+def per_group_budget(
+    obj: Objective, series: str, window: str, term: Callable[[str, float], str]
+) -> str:
+    """``term(selector, budget)`` for each group with a spend budget of its own, then for
+    every other group with the default budget.
+
+    ``a or b`` keeps every series of ``a`` and adds those of ``b`` whose label set ``a``
+    lacks: a group listed in budget_usd_by takes its own term, any other the default.
+    """
+    assert obj.budget_usd is not None
+    label = obj.group_by[0]
+    terms = [
+        term(series + _sel(obj, window=window, **{label: value}), budget)
+        for value, budget in sorted(obj.budget_usd_by.items())
+    ]
+    return " or ".join([*terms, term(series + _sel(obj, window=window), obj.budget_usd)])
+
+
 def burn_expr(obj: Objective, window: str) -> str:
     """Burn rate over a recorded window: 1 spends exactly the budget over the SLO window."""
     bad = cv.BAD_RATE + _sel(obj, window=window)
+    if obj.is_spend and obj.budget_usd_by:
+        return per_group_budget(
+            obj, cv.BAD_RATE, window, lambda sel, usd: f"{sel} / {number(usd / obj.period)}"
+        )
     if obj.is_spend:
         assert obj.budget_usd is not None
         return f"{bad} / {number(obj.budget_usd / obj.period)}"
@@ -152,17 +175,26 @@ def budget_interval(obj: Objective) -> int:
 def metadata_rules(obj: Objective, ids: dict[str, str]) -> list[Rule]:
     period = format_duration(obj.period)
     at = {**ids, cv.WINDOW: period}
+    # A grouped SLO's constants are per group too (each group is an SLO of its own to a
+    # dashboard): the group's SLO-window burn, times 0, plus the constant.
+    burn = f"{cv.BURN_RATE}{_sel(obj, window=period)}"
+
+    def constant(value: float | int) -> str:
+        return f"{burn} * 0 + {number(value)}" if obj.group_by else f"vector({number(value)})"
+
     rules: list[Rule] = []
     if obj.objective is not None:
-        rules.append(
-            {"record": cv.OBJECTIVE, "expr": f"vector({number(obj.objective)})", "labels": at}
+        rules.append({"record": cv.OBJECTIVE, "expr": constant(obj.objective), "labels": at})
+    if obj.budget_usd_by:
+        budget = per_group_budget(
+            obj, cv.BAD_RATE, period, lambda sel, usd: f"{sel} * 0 + {number(usd)}"
         )
-    if obj.budget_usd is not None:
-        rules.append(
-            {"record": cv.BUDGET_USD, "expr": f"vector({number(obj.budget_usd)})", "labels": at}
-        )
-    rules.append({"record": cv.WINDOW_SECONDS, "expr": f"vector({obj.period})", "labels": at})
-    spent = f"{cv.BURN_RATE}{_sel(obj, window=period)}"
+        rules.append({"record": cv.BUDGET_USD, "expr": budget, "labels": at})
+    elif obj.budget_usd is not None:
+        rules.append({"record": cv.BUDGET_USD, "expr": constant(obj.budget_usd), "labels": at})
+    seconds = f"{burn} * 0 + {obj.period}" if obj.group_by else f"vector({obj.period})"
+    rules.append({"record": cv.WINDOW_SECONDS, "expr": seconds, "labels": at})
+    spent = burn
     if obj.calendar_month and obj.budget_usd is not None:  # the budget is this month's
         spent = f"{cv.MONTH_TO_DATE}{_sel(obj)} / {number(obj.budget_usd)}"
     rules.append({"record": cv.BUDGET_REMAINING, "expr": f"1 - {spent}", "labels": at})
@@ -199,11 +231,23 @@ def _same(text: str) -> str:
     return text
 
 
+def group_template(obj: Objective) -> str:
+    """``tenant={{ $labels.tenant }}``: the alert's group, spelled by Prometheus's templates."""
+    return group_text({label: f"{{{{ $labels.{label} }}}}" for label in obj.group_by})
+
+
 def alert_annotations(
-    obj: Objective, w: AlertWindow, *, value: str = VALUE_TEMPLATE, expanded: bool = False
+    obj: Objective,
+    w: AlertWindow,
+    *,
+    value: str = VALUE_TEMPLATE,
+    expanded: bool = False,
+    group: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The alert's annotations as the rule writes them; with ``expanded``, as Prometheus
-    sends them to Alertmanager: user text as written and ``value`` in the description."""
+    sends them to Alertmanager: user text as written and ``value`` in the description.
+    A grouped SLO's name the group: ``group``'s values when given (an alert sent for one
+    group), else Prometheus's templates of the labels."""
     escape = _same if expanded else as_written
     long_w, short_w = format_duration(w.long_seconds), format_duration(w.short_seconds)
     period = format_duration(obj.period)
@@ -211,14 +255,22 @@ def alert_annotations(
     lasts = format_duration(max(1, round(obj.period / w.burn_rate)))
     if obj.is_spend:
         assert obj.budget_usd is not None
-        target = f"budget ${number(obj.budget_usd)} per {period}"
+        own = [
+            f"${number(usd)} for {obj.group_by[0]}={as_written(v)}"
+            for v, usd in sorted(obj.budget_usd_by.items())
+        ]
+        others = f", ${number(obj.budget_usd)} for any other" if own else ""
+        target = f"budget {', '.join(own)}{others or '$' + number(obj.budget_usd)} per {period}"
         what = "spend"
     else:
         target = f"objective {_percent(obj.objective or 0)}% over {period}"
         what = "error budget"
-    summary = f"{obj.service} {obj.name}: {what} burning over {rate}x for {long_w}"
+    # Each group's alert names its own group.
+    named = group_text(group) if group else group_template(obj)
+    for_group = f" for {named}" if obj.group_by else ""
+    summary = f"{obj.service} {obj.name}{for_group}: {what} burning over {rate}x for {long_w}"
     description = (
-        f"{obj.service}/{obj.name} ({target}) is burning its {what} at "
+        f"{obj.service}/{obj.name}{for_group} ({target}) is burning its {what} at "
         f"{value}x over the last "
         f"{long_w}, and above {rate}x over the last {short_w}. "
         f"Firing means {_percent(w.budget_consumed)}% of the {period} budget went in {long_w}; "

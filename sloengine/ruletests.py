@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sloengine import conventions as cv
@@ -61,13 +61,34 @@ def _increment(ph: Phase, role: str, obj: Objective) -> float:
     return {GOOD: round(ph.events - bad, 9), BAD: bad, ALL: ph.events}.get(role, 0.0)
 
 
-def _inputs(p: Plan, phases: list[Phase], obj: Objective) -> list[dict[str, str]]:
-    return [{"series": s.notation(), "values": _values(phases, s.role, obj)} for s in p.series]
+def _inputs(
+    p: Plan, phases: list[Phase], obj: Objective, group: dict[str, str] | None = None
+) -> list[dict[str, str]]:
+    """The plan's series over ``phases``, in one group (by default :func:`a_group`)."""
+    labels = a_group(obj) if group is None else group
+    return [
+        {
+            "series": (replace(s, labels={**s.labels, **labels}) if labels else s).notation(),
+            "values": _values(phases, s.role, obj),
+        }
+        for s in p.series
+    ]
 
 
-def _alert_labels(obj: Objective, w: AlertWindow) -> dict[str, str]:
+def a_group(obj: Objective, value: str = "other") -> dict[str, str]:
+    """One group of a grouped SLO ({} for an ungrouped one): every group label set to
+    ``value``, which is never a key of budget_usd_by (so the default budget applies)."""
+    while value in obj.budget_usd_by:
+        value += "_"
+    return dict.fromkeys(obj.group_by, value)
+
+
+def _alert_labels(
+    obj: Objective, w: AlertWindow, group: dict[str, str] | None = None
+) -> dict[str, str]:
     return {
         **obj.labels,
+        **(a_group(obj) if group is None else group),
         "alertname": cv.ALERT_NAME,
         "alertstate": "firing",
         cv.SERVICE: obj.service,
@@ -87,9 +108,11 @@ def _alerts_query(obj: Objective, w: AlertWindow | None = None) -> str:
     return "ALERTS{" + label_matchers({"alertname": cv.ALERT_NAME, **wanted}) + month + "}"
 
 
-def _expect(obj: Objective, firing: list[AlertWindow]) -> list[dict[str, Any]]:
+def _expect(
+    obj: Objective, firing: list[AlertWindow], group: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     return [
-        {"labels": "ALERTS{" + label_matchers(_alert_labels(obj, w)) + "}", "value": 1}
+        {"labels": "ALERTS{" + label_matchers(_alert_labels(obj, w, group)) + "}", "value": 1}
         for w in sorted(firing, key=lambda w: (w.severity, w.long_seconds))
     ]
 
@@ -209,7 +232,7 @@ def zero_test(obj: Objective, p: Plan) -> dict[str, Any]:
     at = _settle(obj) + 30
     phases = [Phase(at + 5, 0.0, 0.0)]
     ids = {cv.SERVICE: obj.service, cv.SLO: obj.name}
-    remaining = {**obj.labels, **ids, cv.WINDOW: format_duration(obj.period)}
+    remaining = {**obj.labels, **a_group(obj), **ids, cv.WINDOW: format_duration(obj.period)}
     return {
         "name": f"{obj.service}/{obj.name}: zero traffic fires nothing and leaves the whole budget",
         "interval": "1m",
@@ -305,6 +328,66 @@ def render_month_tests(service: Service, rule_file: str) -> str | None:
     return head + dump_yaml(doc)
 
 
+def _apart(active: list[AlertWindow], ratio: float) -> dict[str, float]:
+    """Two burns, ``hot`` and ``hot * ratio``, that fire different pairs, each at least
+    10% from every threshold so that which pairs fire does not hang on a rounding."""
+    thresholds = sorted({w.burn_rate for w in active})
+    candidates = [t * f for t in reversed(thresholds) for f in (1.25, 1.5, 2.0, 3.0)]
+
+    def clear(burn: float) -> bool:
+        return all(abs(burn / t - 1) >= 0.1 for t in thresholds)
+
+    def fired(burn: float) -> set[float]:
+        return {t for t in thresholds if t < burn}
+
+    for hot in candidates:
+        if clear(hot) and clear(hot * ratio) and fired(hot) != fired(hot * ratio):
+            return {"hot": hot, "calm": hot * ratio}
+    hot = ABOVE * thresholds[-1]
+    return {"hot": hot, "calm": hot * ratio}
+
+
+def groups_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
+    """A grouped SLO: one group burning, another clean at the same traffic; only the
+    burning group's alerts fire, each with its group's labels. For per-group spend
+    budgets, a group with a budget of its own and one on the default spend the same
+    dollars: each fires exactly the pairs its own budget's burn crosses."""
+    active = obj.active_windows()
+    if not obj.group_by or not active or any(g in s.labels for s in p.series for g in obj.group_by):
+        return None
+    at = _settle(obj) + (max(_minutes(w.short_seconds) for w in active) if obj.is_spend else 0)
+    events = max(EVENTS_PER_MINUTE, obj.min_events)
+    hot, calm = a_group(obj, "burning"), a_group(obj, "clean")
+    if obj.is_spend and obj.budget_usd_by:
+        # The group whose own budget is furthest from the default shows it best.
+        assert obj.budget_usd is not None
+        default = obj.budget_usd
+        value, own = max(obj.budget_usd_by.items(), key=lambda kv: abs(math.log(kv[1] / default)))
+        calm = dict.fromkeys(obj.group_by, value)
+        burns = _apart(active, default / own)
+        # Equal dollars: the second group spends what the first does, against its own budget.
+        phases = {"hot": [Phase(at + 5, burns["hot"], events)]}
+        phases["calm"] = phases["hot"]
+        what = f"the same spend burns the default budget at {number(round(burns['hot'], 4))}x and {value}'s own at {number(round(burns['calm'], 4))}x"
+    else:
+        top = max(w.burn_rate for w in active)
+        burning = min(1.0, ABOVE * top * obj.error_budget) if not obj.is_spend else ABOVE * top
+        burns = {"hot": burning / obj.error_budget, "calm": 0.0}
+        phases = {"hot": [Phase(at + 5, burning, events)], "calm": [Phase(at + 5, 0.0, events)]}
+        what = "one group burning and another clean"
+    inputs = _inputs(p, phases["hot"], obj, hot) + _inputs(p, phases["calm"], obj, calm)
+    expected = [
+        *_expect(obj, [w for w in active if w.burn_rate < burns["hot"]], hot),
+        *_expect(obj, [w for w in active if w.burn_rate < burns["calm"]], calm),
+    ]
+    return {
+        "name": f"{obj.service}/{obj.name}: {what}: only the burning pairs of each group fire, with its labels",
+        "interval": "1m",
+        "input_series": inputs,
+        "promql_expr_test": [_check(_alerts_query(obj), at, expected)],
+    }
+
+
 def render_tests(service: Service, rule_file: str) -> str:
     """A promtool test file for one service; ``rule_file`` is relative to the test file."""
     groups: list[dict[str, Any]] = []
@@ -322,6 +405,9 @@ def render_tests(service: Service, rule_file: str) -> str:
         if low:
             groups.append(low)
         groups.append(zero_test(obj, p))
+        grouped = groups_test(obj, p)
+        if grouped:
+            groups.append(grouped)
     doc = {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": groups}
     head = (
         f"# Generated by sloengine from {printable(service.file)}: promtool test rules for "

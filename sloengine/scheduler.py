@@ -9,6 +9,7 @@ counted and logged: one bad cycle never stops the next.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -110,16 +111,33 @@ class EngineMetrics:
         )
 
     def observe(self, statuses: list[Status], incidents: dict[str, AlertRow]) -> None:
+        # Per SLO: a grouped SLO shows its worst group (least budget, fastest burn, most
+        # severe alert, least healthy), so the gauges keep their labels and meaning.
+        remaining: dict[tuple[str, str], float] = {}
+        burns: dict[tuple[str, str, str], float] = {}
+        states: dict[tuple[str, str], int] = {}
+        healths: dict[tuple[str, str], set[Health]] = {}
         for s in statuses:
             if s.error_budget_remaining is not None:
-                self.remaining.labels(s.service, s.slo).set(s.error_budget_remaining)
+                remaining[s.key] = min(remaining.get(s.key, math.inf), s.error_budget_remaining)
             for window, value in s.burn_rates.items():
-                self.burn.labels(s.service, s.slo, window).set(value)
-            row = incidents.get(alerting.incident_key(s.service, s.slo))
+                at = (*s.key, window)
+                burns[at] = max(burns.get(at, -math.inf), value)
+            row = incidents.get(alerting.incident_key(s.service, s.slo, s.group))
             firing = row is not None and row.state == AlertState.FIRING
-            self.state.labels(s.service, s.slo).set(row.severity.rank if firing and row else 0)
+            rank = row.severity.rank if firing and row else 0
+            states[s.key] = max(states.get(s.key, 0), rank)
+            healths.setdefault(s.key, set()).add(s.health)
+        for key, value in remaining.items():
+            self.remaining.labels(*key).set(value)
+        for at, value in burns.items():
+            self.burn.labels(*at).set(value)
+        for key, rank in states.items():
+            self.state.labels(*key).set(rank)
+        for key, seen in healths.items():
+            worst = next((h for h in reversed(Health) if h in seen), Health.OK)
             for health in Health:
-                self.healthy.labels(s.service, s.slo, health).set(1 if s.health == health else 0)
+                self.healthy.labels(*key, health).set(1 if health == worst else 0)
 
 
 class Engine:
@@ -193,7 +211,7 @@ class Engine:
                     status,
                     started,
                     renotify=self.renotify,
-                    look=looks.get(status.key),
+                    look=looks.get(alerting.incident_key(*status.key, status.group)),
                 )
                 for row in step.rows:
                     self.store.put_alert(db, row)
@@ -235,27 +253,27 @@ class Engine:
         for note in notes:
             self.store.enqueue(db, note.kind, note.incident, note.payload)
 
-    def first_looks(
-        self, statuses: list[Status], now: float
-    ) -> dict[tuple[str, str], dict[str, Any]]:
-        """For SLOs about to page or escalate: the label values behind their bad events."""
+    def first_looks(self, statuses: list[Status], now: float) -> dict[str, dict[str, Any]]:
+        """For SLOs (or groups) about to page or escalate: the label values behind their
+        bad events, by incident key."""
         rows = self.store.alerts()
-        wanted: list[tuple[Objective, str]] = []
+        wanted: list[tuple[str, Objective, str]] = []
         for status in statuses:
             window = alerting.wants_first_look(rows, status)
             if window is not None:
-                wanted.append((self.objectives[status.key], window))
+                key = alerting.incident_key(*status.key, status.group)
+                wanted.append((key, self.objectives[status.key].in_group(status.group), window))
         # Many SLOs can start burning in one cycle: look at them through the evaluator's pool.
         with ThreadPoolExecutor(max_workers=self.evaluator.concurrency) as pool:
             looks = list(
-                pool.map(lambda w: first_look(self.evaluator.prom, w[0], w[1], now), wanted)
+                pool.map(lambda w: first_look(self.evaluator.prom, w[1], w[2], now), wanted)
             )
         return {
-            obj.key: {
+            key: {
                 "first_look_window": window,
                 "first_look": [{"label": x.label, "values": x.values} for x in slices],
             }
-            for (obj, window), slices in zip(wanted, looks, strict=True)
+            for (key, _, window), slices in zip(wanted, looks, strict=True)
         }
 
     def health(self) -> tuple[bool, dict[str, Any]]:

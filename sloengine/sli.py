@@ -330,35 +330,51 @@ def _known(name: str, preset: str, kind: SLIKind) -> str:
     return name
 
 
-def _sum_rate(series: str, window: str) -> str:
+def _sum_rate(series: str, window: str, by: tuple[str, ...] = ()) -> str:
+    if by:
+        # No `or vector(0)`: a series without the group labels would read as a group of its own.
+        return f"sum by ({', '.join(by)}) (rate({series}[{window}]))"
     # A counter that has not been created yet (no error so far) means zero, not "no data".
     return f"(sum(rate({series}[{window}])) or vector(0))"
 
 
-def queries(sli: SLI, preset: str, file_selector: str, window: str) -> Queries:
-    """Bad and total rates of an SLI over ``window``, e.g. ``5m``."""
+def _or_zero(expr: str, total: str, by: tuple[str, ...]) -> str:
+    """A grouped bad rate that reads 0, not nothing, for a group with traffic but no
+    failures yet (its failure counter was never created)."""
+    return f"({expr} or {total} * 0)" if by else expr
+
+
+def queries(
+    sli: SLI, preset: str, file_selector: str, window: str, by: tuple[str, ...] = ()
+) -> Queries:
+    """Bad and total rates of an SLI over ``window``, e.g. ``5m``; one series per value
+    of the ``by`` labels (one series in all when there are none)."""
     spec = sli.spec
     if isinstance(spec, RatioSLI):
         # User PromQL may keep labels; one series per SLO is what every later rule expects.
-        total = f"(sum({promql.fill_window(spec.total, window)}) or vector(0))"
+        def summed(expr: str) -> str:
+            filled = promql.fill_window(expr, window)
+            return f"sum by ({', '.join(by)}) ({filled})" if by else f"(sum({filled}) or vector(0))"
+
+        total = summed(spec.total)
         if spec.errors is not None:
-            return Queries(f"(sum({promql.fill_window(spec.errors, window)}) or vector(0))", total)
-        good = f"(sum({promql.fill_window(spec.good or '', window)}) or vector(0))"
+            return Queries(_or_zero(summed(spec.errors), total, by), total)
+        good = _or_zero(summed(spec.good or ""), total, by)
         return Queries(f"clamp_min({total} - {good}, 0)", total)
     read = reading(sli, preset, file_selector)
     if isinstance(read, DollarReading):
-        return Queries(_sum_rate(read.series, window), None)
+        return Queries(_sum_rate(read.series, window, by), None)
     if isinstance(read, ThresholdReading):
-        count = _sum_rate(read.count, window)
-        within = _sum_rate(read.within, window)
+        count = _sum_rate(read.count, window, by)
+        within = _or_zero(_sum_rate(read.within, window, by), count, by)
         # Buckets count observations <= bound: for latency and cost that is the good side,
         # for quality scores (good = score >= min_score) it is the bad side.
         bad = within if read.bad_below else f"clamp_min({count} - {within}, 0)"
         return Queries(bad, count)
     assert read is not None
-    total = _sum_rate(promql.selector(read.total, *read.matchers), window)
+    total = _sum_rate(promql.selector(read.total, *read.matchers), window, by)
     terms = [read.bad, *(promql.selector(name, *read.matchers) for name in read.include)]
-    return Queries(" + ".join(_sum_rate(t, window) for t in terms), total)
+    return Queries(" + ".join(_or_zero(_sum_rate(t, window, by), total, by) for t in terms), total)
 
 
 def metric_names(sli: SLI, preset: str) -> list[str]:

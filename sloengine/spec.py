@@ -314,9 +314,20 @@ class QualitySLI(PresetSLI):
     min_score: Number = Field(gt=0, le=1)
 
 
+# A budget under a millionth of a dollar per window is zero spend per second.
+BudgetUSD = Annotated[Number, AfterValidator(_at_least_a_micro_dollar), Field(gt=0)]
+
+
+# Each listed group is a term of every burn-rate rule: past `validate --prometheus`'s
+# 100-group warning, per-group budgets belong in an SLO of their own.
+MAX_GROUP_BUDGETS = 100
+
+
 class SpendSLI(PresetSLI):
-    # A budget under a millionth of a dollar per window is zero spend per second.
-    budget_usd: Annotated[Number, AfterValidator(_at_least_a_micro_dollar)] = Field(gt=0)
+    budget_usd: BudgetUSD
+    # Per-group budgets of a grouped spend SLO: the value of its one group_by label ->
+    # dollars per window; groups not listed have budget_usd.
+    budget_usd_by: dict[LabelValue, BudgetUSD] = Field(default={}, max_length=MAX_GROUP_BUDGETS)
 
 
 # The settings of one SLI kind: what `SLI.spec` holds for each kind.
@@ -362,6 +373,37 @@ class SLI(Model):
         return spec
 
 
+MAX_GROUP_LABELS = 4
+
+
+def _check_group_label(name: str) -> str:
+    if not LABEL_NAME.match(name) or name.startswith("__"):
+        raise ValueError(f"{name!r} is not a valid Prometheus label name")
+    if name in cv.SLOENGINE_LABELS:
+        raise ValueError(
+            f"label {name!r} is set by sloengine on every series; it cannot be a group"
+        )
+    if cv.identifier_label(name):
+        raise PydanticCustomError(
+            "identifier_group",
+            "{name} identifies individuals: grouping by it makes a set of series, a budget "
+            "and pages per individual",
+            {"name": repr(name)},
+        )
+    return name
+
+
+# One SLI, budget and alert set per value: a label with few values (tenant, feature, model).
+GroupLabel = Annotated[str, AfterValidator(_check_group_label)]
+
+
+def _unique_labels(names: list[str]) -> list[str]:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(map(repr, twice))} given more than once")
+    return names
+
+
 class SLO(Model):
     name: str = Field(pattern=NAME_PATTERN, max_length=MAX_NAME)
     description: str = ""
@@ -371,6 +413,10 @@ class SLO(Model):
     runbook: str | None = None
     alerting: Alerting | None = None
     policy: list[Pair] | None = Field(default=None, min_length=1)
+    # Each label multiplies the groups: four is already tenant x feature x model x region.
+    group_by: Annotated[list[GroupLabel], AfterValidator(_unique_labels)] = Field(
+        default=[], max_length=MAX_GROUP_LABELS
+    )
 
     @property
     def calendar_month(self) -> bool:

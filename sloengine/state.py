@@ -26,7 +26,7 @@ from sloengine.errors import UserError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
-    key TEXT PRIMARY KEY,          -- service/slo/severity/long_window, or service/slo
+    key TEXT PRIMARY KEY,          -- service/slo[{group}]/severity/long_window, or service/slo[{group}]
     state TEXT NOT NULL,           -- inactive, pending, firing
     severity TEXT NOT NULL,        -- page or ticket (for an SLO's incident: the highest)
     since REAL NOT NULL,           -- when the condition started holding

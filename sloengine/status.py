@@ -9,6 +9,7 @@ same rates give the same verdict.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -52,6 +53,7 @@ class Rates:
     mode: Mode
     age_seconds: float = 0.0  # how old the newest recorded sample is (0 in raw mode)
     month_to_date: float | None = None  # `window: month` spend: dollars since the 1st
+    group: dict[str, str] = field(default_factory=dict)  # the group these rates are for
 
 
 @dataclass(frozen=True)
@@ -99,11 +101,15 @@ class Status:
         return out
 
 
-def burn(obj: Objective, bad: float, total: float | None) -> float:
-    """Budget burn at these rates: 1 spends exactly the budget over the SLO window."""
+def burn(
+    obj: Objective, bad: float, total: float | None, group: Mapping[str, str] | None = None
+) -> float:
+    """Budget burn at these rates (of one group, for a grouped SLO): 1 spends exactly the
+    budget over the SLO window."""
     if obj.is_spend:
-        assert obj.budget_usd is not None
-        return bad / (obj.budget_usd / obj.period)
+        budget = obj.budget_for(group or {})
+        assert budget is not None
+        return bad / (budget / obj.period)
     if not total or total <= 0:
         return 0.0  # no traffic burns nothing; never NaN
     return (bad / total) / obj.error_budget
@@ -118,10 +124,17 @@ def judge(obj: Objective, rates: Rates, now: float) -> Status:
     broken = sorted(w for w, v in _values(rates) if not math.isfinite(v))
     if broken:
         windows = ", ".join(dict.fromkeys(format_duration(w) for w in broken))
-        return unavailable(obj, f"Prometheus returned NaN or Inf for the {windows} rates")
+        return unavailable(
+            obj, f"Prometheus returned NaN or Inf for the {windows} rates", rates.group
+        )
     period = obj.period
     burns = {
-        s: burn(obj, rates.bad.get(s, 0.0), None if rates.total is None else rates.total.get(s))
+        s: burn(
+            obj,
+            rates.bad.get(s, 0.0),
+            None if rates.total is None else rates.total.get(s),
+            rates.group,
+        )
         for s in sorted(rates.bad)
     }
     pairs = [_pair(obj, w, burns, rates) for w in obj.active_windows()]
@@ -142,7 +155,7 @@ def judge(obj: Objective, rates: Rates, now: float) -> Status:
     sli: float | None
     if obj.is_spend:
         sli = rates.bad.get(period, 0.0) * period
-        units = {"dollars": round((obj.budget_usd or 0) * remaining, 2)}
+        units = {"dollars": round((obj.budget_for(rates.group) or 0) * remaining, 2)}
     else:
         bad_window = rates.bad.get(period, 0.0) * period
         sli = None if not total_window else 1 - bad_window / total_window
@@ -173,6 +186,7 @@ def judge(obj: Objective, rates: Rates, now: float) -> Status:
         pairs=pairs,
         forecast_usd=None if month is None else month.forecast_usd,
         forecast_crosses_at=None if month is None else month.crosses_at,
+        group=dict(rates.group),
     )
 
 
@@ -286,8 +300,8 @@ def health(obj: Objective, rates: Rates) -> Health:
     return Health.OK
 
 
-def unavailable(obj: Objective, error: str) -> Status:
-    """A status for an SLO whose numbers could not be read."""
+def unavailable(obj: Objective, error: str, group: Mapping[str, str] | None = None) -> Status:
+    """A status for an SLO (or one of its groups) whose numbers could not be read."""
     return Status(
         service=obj.service,
         slo=obj.name,
@@ -303,4 +317,5 @@ def unavailable(obj: Objective, error: str) -> Status:
         health=Health.UNAVAILABLE,
         mode="",
         error=error,
+        group=dict(group or {}),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sloengine.model import group_text
 from sloengine.promql import number
 from sloengine.spec import SLIKind
 from sloengine.status import Status
@@ -25,8 +26,11 @@ def render_table(statuses: list[Status]) -> str:
         else:
             units = ", ".join(f"{v:g} {k.replace('_', ' ')}" for k, v in s.budget_remaining.items())
             left = f"{s.error_budget_remaining * 100:.1f}% ({units})"
+        group = group_text(s.group)
         lines = [
-            f"{s.service}/{s.slo}  [{s.state.upper()}]  health: {s.health}"
+            f"{s.service}/{s.slo}"
+            + (f" {{{group}}}" if group else "")
+            + f"  [{s.state.upper()}]  health: {s.health}"
             + (f" ({s.mode} mode)" if s.mode else ""),
             f"  sli {_format_sli(s)} over {s.window} (objective {target}); budget left {left}",
         ]

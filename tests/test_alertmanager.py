@@ -63,13 +63,18 @@ def test_each_slo_and_severity_routes_to_its_files_channel_grouped_by_service_an
     assert [a["text"] for a in slack["actions"]] == ["Runbook"]
 
 
-def test_a_page_inhibits_the_same_slos_ticket() -> None:
-    (rule,) = build_config(load_specs([CHAT]))["inhibit_rules"]
+def test_a_page_inhibits_the_same_slos_ticket_and_a_groups_page_only_its_groups_ticket() -> None:
+    config = build_config(load_specs([CHAT]))
+    (rule,) = config["inhibit_rules"]
+    # feature-spend is grouped by feature; on ungrouped alerts the label is absent on both
+    # sides, which Alertmanager counts as equal.
     assert rule == {
         "source_matchers": ['alertname="SLOErrorBudgetBurn"', 'severity="page"'],
         "target_matchers": ['alertname="SLOErrorBudgetBurn"', 'severity="ticket"'],
-        "equal": ["service", "slo"],
+        "equal": ["service", "slo", "feature"],
     }
+    grouped = [r for r in config["route"]["routes"] if 'slo="feature-spend"' in r["matchers"]]
+    assert [r["group_by"] for r in grouped] == [["service", "slo", "severity", "feature"]] * 2
 
 
 def test_an_slo_without_a_runbook_gets_no_runbook_button(tmp_path: Path) -> None:

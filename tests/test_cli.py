@@ -30,7 +30,7 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_validate_reports_ok_with_the_number_of_services_and_slos() -> None:
     code, out, _ = run("validate", str(ROOT / "slos"))
     assert code == 0
-    assert out == "ok: 2 services, 10 SLOs\n"
+    assert out == "ok: 2 services, 11 SLOs\n"
 
 
 def test_validate_reports_an_invalid_file_with_its_location_and_exit_code_2(

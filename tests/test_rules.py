@@ -124,7 +124,9 @@ def test_every_alert_carries_the_labels_and_annotations_the_spec_requires(obj: O
         assert labels[cv.SEVERITY] == window.severity in ("page", "ticket")
         assert obj.labels.items() <= labels.items()
         notes = rule["annotations"]
-        assert notes["summary"].startswith(f"{obj.service} {obj.name}:")
+        group = ", ".join(f"{g}={{{{ $labels.{g} }}}}" for g in obj.group_by)
+        named = f"{obj.service} {obj.name}" + (f" for {group}:" if group else ":")
+        assert notes["summary"].startswith(named)
         rate = f"{round(window.burn_rate, 4):g}x"
         assert rate in notes["description"]
         assert labels[cv.LONG_WINDOW] in notes["description"]

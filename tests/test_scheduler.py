@@ -32,7 +32,7 @@ from sloengine.scheduler import Engine
 from sloengine.server import serve
 from sloengine.sim.backfill import backfill
 from sloengine.sim.launch import free_port, prometheus_server
-from sloengine.sim.traffic import Incident, Scenario, Traffic
+from sloengine.sim.traffic import Incident, Scenario, Scope, Traffic
 from sloengine.state import Store
 
 # Reset when the module's data is made, so "now" stays within Prometheus's 5m lookback.
@@ -51,6 +51,16 @@ def outage() -> Scenario:
     )
 
 
+def chat_outage() -> Scenario:
+    """The chat feature failing half its requests, the summarize feature clean."""
+    return Scenario(
+        origin=NOW - 6 * 3600,
+        traffic=Traffic(base_rps=2),
+        labels={"service": "grouped-chat"},
+        incidents=(Incident(NOW - 40 * 60, NOW + 3600, "error_rate", 0.5, Scope(feature="chat")),),
+    )
+
+
 @pytest.fixture(scope="module")
 def tsdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     global NOW, START
@@ -58,6 +68,7 @@ def tsdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     START = NOW - 2 * 86400
     path = tmp_path_factory.mktemp("tsdb")
     backfill(outage(), path, START, NOW, 60)
+    backfill(chat_outage(), path, NOW - 6 * 3600, NOW, 60)
     return path
 
 
@@ -116,6 +127,43 @@ def test_an_outage_pages_once_with_the_runbook_and_a_restart_does_not_page_again
     restarted.cycle()
     assert len(pages(out)) == 1
     assert restarted.store.alerts()["chat-assistant/availability"].state == AlertState.FIRING
+
+
+def test_a_grouped_slo_pages_once_for_the_burning_group_only_and_names_it(
+    prometheus: str, tmp_path: Path
+) -> None:
+    out, clock, db = io.StringIO(), Clock(NOW), tmp_path / "state.db"
+
+    def grouped() -> Engine:
+        slos = [
+            o
+            for s in load_specs([str(ROOT / "tests" / "live-slos" / "grouped-outage.yaml")])
+            for o in s.objectives
+        ]
+        return Engine(
+            slos, Evaluator(Prometheus(prometheus)), Store(db), ConsoleNotifier(out), clock=clock
+        )
+
+    first = grouped()
+    cycle = first.cycle()
+    assert {s.group["feature"]: s.state for s in cycle.statuses} == {
+        "chat": "page",
+        "summarize": "ok",
+    }
+    (page,) = pages(out)
+    assert page.startswith(
+        "[PAGE] grouped-chat/availability for feature=chat is burning its error budget"
+    )
+    # The first look is the group's own: every bad event is chat's.
+    assert "feature: chat 100%" in page
+    rows = first.store.alerts()
+    assert rows["grouped-chat/availability{feature=chat}"].state == AlertState.FIRING
+    assert rows["grouped-chat/availability{feature=chat}/page/1h"].state == AlertState.FIRING
+    assert "grouped-chat/availability{feature=summarize}" not in rows
+    first.store.close()
+    restarted = grouped()
+    restarted.cycle()
+    assert len(pages(out)) == 1
 
 
 def test_for_holds_the_page_pending_until_it_has_passed(prometheus: str, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from sloengine.sim.backfill import backfill
 from sloengine.sim.client import query
 from sloengine.sim.exporter import serve_metrics
 from sloengine.sim.launch import prometheus_server
-from sloengine.sim.traffic import Baseline, Scenario, Traffic, example_scenario, truth
+from sloengine.sim.traffic import Baseline, Scenario, Scope, Traffic, example_scenario, truth
 from sloengine.status import Rates, Status
 
 DAYS = 3
@@ -51,6 +51,18 @@ def quiet() -> Scenario:
     )
 
 
+def wide() -> Scenario:
+    """An hour of a service with 120 features: more groups than a grouped SLO should have."""
+    return Scenario(
+        origin=NOW - 3600,
+        traffic=Traffic(base_rps=2),
+        providers=1,
+        models_per_provider=1,
+        features=120,
+        labels={"service": "wide"},
+    )
+
+
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     global NOW, START
@@ -59,6 +71,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tsdb = tmp_path_factory.mktemp("tsdb")
     backfill(busy(), tsdb, START, NOW, 60)
     backfill(quiet(), tsdb, START, NOW, 60)
+    backfill(wide(), tsdb, NOW - 3600, NOW, 60)
     with prometheus_server(tsdb) as url:
         yield url
 
@@ -96,6 +109,23 @@ def test_raw_status_matches_the_simulators_ground_truth_within_one_percent(
     assert got["spend"].budget_remaining["dollars"] == pytest.approx(60000 - spend.bad, rel=0.01)
 
 
+def test_a_grouped_slo_has_one_row_per_group_each_matching_the_ground_truth(
+    prometheus: str,
+) -> None:
+    objectives = [o for s in load_specs([CHAT]) for o in s.objectives if o.name == "feature-spend"]
+    sc = busy()
+    for mode in (Mode.RAW, Mode.AUTO):  # AUTO falls back to raw: the rules are not loaded
+        rows = Evaluator(Prometheus(prometheus), mode=mode).evaluate(objectives, NOW)
+        assert [r.group for r in rows] == [{"feature": "chat"}, {"feature": "summarize"}]
+        for row in rows:
+            feature = row.group["feature"]
+            spent = truth(sc, "spend", START, NOW, where=Scope(feature=feature)).bad
+            budget = 40000 if feature == "chat" else 15000
+            assert row.sli == pytest.approx(spent, rel=0.01), feature
+            assert row.budget_remaining["dollars"] == pytest.approx(budget - spent, rel=0.01)
+            assert row.burn_rates["30d"] == pytest.approx(spent / budget, rel=0.01)
+
+
 def test_zero_traffic_is_no_data_never_nan_and_never_an_alert(prometheus: str) -> None:
     nothing = statuses(prometheus, str(LIVE / "edges.yaml"))["nothing"]
     assert nothing.health == "no_data"
@@ -118,6 +148,10 @@ def test_status_json_has_the_documented_fields(prometheus: str) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["slo"] for r in rows][:2] == ["availability", "ttft"]
+    assert [r["group"] for r in rows if r["slo"] == "feature-spend"] == [
+        {"feature": "chat"},
+        {"feature": "summarize"},
+    ]
     for row in rows:
         assert {
             "service",
@@ -140,6 +174,7 @@ def test_status_table_names_each_slo_its_state_and_budget(prometheus: str) -> No
     assert "chat-assistant/availability  [" in result.stdout
     assert "budget left" in result.stdout
     assert "burn: 5m " in result.stdout
+    assert "chat-assistant/feature-spend {feature=chat}  [" in result.stdout
 
 
 def test_status_exits_3_with_a_clear_error_when_prometheus_is_unreachable() -> None:
@@ -183,7 +218,7 @@ def test_recorded_and_raw_modes_read_the_same_numbers(tmp_path: Path) -> None:
         rules.write_text(render(service))
         urllib.request.urlopen(urllib.request.Request(f"{url}/-/reload", method="POST")).close()
         deadline = time.monotonic() + 60
-        recorded: dict[tuple[str, str], Rates] = {}
+        recorded: dict[tuple[str, str], list[Rates]] = {}
         while time.monotonic() < deadline:
             at = time.time()
             recorded = Evaluator(prom, mode=Mode.RECORDED).recorded_rates(objectives, at)
@@ -192,11 +227,18 @@ def test_recorded_and_raw_modes_read_the_same_numbers(tmp_path: Path) -> None:
             time.sleep(1)
         assert len(recorded) == len(objectives), "the rules never produced every window"
         by_mode = {
-            mode: {s.slo: s for s in Evaluator(prom, mode=mode).evaluate(objectives, at)}
+            mode: {
+                (s.slo, *s.group.values()): s
+                for s in Evaluator(prom, mode=mode).evaluate(objectives, at)
+            }
             for mode in (Mode.RECORDED, Mode.RAW)
         }
-    for slo in ("availability", "ttft", "spend"):
-        rec, raw = by_mode[Mode.RECORDED][slo], by_mode[Mode.RAW][slo]
+    grouped = [(slo, f) for slo in ("by-feature", "feature-spend") for f in ("chat", "summarize")]
+    assert set(by_mode[Mode.RECORDED]) == set(by_mode[Mode.RAW])
+    assert set(grouped) <= set(by_mode[Mode.RECORDED])
+    for key in [("availability",), ("ttft",), ("spend",), *grouped]:
+        rec, raw = by_mode[Mode.RECORDED][key], by_mode[Mode.RAW][key]
+        slo = key
         assert rec.mode == Mode.RECORDED and raw.mode == Mode.RAW
         for window, value in raw.burn_rates.items():
             # 1% of the burn, or a thousandth of the budget rate for near-zero burns.
@@ -257,6 +299,32 @@ def test_validate_against_prometheus_counts_le_1_as_the_bound_1_0(
         prometheus, tmp_path, "  - {name: ttft, objective: 99, sli: {ttft: {threshold: 1s}}}\n"
     )
     assert code == 0, err
+
+
+def test_validate_against_prometheus_warns_past_a_hundred_groups(
+    prometheus: str, tmp_path: Path
+) -> None:
+    body = (
+        "  - name: per-feature\n    objective: 99\n    group_by: [feature]\n"
+        "    sli: {success_rate: {selector: 'service=\"%s\"'}}\n"
+    )
+    code, err = _validate(prometheus, tmp_path, body % "wide")
+    assert code == 0
+    assert (
+        "warning: slo.yaml:6:15: chat-assistant/per-feature: group_by [feature] makes 120 groups "
+        f"in {prometheus} (more than 100), each with its own series, budget and pages (group by "
+        "a label with fewer values (tenant tier, feature), or narrow the SLI's selector to the "
+        "groups that need their own page)"
+    ) in err
+    code, err = _validate(prometheus, tmp_path, body % "chat-assistant")
+    assert (code, err) == (0, "")
+    code, err = _validate(prometheus, tmp_path, body.replace("feature", "tenant") % "wide")
+    assert code == 0
+    assert (
+        "warning: slo.yaml:6:15: chat-assistant/per-tenant: no series the SLI reads carries "
+        f"tenant in {prometheus}, so every event falls in one group with an empty tenant (group "
+        "by a label the SLI's metrics carry, or add tenant where they are recorded)"
+    ) in err
 
 
 def test_validate_against_prometheus_warns_on_grouping_by_a_user_id(

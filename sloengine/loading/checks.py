@@ -108,6 +108,7 @@ def check_slo(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Proble
             expr = getattr(kind_spec, key)
             if expr is not None:
                 problems += _ratio_problems(doc, (*here, key), expr)
+    problems += _group_problems(doc, spec, index, slo)
     period = slo.period(spec.window)
     window_at = (*at, "window") if slo.window is not None else ("window",)
     problems += _policy_problems(doc, at, window_at, slo.policy, spec.policy, period)
@@ -128,6 +129,44 @@ def runbook_problems(
             )
         ]
     return []
+
+
+def _group_problems(doc: Document, spec: SLOFile, index: int, slo: SLO) -> list[Problem]:
+    """Group labels that clash with the SLO's own labels; per-group budgets without one
+    group label to key them."""
+    at = ("slos", index)
+    problems = []
+    own = {**spec.labels, **spec.alerting.labels, **(slo.alerting.labels if slo.alerting else {})}
+    for i, label in enumerate(slo.group_by):
+        if label in own:
+            problems.append(
+                doc.problem(
+                    (*at, "group_by", i),
+                    f"group_by: {label!r} is also set in labels ({label}: {own[label]!r}), "
+                    "which would give every group that one value",
+                    f"group by another label, or remove {label} from labels",
+                )
+            )
+    spend = slo.sli.spend
+    if spend is not None and spend.budget_usd_by and len(slo.group_by) != 1:
+        got = f"group_by has {len(slo.group_by)}" if slo.group_by else "there is no group_by"
+        problems.append(
+            doc.problem(
+                (*at, "sli", "spend", "budget_usd_by"),
+                f"budget_usd_by keys are values of the one group_by label, but {got}",
+                "group by one label, e.g. group_by: [feature], or set one budget_usd for all",
+            )
+        )
+    if slo.group_by and slo.calendar_month:
+        problems.append(
+            doc.problem(
+                (*at, "window"),
+                "window: month cannot be grouped yet: the month-to-date runs for the whole SLO",
+                "use a rolling window (e.g. 30d) with group_by, or one month SLO per group "
+                "with a selector",
+            )
+        )
+    return problems
 
 
 def selector_problems(doc: Document, path: KeyPath, matchers: str) -> list[Problem]:

@@ -31,6 +31,8 @@ HINTS = {
     "total": "PromQL counting all events, e.g. sum(rate(requests_total[{{window}}]))",
     "burn_rate": "a multiple of the budget-neutral rate from 0.001 to 1000000, e.g. 14.4",
     "budget_percent": "a share of the budget from 0.001 to 100 percent, e.g. 2",
+    "group_by": "a list of labels with few values, e.g. [tenant] or [feature, model]",
+    "budget_usd_by": "a mapping of group values to dollars per window, e.g. {chat: 20000}",
     "include": "the llm preset can add validation_errors and guardrail_rejections",
 }
 OBJECTIVE_BOUND_HINT = (
@@ -41,6 +43,9 @@ OBJECTIVE_BOUND_HINT = (
 HISTOGRAM_THRESHOLD_HINT = "the bucket bound as a plain number, e.g. 0.5 for the 500ms bucket"
 LABEL_NAME_HINT = "label names are letters, digits and _, not starting with a digit or __"
 LABEL_KEY_TYPE_HINT = "quote it: YAML reads 1, on, yes and true as numbers or booleans"
+IDENTIFIER_GROUP_HINT = (
+    "group by tenant or feature instead; to find one user's failures, query the raw series"
+)
 RESERVED_LABEL_HINT = (
     "sloengine sets service, slo, severity, window, long_window and short_window; pick another name"
 )

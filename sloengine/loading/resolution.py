@@ -95,4 +95,6 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
         channels=channels,
         file_selector=spec.metrics.selector,
         calendar_month=slo.calendar_month,
+        group_by=tuple(slo.group_by),
+        budget_usd_by=dict(slo.sli.spend.budget_usd_by) if slo.sli.spend else {},
     )

@@ -12,6 +12,7 @@ from sloengine.errors import Problem
 from sloengine.loading.hints import (
     HINTS,
     HISTOGRAM_THRESHOLD_HINT,
+    IDENTIFIER_GROUP_HINT,
     LABEL_KEY_TYPE_HINT,
     LABEL_NAME_HINT,
     OBJECTIVE_BOUND_HINT,
@@ -75,6 +76,10 @@ def _problem_from_pydantic(doc: Document, err: Any) -> Problem:
         hint = HISTOGRAM_THRESHOLD_HINT
     if kind == "objective_too_high":
         hint = OBJECTIVE_BOUND_HINT
+    if kind == "identifier_group":
+        hint = IDENTIFIER_GROUP_HINT
+    elif field == "group_by" and "set by sloengine" in message:
+        hint = RESERVED_LABEL_HINT
     if kind == "string_pattern_mismatch":
         noun = "metric name" if field == "metric" else "name"
         message = f"{field}: {err['input']!r} is not a valid {noun}"
