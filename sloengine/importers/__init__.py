@@ -68,6 +68,11 @@ class Walk:
         self.whole: set[KeyPath] = set()
         # Input prefix -> output path: where a note about that input goes in the file.
         self.targets: dict[KeyPath, KeyPath] = {}
+        # For documents that refer to others (OpenSLO): the service whose file the notes
+        # go to, the metric source types by DataSource name, and the sources referred to.
+        self.service: str | None = None
+        self.source_types: dict[str, str] = {}
+        self.source_refs: set[str] = set()
 
     def target(self, path: KeyPath) -> KeyPath:
         for end in range(len(path), -1, -1):
@@ -87,6 +92,7 @@ class Walk:
 
     def value(self, path: KeyPath) -> Any:
         data: Any = self.doc.data
+        part: Any
         for part in path:
             if (isinstance(data, dict) and part in data) or (
                 isinstance(data, list) and isinstance(part, int) and part < len(data)
@@ -217,9 +223,9 @@ def render(imported: Imported, how: str) -> str:
     ]
     if imported.notes:
         out.append(f"# {len(imported.notes)} input fields could not be carried over (below).")
-    for number, line in enumerate(lines, start=1):
-        out += comments.get(number, [])
-        out.append(line)
+    for at, written in enumerate(lines, start=1):
+        out += comments.get(at, [])
+        out.append(written)
     return "\n".join(out) + "\n"
 
 
