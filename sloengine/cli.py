@@ -329,9 +329,9 @@ def import_sloth(files: tuple[str, ...], out: Path) -> None:
 @_import_out
 def import_openslo(files: tuple[str, ...], out: Path) -> None:
     """OpenSLO v1 documents: SLO, SLI, AlertPolicy, AlertCondition, Service, DataSource."""
-    from sloengine.importers import openslo
+    from sloengine.importers import openslo as openslo_importer
 
-    _import(files, out, "openslo", openslo.translate)
+    _import(files, out, "openslo", openslo_importer.translate)
 
 
 def _import(
