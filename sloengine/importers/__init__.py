@@ -233,6 +233,15 @@ def _comment(note: Note) -> str:
     return printable(str(note)).replace("\n", " ")
 
 
+def nothing_left(walk: Walk, path: KeyPath, what: str, why: list[Note]) -> None:
+    """Every SLO was left out: an error, with each reason as a located problem."""
+    for note in why:
+        walk.problems.append(
+            Problem(note.file, note.line, note.column, f"{note.field}: {note.reason}")
+        )
+    walk.problem(path, f"no {what} can be carried over", "the problems listed say why")
+
+
 def fail_on(problems: list[Problem]) -> None:
     if problems:
         raise SpecError(problems)

@@ -25,6 +25,7 @@ from sloengine.importers import (
     fail_on,
     labels_into,
     name_from,
+    nothing_left,
     objective_percent,
     slug,
     window_query,
@@ -246,6 +247,7 @@ def _slo(index: _Docs, walk: Walk, services: dict[str, Imported], used: set[int]
     if objectives is None or sli_walk is None or len(index.problems) > before:
         return
     names: set[str] = {str(s["name"]) for s in out}
+    notes_at, sli_at = len(walk.notes), len(sli_walk.notes)
     for i, _ in enumerate(objectives):
         path = ("spec", "objectives", i)
         walk.used.add(path)
@@ -271,11 +273,8 @@ def _slo(index: _Docs, walk: Walk, services: dict[str, Imported], used: set[int]
             slo["policy"] = policy
         out.append(slo)
     if len(out) == first:
-        walk.problem(
-            ("spec", "objectives"),
-            "no objective of this SLO can be carried over",
-            "see the notes: " + "; ".join(str(n) for n in walk.notes)[:400],
-        )
+        why = walk.notes[notes_at:] + (sli_walk.notes[sli_at:] if sli_walk is not walk else [])
+        nothing_left(walk, ("spec", "objectives"), "objective of this SLO", why)
 
 
 def _indicator(index: _Docs, walk: Walk, used: set[int]) -> tuple[Walk | None, KeyPath]:
@@ -390,7 +389,9 @@ def _query(walk: Walk, path: KeyPath, index_walk: Walk | None = None) -> str | N
     if (kind or "").lower() != "prometheus":
         walk.note(
             source,
-            f"a {kind or 'untyped'} metric source: sloengine reads Prometheus (give type: Prometheus)",
+            f"metric source type {kind!r}: sloengine reads Prometheus (give type: Prometheus)"
+            if kind
+            else "a metric source without a type: sloengine reads Prometheus (give type: Prometheus)",
         )
         return None
     query: str | None = walk.get((*source, "spec", "query"), str, required=True)

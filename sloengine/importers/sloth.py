@@ -23,6 +23,7 @@ from sloengine.importers import (
     fail_on,
     labels_into,
     name_from,
+    nothing_left,
     objective_percent,
     window_query,
 )
@@ -174,11 +175,8 @@ def _service(spec: _Spec) -> Imported | None:
         imported.data = {**_before_slos(data), "notify": notify, "slos": out}
     walk.leftovers()
     if not out:
-        walk.problem(
-            (*root, "slos"),
-            "no SLO of this service can be carried over",
-            "see the notes: " + "; ".join(str(n) for n in walk.notes)[:400],
-        )
+        skipped = [n for n in walk.notes if n.at == ("slos",)]
+        nothing_left(walk, (*root, "slos"), "SLO of this service", skipped)
         return None
     return imported
 
