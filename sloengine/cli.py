@@ -31,7 +31,9 @@ from sloengine.ruletests import render_tests
 # The commands that talk to Prometheus or Slack import those clients when they run:
 # `generate` and `validate`, which CI runs on every push, start without them.
 if TYPE_CHECKING:
+    from sloengine.importers import Imported
     from sloengine.prometheus import Prometheus
+    from sloengine.yamldoc import Document
 
 # The exit code table (README, Commands).
 EXIT_OK = 0
@@ -335,7 +337,10 @@ def import_openslo(files: tuple[str, ...], out: Path) -> None:
 
 
 def _import(
-    files: tuple[str, ...], out: Path, how: str, translate: Callable[[list[Any]], list[Any]]
+    files: tuple[str, ...],
+    out: Path,
+    how: str,
+    translate: Callable[[list[Document]], list[Imported]],
 ) -> None:
     """Read, translate, check every file as `validate` would, then write them all."""
     from sloengine.importers import render
@@ -343,7 +348,7 @@ def _import(
     from sloengine.yamldoc import read_document, read_documents
 
     problems: list[Problem] = []
-    docs = []
+    docs: list[Document] = []
     for file in files:
         text = read_text(file, problems)
         if text is None:

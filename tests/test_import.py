@@ -426,3 +426,11 @@ def test_bad_input_exits_2_with_the_location_and_writes_nothing(
     assert f"error: {bad.parent}/{where}" in err
     assert "nothing was written" in err
     assert not out_dir.exists()
+
+
+def test_a_stream_of_documents_is_read_each_with_its_own_positions() -> None:
+    first, second = read_documents("f", "---\na: 1\n---\n# c\nb:\n  - 2\n")
+    assert (first.data, second.data) == ({"a": 1}, {"b": [2]})
+    assert second.at(("b", 0)) == (6, 5)
+    with pytest.raises(SpecError, match="f:3:1: invalid YAML: a second document"):
+        read_document("f", "---\na: 1\n---\nb: 2\n")

@@ -169,10 +169,10 @@ def name_from(walk: Walk, path: KeyPath, text: str, what: str) -> str | None:
     return name
 
 
-def objective_percent(walk: Walk, path: KeyPath, percent: float) -> float | None:
+def objective_percent(walk: Walk, path: KeyPath, percent: float) -> float | int | None:
     """An objective sloengine can hold (0 < objective <= 99.999), or a note why not."""
     if 0 < percent <= MAX_OBJECTIVE:
-        return round(percent, 9)
+        return percent_value(round(percent, 9))
     if 0 < percent <= 100:
         walk.note(
             path,
@@ -231,6 +231,22 @@ def render(imported: Imported, how: str) -> str:
 
 def _comment(note: Note) -> str:
     return printable(str(note)).replace("\n", " ")
+
+
+def with_key(data: dict[str, Any], key: str, value: Any, before: str) -> dict[str, Any]:
+    """``data`` with ``key`` set just before the key ``before``, where people look for it."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if k == before:
+            out[key] = value
+        if k != key:
+            out[k] = v
+    return out
+
+
+def percent_value(percent: float) -> float | int:
+    """99 rather than 99.0 in the written file."""
+    return int(percent) if float(percent).is_integer() else percent
 
 
 def nothing_left(walk: Walk, path: KeyPath, what: str, why: list[Note]) -> None:

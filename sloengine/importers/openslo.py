@@ -11,6 +11,7 @@ other data sources) is a note.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any, cast
 
@@ -28,9 +29,11 @@ from sloengine.importers import (
     nothing_left,
     objective_percent,
     slug,
+    spelled,
     window_query,
+    with_key,
 )
-from sloengine.promql import WINDOW_PLACEHOLDER, number
+from sloengine.promql import WINDOW_PLACEHOLDER, number, selectors
 from sloengine.spec import MAX_WINDOW
 from sloengine.yamldoc import Document, KeyPath
 
@@ -171,17 +174,9 @@ def _service_doc(walk: Walk, imported: Imported) -> None:
     walk.used.add(("spec",))
     description = walk.get(("spec", "description"), str)
     if description and "description" not in imported.data:
-        imported.data = {**_head(imported.data), "description": description, **_tail(imported.data)}
+        imported.data = with_key(imported.data, "description", description, before="slos")
     if walk.doc.data.get("metadata", {}).get("displayName") is not None:
         walk.note(("metadata", "displayName"), "a display name; the file has the service name")
-
-
-def _head(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: data[k] for k in ("apiVersion", "service")}
-
-
-def _tail(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("apiVersion", "service")}
 
 
 def _slo(index: _Docs, walk: Walk, services: dict[str, Imported], used: set[int]) -> None:
@@ -264,6 +259,18 @@ def _slo(index: _Docs, walk: Walk, services: dict[str, Imported], used: set[int]
         n = 2
         while name in names:
             name, n = f"{slo['name']}-{n}", n + 1
+        if name != slo["name"]:
+            line, column = walk.doc.at(path)
+            walk.notes.append(
+                Note(
+                    walk.doc.file,
+                    line,
+                    column,
+                    spelled(path),
+                    f"named {name!r}: another SLO of the service is {slo['name']!r}",
+                    ("slos", len(out)),
+                )
+            )
         names.add(name)
         slo = {**slo, "name": name, **common}
         slo["sli"] = slo.pop("sli")
@@ -446,8 +453,6 @@ def _windowed(sli: Walk, path: KeyPath, query: str, counter: bool | None) -> str
     if WINDOW_PLACEHOLDER.search(query):
         return query
     if counter:
-        from sloengine.promql import selectors
-
         try:
             found = selectors(query)
         except ValueError:
@@ -468,15 +473,11 @@ def _windowed(sli: Walk, path: KeyPath, query: str, counter: bool | None) -> str
 
 
 def _is_plain_selector(text: str) -> bool:
-    import re
-
     return bool(re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?|\{[^{}]*\}", text))
 
 
 def _sum_of_selector(text: str) -> str | None:
     """``sel`` in ``sum(sel)``; sloengine's rules sum what the query gives."""
-    import re
-
     match = re.fullmatch(r"sum\s*\((.*)\)", text, re.S)
     if match and _is_plain_selector(match.group(1).strip()):
         return match.group(1).strip()

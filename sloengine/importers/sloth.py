@@ -26,6 +26,7 @@ from sloengine.importers import (
     nothing_left,
     objective_percent,
     window_query,
+    with_key,
 )
 from sloengine.yamldoc import Document, KeyPath
 
@@ -152,6 +153,8 @@ def _service(spec: _Spec) -> Imported | None:
             # Notes about an SLO that is not written go next to the file's slos.
             walk.targets[path] = ("slos",)
             walk.notes[before:] = [replace(n, at=("slos",)) for n in walk.notes[before:]]
+        elif any(s["name"] == slo["name"] for s in out):
+            walk.problem((*path, "name"), f"a second SLO named {slo['name']!r}", "rename one")
         else:
             out.append(slo)
     # A channel label that differs between SLOs cannot be one file-level route.
@@ -172,17 +175,13 @@ def _service(spec: _Spec) -> Imported | None:
                 )
             )
     if notify:
-        imported.data = {**_before_slos(data), "notify": notify, "slos": out}
+        imported.data = with_key(data, "notify", notify, before="slos")
     walk.leftovers()
     if not out:
         skipped = [n for n in walk.notes if n.at == ("slos",)]
         nothing_left(walk, (*root, "slos"), "SLO of this service", skipped)
         return None
     return imported
-
-
-def _before_slos(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k != "slos"}
 
 
 def _slo(spec: _Spec, path: KeyPath, channels: dict[str, set[str]]) -> dict[str, Any] | None:
@@ -294,6 +293,12 @@ def _alerting(
         elif isinstance(value, str) and isinstance(key, str):
             annotations[key] = value
             walk.take(here)
+            if "{{" in value:
+                walk.note(
+                    here,
+                    "kept, but sloengine shows annotation text as written: Prometheus "
+                    "does not expand its Go templates ({{ ... }})",
+                )
             if key == "runbook" and "://" in value and "runbook" not in slo:
                 slo["runbook"] = value
         else:
