@@ -83,12 +83,16 @@ class Walk:
     def problem(self, path: KeyPath, message: str, hint: str = "") -> None:
         self.problems.append(self.doc.problem(path, message, hint, key=bool(path)))
 
-    def note(self, path: KeyPath, reason: str, at: KeyPath | None = None) -> None:
-        """``path`` is not carried over (nor anything under it)."""
+    def note(
+        self, path: KeyPath, reason: str, at: KeyPath | None = None, whole: bool = True
+    ) -> None:
+        """``path`` is not carried over (nor, with ``whole``, anything under it); without
+        ``whole``, a remark on how it was carried over."""
         line, column = self.doc.at(path, key=bool(path))
         target = self.target(path) if at is None else at
         self.notes.append(Note(self.doc.file, line, column, spelled(path), reason, target))
-        self.whole.add(path)
+        if whole:
+            self.whole.add(path)
 
     def value(self, path: KeyPath) -> Any:
         data: Any = self.doc.data
@@ -155,16 +159,10 @@ def name_from(walk: Walk, path: KeyPath, text: str, what: str) -> str | None:
     if not name:
         walk.problem(path, f"the {what} {text!r} has no letters or digits", "name it")
         return None
-    line, column = walk.doc.at(path, key=True)
-    walk.notes.append(
-        Note(
-            walk.doc.file,
-            line,
-            column,
-            spelled(path),
-            f"{text!r} renamed {name!r} (sloengine names are lowercase letters, digits, - _ .)",
-            walk.target(path),
-        )
+    walk.note(
+        path,
+        f"{text!r} renamed {name!r} (sloengine names are lowercase letters, digits, - _ .)",
+        whole=False,
     )
     return name
 

@@ -29,7 +29,6 @@ from sloengine.importers import (
     nothing_left,
     objective_percent,
     slug,
-    spelled,
     window_query,
     with_key,
 )
@@ -100,13 +99,21 @@ class _Docs:
             self.named[(kind, name)] = walk
             self.walks.append(walk)
 
-    def ref(self, walk: Walk, path: KeyPath, kind: str) -> Walk | None:
+    def ref(self, walk: Walk, path: KeyPath, kind: str, used: set[int]) -> Walk | None:
+        """The document of ``kind`` that ``path`` names, now read for ``walk``'s SLO."""
         name = walk.get(path, str, required=True)
         if name is None:
             return None
         found = self.named.get((kind, name))
         if found is None:
             walk.problem(path, f"no {kind} named {name!r} in the files given", "add its file")
+            return None
+        used.add(id(found))
+        found.service = walk.service
+        found.targets[()] = walk.targets.get((), ())
+        found.take(("kind",))
+        found.used.add(("metadata",))
+        found.take(("metadata", "name"))
         return found
 
 
@@ -260,16 +267,11 @@ def _slo(index: _Docs, walk: Walk, services: dict[str, Imported], used: set[int]
         while name in names:
             name, n = f"{slo['name']}-{n}", n + 1
         if name != slo["name"]:
-            line, column = walk.doc.at(path)
-            walk.notes.append(
-                Note(
-                    walk.doc.file,
-                    line,
-                    column,
-                    spelled(path),
-                    f"named {name!r}: another SLO of the service is {slo['name']!r}",
-                    ("slos", len(out)),
-                )
+            walk.note(
+                path,
+                f"named {name!r}: another SLO of the service is {slo['name']!r}",
+                at=("slos", len(out)),
+                whole=False,
             )
         names.add(name)
         slo = {**slo, "name": name, **common}
@@ -296,12 +298,9 @@ def _indicator(index: _Docs, walk: Walk, used: set[int]) -> tuple[Walk | None, K
     if walk.value(("spec", "indicatorRef")) is None:
         walk.problem(("spec",), "the SLO has no indicator", "give indicator or indicatorRef")
         return None, ()
-    sli = index.ref(walk, ("spec", "indicatorRef"), "SLI")
+    sli = index.ref(walk, ("spec", "indicatorRef"), "SLI", used)
     if sli is None:
         return None, ()
-    used.add(id(sli))
-    sli.service = walk.service
-    sli.targets[()] = walk.targets[()]
     if sli.value(("metadata", "displayName")) is not None:
         sli.take(("metadata", "displayName"))
     if sli.value(("spec", "description")) is not None:
@@ -522,16 +521,10 @@ def _alert_policies(
         path = ("spec", "alertPolicies", i)
         walk.used.add(path)
         if walk.value((*path, "alertPolicyRef")) is not None:
-            found = index.ref(walk, (*path, "alertPolicyRef"), "AlertPolicy")
+            found = index.ref(walk, (*path, "alertPolicyRef"), "AlertPolicy", used)
             if found is None:
                 continue
-            used.add(id(found))
-            found.service = walk.service
-            found.targets[()] = walk.targets[()]
             policy_walk, spec = found, cast(KeyPath, ("spec",))
-            found.take(("kind",))
-            found.used.add(("metadata",))
-            found.take(("metadata", "name"))
         else:
             policy_walk, spec = walk, (*path, "spec")
             for key in ("kind", "metadata"):
@@ -567,15 +560,9 @@ def _policy(
         path = (*spec, "conditions", i)
         walk.used.add(path)
         if walk.value((*path, "conditionRef")) is not None:
-            found = index.ref(walk, (*path, "conditionRef"), "AlertCondition")
+            found = index.ref(walk, (*path, "conditionRef"), "AlertCondition", used)
             if found is None:
                 continue
-            used.add(id(found))
-            found.service = walk.service
-            found.targets[()] = walk.targets.get((), ())
-            found.take(("kind",))
-            found.used.add(("metadata",))
-            found.take(("metadata", "name"))
             _condition(found, ("spec",), alerting, pairs)
         else:
             for key in ("kind", "metadata"):
@@ -629,17 +616,12 @@ def _condition(
             "short_window": format_duration(short),
         }
     )
-    line, column = walk.doc.at((*condition, "lookbackWindow"), key=True)
-    walk.notes.append(
-        Note(
-            walk.doc.file,
-            line,
-            column,
-            "condition.lookbackWindow",
-            f"sloengine adds a short window ({format_duration(short)}, 1/12 of the long one) "
-            "that must burn too, so the alert resolves soon after the burning stops",
-            walk.target(spec),
-        )
+    walk.note(
+        (*condition, "lookbackWindow"),
+        f"sloengine adds a short window ({format_duration(short)}, 1/12 of the long one) "
+        "that must burn too, so the alert resolves soon after the burning stops",
+        at=walk.target(spec),
+        whole=False,
     )
     if after:
         try:

@@ -163,16 +163,13 @@ def _service(spec: _Spec) -> Imported | None:
     }
     for sev, chans in channels.items():
         if len(chans) > 1:
-            walk.notes.append(
-                Note(
-                    walk.doc.file,
-                    1,
-                    1,
-                    f"{sev} alert labels slack_channel",
-                    f"the SLOs page different channels ({', '.join(sorted(chans))}); "
-                    f"sloengine routes a file's {sev}s to one channel (notify)",
-                    ("slos",),
-                )
+            walk.note(
+                (*root, "slos"),
+                f"the SLOs' {sev} alerts carry different slack_channel labels "
+                f"({', '.join(sorted(chans))}); sloengine routes a file's {sev}s to one "
+                "channel (notify), so none is set",
+                at=("slos",),
+                whole=False,
             )
     if notify:
         imported.data = with_key(data, "notify", notify, before="slos")
@@ -255,17 +252,12 @@ def _alerting(
     own = walk.get((*path, "labels"), dict)
     if own:
         labels_into(walk, (*path, "labels"), own, labels, "alerts")
-        line, column = walk.doc.at((*path, "labels"), key=True)
-        walk.notes.append(
-            Note(
-                walk.doc.file,
-                line,
-                column,
-                f"slos[{path[-1]}].labels",
-                "carried to this SLO's alerts (alerting.labels); sloengine's recording "
-                "rules carry only the file's labels",
-                walk.target(path),
-            )
+        walk.note(
+            (*path, "labels"),
+            "carried to this SLO's alerts (alerting.labels); sloengine's recording "
+            "rules carry only the file's labels",
+            at=walk.target(path),
+            whole=False,
         )
     if walk.get(at, dict) is None:
         if labels:
