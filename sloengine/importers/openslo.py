@@ -99,7 +99,7 @@ class _Docs:
             self.named[(kind, name)] = walk
             self.walks.append(walk)
 
-    def ref(self, walk: Walk, path: KeyPath, kind: str, used: set[int]) -> Walk | None:
+    def ref(self, walk: Walk, path: KeyPath, kind: str, used: set[int], at: str) -> Walk | None:
         """The document of ``kind`` that ``path`` names, now read for ``walk``'s SLO."""
         name = walk.get(path, str, required=True)
         if name is None:
@@ -110,7 +110,9 @@ class _Docs:
             return None
         used.add(id(found))
         found.service = walk.service
-        found.targets[()] = walk.targets.get((), ())
+        # Notes about it go next to the first SLO it made, at its ``at`` key.
+        near = walk.targets.get((), ())
+        found.targets[()] = near if near[-1:] == (at,) else (*near, at)
         found.take(("kind",))
         found.used.add(("metadata",))
         found.take(("metadata", "name"))
@@ -164,6 +166,8 @@ def translate(docs: list[Document]) -> list[Imported]:
             )
             walk.take(())
         walk.leftovers()
+        if walk.service in services and walk.doc.file not in services[walk.service].sources:
+            services[walk.service].sources.append(walk.doc.file)
         for note in walk.notes:
             owner = walk.service
             if owner in services:
@@ -298,7 +302,7 @@ def _indicator(index: _Docs, walk: Walk, used: set[int]) -> tuple[Walk | None, K
     if walk.value(("spec", "indicatorRef")) is None:
         walk.problem(("spec",), "the SLO has no indicator", "give indicator or indicatorRef")
         return None, ()
-    sli = index.ref(walk, ("spec", "indicatorRef"), "SLI", used)
+    sli = index.ref(walk, ("spec", "indicatorRef"), "SLI", used, "sli")
     if sli is None:
         return None, ()
     if sli.value(("metadata", "displayName")) is not None:
@@ -521,7 +525,7 @@ def _alert_policies(
         path = ("spec", "alertPolicies", i)
         walk.used.add(path)
         if walk.value((*path, "alertPolicyRef")) is not None:
-            found = index.ref(walk, (*path, "alertPolicyRef"), "AlertPolicy", used)
+            found = index.ref(walk, (*path, "alertPolicyRef"), "AlertPolicy", used, "policy")
             if found is None:
                 continue
             policy_walk, spec = found, cast(KeyPath, ("spec",))
@@ -542,6 +546,11 @@ def _policy(
     used: set[int],
 ) -> None:
     walk.used.add(spec)
+    if walk.value((*spec, "description")) is not None:
+        walk.note(
+            (*spec, "description"),
+            "an alert policy's description; sloengine's alerts describe their burn rate",
+        )
     for key in ("alertWhenNoData", "alertWhenResolved", "alertWhenBreaching"):
         if walk.value((*spec, key)) is not None:
             walk.note(
@@ -560,7 +569,7 @@ def _policy(
         path = (*spec, "conditions", i)
         walk.used.add(path)
         if walk.value((*path, "conditionRef")) is not None:
-            found = index.ref(walk, (*path, "conditionRef"), "AlertCondition", used)
+            found = index.ref(walk, (*path, "conditionRef"), "AlertCondition", used, "policy")
             if found is None:
                 continue
             _condition(found, ("spec",), alerting, pairs)
