@@ -220,7 +220,10 @@ def render(imported: Imported, how: str) -> str:
         "# Review it, then commit it with the service: it is yours to edit from here on.",
     ]
     if imported.notes:
-        out.append(f"# {len(imported.notes)} input fields could not be carried over (below).")
+        out.append(
+            f"# {len(imported.notes)} input fields were not carried over as written: "
+            "each is a comment below, where it would go."
+        )
     for at, written in enumerate(lines, start=1):
         out += comments.get(at, [])
         out.append(written)
