@@ -22,7 +22,7 @@ from sloengine.detectors import rules as detectors
 from sloengine.detectors import ruletests as detector_tests
 from sloengine.detectors.explain import explain_detector
 from sloengine.durations import parse_duration
-from sloengine.errors import SpecError, UnavailableError, UserError
+from sloengine.errors import Problem, SpecError, UnavailableError, UserError
 from sloengine.explain import explain as explain_slo
 from sloengine.explain import render_text
 from sloengine.formats import Format, Target, check_names, file_name, render_as, target
@@ -35,7 +35,9 @@ from sloengine.ruletests import render_month_tests, render_tests
 # `generate` and `validate`, which CI runs on every push, start without them.
 if TYPE_CHECKING:
     from sloengine.delivery import Notifier
+    from sloengine.importers import Imported
     from sloengine.prometheus import Prometheus
+    from sloengine.yamldoc import Document
 
 # The exit code table (README, Commands).
 EXIT_OK = 0
@@ -375,6 +377,85 @@ def schema(out: Path | None) -> None:
         click.echo(text, nl=False)
         return
     _write_file(out, text)
+
+
+@cli.group("import")
+def import_() -> None:
+    """Translate Sloth or OpenSLO specs into sloengine/v1 SLO files (one per service)."""
+
+
+_import_out = click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the SLO files (<service>.yaml).",
+)
+_import_files = click.argument("files", nargs=-1, required=True, metavar="FILE...")
+
+
+@import_.command("sloth")
+@_import_files
+@_import_out
+def import_sloth(files: tuple[str, ...], out: Path) -> None:
+    """Sloth prometheus/v1 specs and PrometheusServiceLevel objects."""
+    from sloengine.importers import sloth
+
+    _import(files, out, "sloth", sloth.translate)
+
+
+@import_.command("openslo")
+@_import_files
+@_import_out
+def import_openslo(files: tuple[str, ...], out: Path) -> None:
+    """OpenSLO v1 documents: SLO, SLI, AlertPolicy, AlertCondition, Service, DataSource."""
+    from sloengine.importers import openslo as openslo_importer
+
+    _import(files, out, "openslo", openslo_importer.translate)
+
+
+def _import(
+    files: tuple[str, ...],
+    out: Path,
+    how: str,
+    translate: Callable[[list[Document]], list[Imported]],
+) -> None:
+    """Read, translate, check every file as `validate` would, then write them all."""
+    from sloengine.importers import render
+    from sloengine.loading import load_document, read_text
+    from sloengine.yamldoc import read_document, read_documents
+
+    problems: list[Problem] = []
+    docs: list[Document] = []
+    for file in files:
+        text = read_text(file, problems)
+        if text is None:
+            continue
+        try:
+            docs += read_documents(file, text)
+        except SpecError as exc:
+            problems += exc.problems
+    if problems:
+        raise SpecError(problems)
+    planned: dict[Path, str] = {}
+    notes = []
+    for imported in translate(docs):
+        path = out / f"{imported.service}.yaml"
+        text = render(imported, how)
+        try:
+            load_document(read_document(str(path), text))
+        except SpecError as exc:
+            raise UserError(
+                f"the SLO file imported for {imported.service!r} does not validate: "
+                + "; ".join(exc.lines()),
+                "fix the input where the message points, or report it as an import bug",
+            ) from None
+        planned[path] = text
+        notes += imported.notes
+    for note in sorted(set(notes), key=lambda n: (n.file, n.line, n.column)):
+        click.echo(f"not carried over: {note}")
+    for path, text in planned.items():
+        _write_file(path, text)
 
 
 @cli.command()

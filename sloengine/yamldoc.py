@@ -8,8 +8,9 @@ tags, deep nesting, a file over a megabyte), each as a located problem.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -157,8 +158,9 @@ class _Reader:
         if tag is not None and tag != "!" and tag != default:
             self.problems.append(self._tag_problem(event, tag))
 
-    def read(self, events: Any) -> Any:
-        """The document's data, from the parser's events."""
+    def read(self, events: Any, many: bool = False) -> Any:
+        """The document's data, from the parser's events (with ``many``, the next
+        document's, or _END after the last)."""
         stack: list[_Frame] = []
         root: Any = None
         seen_root = False
@@ -166,7 +168,7 @@ class _Reader:
         for event in events:
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
-                if documents > 1:
+                if documents > 1 and not many:
                     raise _Refused(
                         self.problem(
                             event.start_mark,
@@ -175,9 +177,13 @@ class _Reader:
                         )
                     )
                 continue
+            if isinstance(event, yaml.StreamEndEvent) and many:
+                return _END
             if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent)):
                 continue
             if isinstance(event, yaml.DocumentEndEvent):
+                if many:
+                    return root if seen_root else _EMPTY
                 continue
             if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 frame = stack.pop()
@@ -270,6 +276,7 @@ class _Reader:
 
 
 _EMPTY = object()
+_END = object()
 
 
 def _yaml_complaint(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
@@ -306,8 +313,7 @@ def _parse(file: str, text: str, loader: Any) -> Document:
     return doc
 
 
-def read_document(file: str, text: str) -> Document:
-    """Parse one YAML document; a syntax error or a refused construct is a located SpecError."""
+def _too_big(file: str, text: str) -> None:
     if len(text) > MAX_CHARS:
         raise SpecError(
             [
@@ -321,12 +327,53 @@ def read_document(file: str, text: str) -> Document:
                 )
             ]
         )
+
+
+def _parse_many(file: str, text: str, loader: Any) -> list[Document]:
+    docs = []
+    events = iter(yaml.parse(text, Loader=loader))
+    while True:
+        doc = Document(file, None)
+        reader = _Reader(doc)
+        try:
+            data = reader.read(events, many=True)
+        except _Refused as refused:
+            raise SpecError([*reader.problems, refused.problem]) from None
+        if reader.problems:
+            raise SpecError(reader.problems)
+        if data is _END:
+            break
+        if data is not _EMPTY and data is not None:
+            doc.data = data
+            docs.append(doc)
+    if not docs:
+        raise SpecError([Problem(file, 1, 1, "the file is empty", "give the file's YAML")])
+    return docs
+
+
+def read_document(file: str, text: str) -> Document:
+    """Parse one YAML document; a syntax error or a refused construct is a located SpecError."""
+    _too_big(file, text)
+    return _located(file, text, lambda loader: _parse(file, text, loader))
+
+
+def read_documents(file: str, text: str) -> list[Document]:
+    """Every document of a ``---`` separated stream (Kubernetes, OpenSLO), with positions."""
+    _too_big(file, text)
+    return _located(file, text, lambda loader: _parse_many(file, text, loader))
+
+
+T = TypeVar("T")
+
+
+def _located(file: str, text: str, parse: Callable[[Any], T]) -> T:
+    """``parse`` with libyaml, its YAML errors as located SpecErrors."""
     try:
         try:
-            return _parse(file, text, _FAST_LOADER)
+            return parse(_FAST_LOADER)
         except yaml.YAMLError:
             # PyYAML's own parser words the problem (and its context) best.
-            return _parse(file, text, yaml.SafeLoader)
+            return parse(yaml.SafeLoader)
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text, exc.position)
         char = (

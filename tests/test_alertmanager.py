@@ -25,7 +25,11 @@ DEFAULTS = {Severity.PAGE: "#platform-oncall", Severity.TICKET: "#platform-alert
 
 @pytest.mark.parametrize(
     "paths",
-    [[str(ROOT / "slos")], [str(ROOT / "tests" / "fixtures")]],
+    [
+        [str(ROOT / "slos")],
+        # The preset fixtures; the subdirectories hold Sloth and OpenSLO files to import.
+        sorted(str(p) for p in (ROOT / "tests" / "fixtures").glob("*.yaml")),
+    ],
     ids=["examples", "preset fixtures"],
 )
 def test_amtool_accepts_the_configuration(amtool: str, tmp_path: Path, paths: list[str]) -> None:

@@ -24,7 +24,11 @@ from sloengine.detectors.ruletests import render_tests
 from sloengine.detectors.spec import DetectorKind
 from sloengine.loading import load_specs
 
-SOURCES = [str(ROOT / "slos"), str(ROOT / "tests" / "fixtures")]
+# The preset fixtures; tests/fixtures' subdirectories hold Sloth and OpenSLO files to import.
+SOURCES = [
+    str(ROOT / "slos"),
+    *sorted(str(p) for p in (ROOT / "tests" / "fixtures").glob("*.yaml")),
+]
 DETECTORS = [(s.name, d.name) for s in load_specs(SOURCES) for d in s.detectors]
 
 

@@ -296,6 +296,20 @@ CASES = [
         id="simulate without --out exits 2",
     ),
     pytest.param(
+        ["import", "sloth", "missing.yml", "--out", "slos"],
+        {},
+        EXIT_BAD_INPUT,
+        "error: missing.yml:1:1: cannot read the file: No such file or directory",
+        id="import of a missing file exits 2",
+    ),
+    pytest.param(
+        ["import", "openslo", GATEWAY, "--out", "slos"],
+        {},
+        EXIT_BAD_INPUT,
+        f"error: {GATEWAY}:2:1: apiVersion 'sloengine/v1' is not openslo/v1",
+        id="import openslo of a file that is not OpenSLO exits 2",
+    ),
+    pytest.param(
         ["report"],
         {},
         EXIT_BAD_INPUT,

@@ -18,7 +18,11 @@ from ruleproof import Proof, prove
 from sloengine.loading import load_specs
 from sloengine.ruletests import render_tests
 
-SOURCES = [str(ROOT / "slos"), str(ROOT / "tests" / "fixtures")]
+# The preset fixtures; tests/fixtures' subdirectories hold Sloth and OpenSLO files to import.
+SOURCES = [
+    str(ROOT / "slos"),
+    *sorted(str(p) for p in (ROOT / "tests" / "fixtures").glob("*.yaml")),
+]
 SLOS = [(obj.service, obj.name) for s in load_specs(SOURCES) for obj in s.objectives]
 
 
