@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -28,6 +30,8 @@ INSECURE_ENV = "SLOENGINE_PROMETHEUS_INSECURE"
 # An instant vector of every SLO's rates at every window is a few MB for 5,000 SLOs;
 # an answer past this is not one sloengine asked for, and it must not exhaust memory.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 class PrometheusError(Exception):
@@ -69,6 +73,12 @@ class _BoundedSession(requests.Session):
             response.close()
         response._content = bytes(body)
         return response
+
+
+@dataclass(frozen=True)
+class RangeSeries:
+    labels: dict[str, str]
+    points: list[tuple[float, float]]  # (timestamp, value)
 
 
 @dataclass(frozen=True)
@@ -148,10 +158,24 @@ class Prometheus:
         params: dict[str, Any] = {"timeout": f"{self.timeout:g}s"}
         if at is not None:
             params["time"] = f"{at:.3f}"
+        return self._ask(lambda: _samples(self._client.custom_query(expr, params=params)))
+
+    def query_range(self, expr: str, start: float, end: float, step: int) -> list[RangeSeries]:
+        """A range query's matrix: every series' values from ``start`` to ``end``, whole
+        seconds, every ``step`` seconds (callers keep it under 11,000 points a series)."""
+        params: dict[str, Any] = {"timeout": f"{self.timeout:g}s"}
+        begin, stop = (datetime.fromtimestamp(t, UTC) for t in (start, end))
+        return self._ask(
+            lambda: _matrix(
+                self._client.custom_query_range(expr, begin, stop, str(step), params=params)
+            )
+        )
+
+    def _ask(self, call: Callable[[], T]) -> T:
+        """Make one request; every way it fails becomes a PrometheusError safe to print."""
         self.requests += 1
         try:
-            result = self._client.custom_query(expr, params=params)
-            return _samples(result)
+            return call()
         except PrometheusApiClientException as exc:
             reason = _reason(exc)
             for secret in self._secrets:
@@ -210,3 +234,17 @@ def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise TypeError("a sample value is not a number")
     return float(value)  # ValueError for text that is no number
+
+
+def _matrix(result: Any) -> list[RangeSeries]:
+    """Series of a range query's result; TypeError or KeyError when it is not one."""
+    if not isinstance(result, list):
+        raise TypeError("the result is not a list")
+    out = []
+    for item in result:
+        labels = item.get("metric", {})
+        if not isinstance(labels, dict):
+            raise TypeError("labels are not a mapping")
+        points = [(_number(ts), _number(value)) for ts, value in item["values"]]
+        out.append(RangeSeries({str(k): str(v) for k, v in labels.items()}, points))
+    return out
