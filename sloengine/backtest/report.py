@@ -127,12 +127,18 @@ def _overlaps(i: Incident, start: float, end: float, until: float) -> bool:
 class Detection:
     incident: KnownIncident
     detected_at: float | None  # when the first alert (page or ticket) of this SLO was open
+    paged_at: float | None = None  # when it first paged
 
     @property
     def time_to_detect(self) -> float | None:
-        if self.detected_at is None:
-            return None
-        return max(0.0, self.detected_at - self.incident.start)
+        return self._after(self.detected_at)
+
+    @property
+    def time_to_page(self) -> float | None:
+        return self._after(self.paged_at)
+
+    def _after(self, t: float | None) -> float | None:
+        return None if t is None else max(0.0, t - self.incident.start)
 
 
 def detections(r: Replay, known: Sequence[KnownIncident]) -> list[Detection]:
@@ -141,8 +147,16 @@ def detections(r: Replay, known: Sequence[KnownIncident]) -> list[Detection]:
     for k in known:
         if not k.concerns(r.key):
             continue
-        caught = [i.opened_at for i in r.incidents if _overlaps(i, k.start, k.end, r.until)]
-        out.append(Detection(k, min(caught) if caught else None))
+        caught = [i for i in r.incidents if _overlaps(i, k.start, k.end, r.until)]
+        # An incident already open when this one starts is told again only by a page.
+        pages = [max(i.paged_at, k.start) for i in caught if i.paged_at is not None]
+        out.append(
+            Detection(
+                k,
+                min((i.opened_at for i in caught), default=None),
+                min(pages, default=None),
+            )
+        )
     return out
 
 
@@ -272,6 +286,8 @@ def as_json(items: Sequence[Entry]) -> list[dict[str, Any]]:
                     "end": iso(d.incident.end),
                     "detected_at": iso(d.detected_at),
                     "time_to_detect_seconds": _round(d.time_to_detect),
+                    "paged_at": iso(d.paged_at),
+                    "time_to_page_seconds": _round(d.time_to_page),
                 }
                 for d in e.detections
             ]
@@ -344,7 +360,10 @@ def _extras(e: Entry) -> list[str]:
         if d.detected_at is None:
             out.append(f"incident {d.incident.name!r}: not detected")
         else:
-            out.append(f"incident {d.incident.name!r}: detected after {_span(d.time_to_detect)}")
+            paged = "never paged" if d.paged_at is None else f"paged after {_span(d.time_to_page)}"
+            out.append(
+                f"incident {d.incident.name!r}: detected after {_span(d.time_to_detect)}, {paged}"
+            )
     if e.outside is not None:
         out.append(f"pages outside known incidents: {len(e.outside)}")
         out.extend(f"  page at {_when(t)}" for t in e.outside)
