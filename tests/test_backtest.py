@@ -18,12 +18,15 @@ from sloengine.backtest.history import read_history
 from sloengine.backtest.replay import Windows, replay
 from sloengine.budget import detection_seconds
 from sloengine.cli import cli
+from sloengine.durations import parse_duration
 from sloengine.inputs import plan
 from sloengine.loading import load_specs
 from sloengine.model import Objective
 from sloengine.prometheus import Prometheus
 from sloengine.rules import render
-from sloengine.ruletests import Phase, _alerts_query, _inputs, _increment
+
+# The rule tests' own input writer, so promtool and the backfill see the same counters.
+from sloengine.ruletests import Phase, _alerts_query, _increment, _inputs
 from sloengine.sim.backfill import backfill
 from sloengine.sim.launch import free_port, prometheus_server
 from sloengine.sim.traffic import Baseline, Incident, Scenario, Traffic
@@ -275,7 +278,7 @@ def test_the_generated_rules_in_promtool_fire_the_same_episodes_within_one_step(
         n = firing(minute)
         checks.append(
             {
-                "expr": f'count(ALERTS{{service="xcheck",alertstate="firing"}}) or vector(0)',
+                "expr": 'count(ALERTS{service="xcheck",alertstate="firing"}) or vector(0)',
                 "eval_time": f"{minute}m",
                 "exp_samples": [{"labels": "{}", "value": n}],
             }
@@ -330,8 +333,6 @@ def test_the_generated_rules_in_promtool_fire_the_same_episodes_within_one_step(
 
 
 def _seconds(window: str) -> int:
-    from sloengine.durations import parse_duration
-
     return round(parse_duration(window))
 
 

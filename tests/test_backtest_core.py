@@ -97,7 +97,9 @@ def test_a_missing_step_makes_every_window_holding_it_missing_and_no_other() -> 
     assert w.rates(3, [120]).bad[120] == pytest.approx(2 / 120)
 
 
-def test_a_clean_history_has_no_episodes_and_the_budget_its_error_ratio_leaves(tmp_path: Path) -> None:
+def test_a_clean_history_has_no_episodes_and_the_budget_its_error_ratio_leaves(
+    tmp_path: Path,
+) -> None:
     obj = objective(tmp_path)
     r = replay(obj, history(600, {range(600): 0.0005}), T0 + 60 * 60)
     assert r.episodes == [] and r.pages == 0 and r.tickets == 0
@@ -195,7 +197,11 @@ def test_the_json_report_has_the_documented_fields(tmp_path: Path) -> None:
             ":1:38:",
             "ends before it starts",
         ),
-        ("- {start: 2026-11-03T10:00:00Z, end: 2026-11-03T11:00:00Z, when: x}\n", ":1:60:", "'when'"),
+        (
+            "- {start: 2026-11-03T10:00:00Z, end: 2026-11-03T11:00:00Z, when: x}\n",
+            ":1:60:",
+            "'when'",
+        ),
         ("start: now\n", ":1:1:", "expected a list"),
     ],
     ids=[
