@@ -74,16 +74,19 @@ class Windows:
         """Per-second bad and total rates over each window ending at step ``i``."""
         bad: dict[int, float] = {}
         total: dict[int, float] | None = None if self._total is None else {}
+        top, prefix, totals, broken = i + 1, self._bad, self._total, self._broken
         for seconds in windows:
             n = self.steps(seconds)
-            lo = max(0, i + 1 - n)
+            lo = top - n if top > n else 0
             span = n * self.step
-            missing = self._broken[i + 1] - self._broken[lo] > 0
-            bad[seconds] = math.nan if missing else (self._bad[i + 1] - self._bad[lo]) / span
-            if total is not None and self._total is not None:
-                total[seconds] = (
-                    math.nan if missing else (self._total[i + 1] - self._total[lo]) / span
-                )
+            if broken[top] != broken[lo]:
+                bad[seconds] = math.nan
+                if total is not None:
+                    total[seconds] = math.nan
+                continue
+            bad[seconds] = (prefix[top] - prefix[lo]) / span
+            if total is not None and totals is not None:
+                total[seconds] = (totals[top] - totals[lo]) / span
         return Rates(bad, total, Mode.RAW)
 
     def increase(self, i: int, seconds: int) -> tuple[float, float | None]:
