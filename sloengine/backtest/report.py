@@ -320,6 +320,10 @@ def _when(t: float | None) -> str:
     return "still firing" if text is None else text.replace("+00:00", "Z")
 
 
+def _resolved(t: float | None) -> str:
+    return "still firing" if t is None else f"resolved {_when(t)}"
+
+
 def render_text(items: Sequence[Entry], known: Sequence[KnownIncident] | None = None) -> str:
     lines: list[str] = []
     for e in items:
@@ -337,7 +341,7 @@ def render_text(items: Sequence[Entry], known: Sequence[KnownIncident] | None = 
         for ep in r.episodes:
             lines.append(
                 f"  {ep.severity:<6} {ep.long_window}/{ep.short_window}  fired {_when(ep.fired_at)}"
-                f"  resolved {_when(ep.resolved_at)}  peak burn {ep.peak_burn:.1f}x"
+                f"  {_resolved(ep.resolved_at)}  peak burn {ep.peak_burn:.1f}x"
             )
         lines.extend(f"  {line}" for line in _extras(e))
         lines.append("")
