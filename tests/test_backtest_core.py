@@ -226,3 +226,29 @@ def test_an_incidents_file_reads_names_times_and_scopes() -> None:
         "- {name: outage, start: 2026-11-03T10:00:00Z, end: 2026-11-03T12:00:00+01:00, slo: availability}\n",
     )
     assert got == [KnownIncident("outage", START, START + 3600, None, "availability")]
+
+
+SPEND = """\
+apiVersion: sloengine/v1
+service: shop
+metrics: {preset: llm}
+window: 30d
+slos:
+  - name: spend
+    sli: {spend: {budget_usd: 43200}}
+"""
+
+
+def test_spend_burns_at_its_dollar_pace_and_pages_when_it_runs_away(tmp_path: Path) -> None:
+    path = tmp_path / "spend.yaml"
+    path.write_text(SPEND)
+    obj = load_specs([str(path)])[0].objectives[0]
+    # 43,200 dollars over 30 days is a dollar a minute; 30 a minute for two hours.
+    dollars = [1.0] * 600
+    for i in range(200, 320):
+        dollars[i] = 30.0
+    r = replay(obj, History(T0, 60, dollars, None), T0 + 60 * 60)
+    page = [e for e in r.episodes if e.long_window == "1h"]
+    assert len(page) == 1 and page[0].severity == Severity.PAGE
+    assert page[0].peak_burn == pytest.approx(30, rel=0.01)
+    assert r.pages == 1
