@@ -823,6 +823,135 @@ def simulate(out: Path, days: int, step: int, service: str) -> None:
         )
 
 
+def _moment(text: str, now: float, option: str) -> float:
+    """``now``, an ISO 8601 time with a zone, or a duration before ``now`` (``30d``)."""
+    from datetime import datetime
+
+    if text == "now":
+        return now
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise UserError(
+            f"{option} {text!r} is not a time",
+            "give `now`, a duration before now such as 30d, or ISO 8601 with a zone "
+            "such as 2026-11-03T10:00:00Z",
+        )
+    return moment.timestamp()
+
+
+@cli.command()
+@prometheus_option
+@paths_argument
+@click.option(
+    "--since",
+    default="30d",
+    show_default=True,
+    help="Start: a duration before --until, or ISO 8601.",
+)
+@click.option(
+    "--until", default="now", show_default=True, help="End: now, a duration ago, or ISO 8601."
+)
+@click.option(
+    "--step", default="1m", show_default=True, callback=_duration, help="Evaluation step."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--against",
+    "against",
+    multiple=True,
+    type=click.Path(),
+    help="The old SLO file(s): report the pages the change adds and removes.",
+)
+@click.option(
+    "--incidents",
+    "incidents_file",
+    type=click.Path(),
+    help="YAML list of known incidents (start, end, optional name/service/slo).",
+)
+@timeout_option
+def backtest(
+    prometheus_url: str,
+    paths: tuple[str, ...],
+    since: str,
+    until: str,
+    step: str,
+    fmt: str,
+    against: tuple[str, ...],
+    incidents_file: str | None,
+    timeout: float,
+) -> None:
+    """Replay every SLO's alerts over history: episodes, pages a week, budget, breaches."""
+    from sloengine.backtest import report
+    from sloengine.backtest.history import MIN_STEP_SECONDS
+    from sloengine.backtest.history import backtest as run_backtest
+    from sloengine.prometheus import PrometheusError
+
+    step_seconds = round(parse_duration(step))
+    if step_seconds < MIN_STEP_SECONDS or step_seconds > 300:
+        raise UserError(
+            f"--step {step} is outside 1m..5m",
+            "a step shorter than 1m is under most scrape intervals, longer than 5m is "
+            "longer than the shortest window",
+        )
+    now = time.time()
+    end = _moment(until, now, "--until")
+    start = _moment(since, end, "--since")
+    if not start < end:
+        raise UserError(f"--since {since} is not before --until {until}", "widen the range")
+    objectives = [o for s in load_specs(paths) for o in s.objectives]
+    old = [o for s in load_specs(against) for o in s.objectives] if against else None
+    known = None
+    if incidents_file is not None:
+        try:
+            text = Path(incidents_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(
+                f"cannot read --incidents {incidents_file}: {exc}", "give a readable YAML file"
+            ) from None
+        known = report.parse_incidents(incidents_file, text)
+    prom = _prometheus(prometheus_url, timeout)
+    shown = sys.stderr.isatty()
+
+    def progress(done: int, todo: int) -> None:
+        if shown:
+            click.echo(
+                f"\rbacktest: {done * 100 // max(todo, 1)}% of {todo:,} points", err=True, nl=False
+            )
+
+    try:
+        replays = run_backtest(prom, objectives, start, end, step_seconds, progress=progress)
+        before = (
+            None
+            if old is None
+            else run_backtest(prom, old, start, end, step_seconds, progress=progress)
+        )
+    except PrometheusError as exc:
+        raise UnavailableError(str(exc), UNREACHABLE_HINT) from None
+    finally:
+        if shown:
+            click.echo("", err=True)
+    items = report.entries(replays, before, known)
+    if fmt == "json":
+        click.echo(report.render_json(items), nl=False)
+    elif fmt == "markdown":
+        click.echo(report.render_markdown(items, known), nl=False)
+    else:
+        click.echo(report.render_text(items, known), nl=False)
+
+
 def _iso(t: float) -> str:
     from datetime import UTC, datetime
 

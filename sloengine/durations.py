@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 _UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)")
@@ -25,6 +26,8 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+# Called for every window at every step of a backtest: the answers are few and fixed.
+@lru_cache(maxsize=4096)
 def format_duration(seconds: float) -> str:
     """The shortest Prometheus spelling of a whole number of seconds: 2d19h12m, 4m40s."""
     total = round(seconds)

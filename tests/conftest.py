@@ -33,6 +33,7 @@ def amtool() -> str:
 # promtool, they are `slow`: `pytest -m "not slow"` runs the rest in well under a minute.
 SLOW_MODULES = {
     "test_alertmanager_e2e",
+    "test_backtest",
     "test_alertmanager_ha",
     "test_demo",
     "test_detector_proofs",

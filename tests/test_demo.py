@@ -19,7 +19,9 @@ def test_the_demo_shows_status_prometheus_alerts_and_the_page_with_its_runbook()
         "SLOErrorBudgetBurn chat-assistant/availability severity=page long_window=1h "
         "short_window=5m" in text
     )
-    page = text.split("== 5/5 pages the scheduler sends", 1)[1]
+    page, replayed = text.split("== 5/5 pages the scheduler sends", 1)[1].split(
+        "== sloengine backtest", 1
+    )
     assert "[PAGE] chat-assistant/availability is burning its error budget" in page
     assert "runbook: https://github.com/acme/chat/blob/main/runbooks/provider-outage.md" in page
     # The first look names the provider behind the failures.
@@ -27,3 +29,7 @@ def test_the_demo_shows_status_prometheus_alerts_and_the_page_with_its_runbook()
     # Only the outage pages: every other SLO of the example stays quiet.
     assert page.count("[PAGE]") == 1
     assert "[TICKET]" not in page
+    # The backtest of the three days finds the past provider outage and the one under way.
+    availability = replayed.split("chat-assistant/availability", 1)[1].split("\n\n", 1)[0]
+    assert availability.count("page   1h/5m") == 2
+    assert "still firing" in availability

@@ -190,6 +190,20 @@ CASES = [
         id="status with a URL that is not http exits 2",
     ),
     pytest.param(
+        ["backtest", "--prometheus", UNREACHABLE, GATEWAY, "--since", "1d"],
+        {},
+        EXIT_UNAVAILABLE,
+        f"error: {UNREACHABLE} is unreachable",
+        id="backtest against an unreachable Prometheus exits 3",
+    ),
+    pytest.param(
+        ["backtest", "--prometheus", UNREACHABLE, GATEWAY, "--incidents", "invalid.yaml"],
+        {},
+        EXIT_BAD_INPUT,
+        "error: invalid.yaml:",
+        id="backtest with an incidents file that is not a list of incidents exits 2",
+    ),
+    pytest.param(
         ["status", GATEWAY],
         {},
         EXIT_BAD_INPUT,

@@ -36,6 +36,7 @@ SHELL = {
     "sloengine.sim.backfill",
     "sloengine.sim.exporter",
     "sloengine.sim.client",
+    "sloengine.backtest.history",
 }
 # What only the shell may use.
 IO_LIBRARIES = {

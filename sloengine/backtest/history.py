@@ -1,0 +1,127 @@
+"""Read an SLO's history from Prometheus for a backtest: the shell around :mod:`.replay`.
+
+Per SLO two range queries' worth of points (bad and total per-second rates over one
+step, every step), never a long window at every step: ``rate(raw[30d])`` evaluated every
+minute would re-read a month of samples 43,200 times. The replay builds every window
+from these increments. The range is cut into chunks of at most 11,000 points (the most
+Prometheus returns a series), and a chunk Prometheus refuses for loading too many
+samples (``query.max-samples``) is halved until it fits.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable
+
+from sloengine.backtest.replay import History, Replay, replay
+from sloengine.model import Objective
+from sloengine.prometheus import Prometheus, PrometheusError
+from sloengine.windows import windows_of
+
+MAX_POINTS = 11_000
+MIN_STEP_SECONDS = 60
+MIN_POINTS = 60
+TOO_MANY_SAMPLES = "too many samples"
+
+
+def first_point(obj: Objective, since: float, step: int) -> int:
+    """The first step to read: the SLO's longest window before ``since``, on the step grid."""
+    return int((since - max(windows_of(obj))) // step * step)
+
+
+def chunks(start: int, end: int, step: int, points: int = MAX_POINTS) -> list[tuple[int, int]]:
+    """``[start, end]`` (both on the step grid) cut into ranges of at most ``points`` points."""
+    out = []
+    at = start
+    while at <= end:
+        stop = min(end, at + (points - 1) * step)
+        out.append((at, stop))
+        at = stop + step
+    return out
+
+
+def read_history(
+    prom: Prometheus,
+    obj: Objective,
+    since: float,
+    until: float,
+    step: int,
+    *,
+    points: int = MAX_POINTS,
+    progress: Callable[[int], None] | None = None,
+) -> History:
+    """The SLO's bad and total increments per step from its longest window before
+    ``since`` to ``until``; a step with no answer counts as no events."""
+    start = first_point(obj, since, step)
+    end = int(until // step * step)
+    n = (end - start) // step + 1
+    q = obj.queries(step)
+    bad = _read(prom, q.bad, start, end, step, n, points, progress)
+    total = None if q.total is None else _read(prom, q.total, start, end, step, n, points, progress)
+    return History(start, step, bad, total)
+
+
+def _read(
+    prom: Prometheus,
+    expr: str,
+    start: int,
+    end: int,
+    step: int,
+    n: int,
+    points: int,
+    progress: Callable[[int], None] | None,
+) -> array[float]:
+    values = array("d", bytes(8 * n))  # n zeros
+    pending = chunks(start, end, step, points)
+    while pending:
+        lo, hi = pending.pop(0)
+        try:
+            answer = prom.query_range(expr, lo, hi, step)
+        except PrometheusError as exc:
+            size = (hi - lo) // step + 1
+            if TOO_MANY_SAMPLES not in str(exc) or size <= MIN_POINTS:
+                raise
+            pending[:0] = chunks(lo, hi, step, math.ceil(size / 2))
+            continue
+        for series in answer:
+            for t, v in series.points:
+                i = round((t - start) / step)
+                if 0 <= i < n:
+                    values[i] += v * step  # several series (e.g. groups) sum, as in raw mode
+        if progress is not None:
+            progress((hi - lo) // step + 1)
+    return values
+
+
+def backtest(
+    prom: Prometheus,
+    objectives: list[Objective],
+    since: float,
+    until: float,
+    step: int,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Replay]:
+    """Replay every SLO, one at a time so only one SLO's history is ever in memory.
+
+    ``progress`` is told the points read so far and the points to read in all.
+    """
+    todo = sum(
+        (2 if obj.queries(step).total is not None else 1)
+        * ((int(until // step * step) - first_point(obj, since, step)) // step + 1)
+        for obj in objectives
+    )
+    done = 0
+
+    def advanced(points: int) -> None:
+        nonlocal done
+        done += points
+        if progress is not None:
+            progress(done, todo)
+
+    out = []
+    for obj in objectives:
+        history = read_history(prom, obj, since, until, step, progress=advanced)
+        out.append(replay(obj, history, since))
+    return out

@@ -1,0 +1,254 @@
+"""The backtest's pure core: windows from increments, the replay's episodes, reports."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sloengine.backtest.history import chunks
+from sloengine.backtest.replay import History, Windows, replay
+from sloengine.backtest.report import (
+    KnownIncident,
+    compare,
+    detections,
+    entries,
+    pages_outside,
+    parse_incidents,
+    render_json,
+    render_markdown,
+    render_text,
+)
+from sloengine.budget import detection_seconds
+from sloengine.conventions import Severity
+from sloengine.errors import SpecError
+from sloengine.loading import load_specs
+from sloengine.model import Objective
+
+SLO = """\
+apiVersion: sloengine/v1
+service: shop
+metrics: {{preset: llm}}
+window: 30d
+slos:
+  - name: availability
+    objective: {objective}
+    sli: {{success_rate: {{}}}}
+"""
+T0 = 1_800_000_000  # a minute boundary
+
+
+def objective(tmp_path: Path, percent: float = 99.9) -> Objective:
+    path = tmp_path / f"shop-{percent}.yaml"
+    path.write_text(SLO.format(objective=percent))
+    return load_specs([str(path)])[0].objectives[0]
+
+
+def history(minutes: int, bad_ratio: dict[range, float], per_minute: float = 1000) -> History:
+    """Per-minute increments from T0: ``per_minute`` events, the given bad share in ranges."""
+    bad = [0.0] * minutes
+    for span, ratio in bad_ratio.items():
+        for i in span:
+            bad[i] = per_minute * ratio
+    return History(T0, 60, bad, [per_minute] * minutes)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "points", "expected"),
+    [
+        (0, 600, 11, [(0, 600)]),
+        (0, 600, 5, [(0, 240), (300, 540), (600, 600)]),
+        (60, 60, 11_000, [(60, 60)]),
+    ],
+    ids=[
+        "a range that fits is one chunk",
+        "a longer range is cut into chunks of at most the points asked, none overlapping",
+        "a single point is one chunk",
+    ],
+)
+def test_range_queries_are_cut_into_chunks_of_at_most_the_given_points(
+    start: int, end: int, points: int, expected: list[tuple[int, int]]
+) -> None:
+    got = chunks(start, end, 60, points)
+    assert got == expected
+    assert all((hi - lo) // 60 + 1 <= points for lo, hi in got)
+
+
+def test_a_window_is_the_sum_of_its_steps_increments_per_second() -> None:
+    h = History(T0, 60, [60.0, 120.0, 180.0, 240.0, 300.0], [600.0] * 5)
+    w = Windows(h)
+    rates = w.rates(4, [120, 300])
+    assert rates.bad == {120: (240 + 300) / 120, 300: 900 / 300}
+    assert rates.total == {120: 10.0, 300: 10.0}
+    assert w.increase(4, 180) == (720.0, 1800.0)
+
+
+def test_a_window_reaching_before_the_history_counts_no_events_there() -> None:
+    w = Windows(History(T0, 60, [60.0, 60.0], [60.0, 60.0]))
+    assert w.rates(1, [300]).bad == {300: 120 / 300}
+
+
+def test_a_missing_step_makes_every_window_holding_it_missing_and_no_other() -> None:
+    w = Windows(History(T0, 60, [1.0, math.nan, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]))
+    assert math.isnan(w.rates(2, [180]).bad[180])
+    assert w.rates(3, [120]).bad[120] == pytest.approx(2 / 120)
+
+
+def test_a_clean_history_has_no_episodes_and_the_budget_its_error_ratio_leaves(
+    tmp_path: Path,
+) -> None:
+    obj = objective(tmp_path)
+    r = replay(obj, history(600, {range(600): 0.0005}), T0 + 60 * 60)
+    assert r.episodes == [] and r.pages == 0 and r.tickets == 0
+    # 0.05% errors against a 0.1% budget spend half of it, whatever the span.
+    assert r.budget_end == pytest.approx(0.5)
+    assert r.breached_days == []
+
+
+def test_an_outage_pages_at_the_workbook_detection_time_and_resolves_after_it(
+    tmp_path: Path,
+) -> None:
+    obj = objective(tmp_path)
+    outage = range(120, 180)  # a full outage from minute 120 for an hour
+    r = replay(obj, history(400, {outage: 1.0}), T0)
+    page = [e for e in r.episodes if e.severity == Severity.PAGE and e.long_window == "1h"]
+    assert len(page) == 1
+    fastest = obj.active_windows()[0]
+    detect = detection_seconds(fastest.burn_rate, fastest.long_seconds, obj.error_budget)
+    assert detect is not None
+    # The increment at minute 120 is what happened in the minute before it.
+    started = T0 + 119 * 60
+    assert page[0].fired_at - started == pytest.approx(detect, abs=60)
+    assert page[0].resolved_at is not None and page[0].resolved_at > T0 + 180 * 60
+    assert page[0].peak_burn == pytest.approx(1 / obj.error_budget, rel=0.01)
+    assert r.pages == 1
+    assert r.incidents[0].paged_at == page[0].fired_at
+    assert r.firing_seconds > 3600
+    # An hour of full outage spends 1h / (30d * 0.001) = 139% of a 30d budget.
+    assert r.budget_end is not None and r.budget_end < 0
+    assert r.breached_days
+
+
+def test_a_stricter_objective_adds_the_pages_the_old_one_missed(tmp_path: Path) -> None:
+    h = history(600, {range(60, 300): 0.02})  # 2% errors for four hours
+    old = replay(objective(tmp_path, 99.5), h, T0)
+    new = replay(objective(tmp_path, 99.9), h, T0)
+    change = compare(old, new)
+    assert old.pages == 0 and new.pages == 1
+    assert change.added == new.page_times and change.removed == []
+    assert compare(new, old).removed == new.page_times
+
+
+def test_known_incidents_are_detected_missed_or_paged_outside(tmp_path: Path) -> None:
+    obj = objective(tmp_path)
+    r = replay(obj, history(900, {range(120, 180): 1.0}), T0)
+    hit = KnownIncident("outage", T0 + 119 * 60, T0 + 180 * 60)
+    # The ticket pairs stay open until the 6h short window is clean again.
+    quiet = KnownIncident("quiet", T0 + 800 * 60, T0 + 850 * 60, service="shop")
+    elsewhere = KnownIncident("other", T0, T0 + 60, service="other")
+    found = detections(r, [hit, quiet, elsewhere])
+    assert [d.incident.name for d in found] == ["outage", "quiet"]
+    assert found[0].time_to_detect is not None and 0 < found[0].time_to_detect < 600
+    assert found[1].detected_at is None
+    assert pages_outside(r, [hit]) == []
+    assert pages_outside(r, [quiet]) == r.page_times
+
+
+def test_the_json_report_has_the_documented_fields(tmp_path: Path) -> None:
+    obj = objective(tmp_path)
+    r = replay(obj, history(400, {range(120, 180): 1.0}), T0)
+    rows = json.loads(render_json(entries([r], [r], [])))
+    row = rows[0]
+    assert {"service", "slo", "episodes", "pages_per_week", "budget_remaining_end"} <= set(row)
+    assert row["service"] == "shop" and row["slo"] == "availability"
+    episode = row["episodes"][0]
+    assert list(episode) == [
+        "severity",
+        "long_window",
+        "short_window",
+        "fired_at",
+        "resolved_at",
+        "peak_burn",
+    ]
+    assert episode["fired_at"].endswith("+00:00")
+    assert row["against"] == {"old_pages": 1, "pages_added": [], "pages_removed": []}
+    assert row["incidents"] == [] and row["pages_outside_incidents"] == [episode["fired_at"]]
+    text = render_text(entries([r]))
+    assert "shop/availability" in text and "page   1h/5m" in text
+    markdown = render_markdown(entries([r]))
+    assert markdown.startswith("### sloengine backtest") and "| `shop/availability` |" in markdown
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        ("- {start: 2026-11-03T10:00:00Z}\n", ":1:3:", "has no end"),
+        (
+            "incidents:\n  - start: 2026-11-03T10:00:00Z\n    end: yesterday\n",
+            ":3:10:",
+            "'yesterday' is not a time",
+        ),
+        ("- {start: 2026-11-03T10:00:00, end: 2026-11-03T11:00:00Z}\n", ":1:11:", "no time zone"),
+        (
+            "- {start: 2026-11-03T10:00:00Z, end: 2026-11-03T09:00:00Z}\n",
+            ":1:38:",
+            "ends before it starts",
+        ),
+        (
+            "- {start: 2026-11-03T10:00:00Z, end: 2026-11-03T11:00:00Z, when: x}\n",
+            ":1:60:",
+            "'when'",
+        ),
+        ("start: now\n", ":1:1:", "expected a list"),
+    ],
+    ids=[
+        "an incident without an end",
+        "an end that is not a time",
+        "a time without a zone",
+        "an end before the start",
+        "an unknown field",
+        "a mapping instead of a list",
+    ],
+)
+def test_a_bad_incidents_file_says_where_and_what(text: str, where: str, what: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_incidents("known.yaml", text)
+    assert f"known.yaml{where}" in str(caught.value) and what in str(caught.value)
+
+
+def test_an_incidents_file_reads_names_times_and_scopes() -> None:
+    START = datetime(2026, 11, 3, 10, tzinfo=UTC).timestamp()
+    got = parse_incidents(
+        "known.yaml",
+        "- {name: outage, start: 2026-11-03T10:00:00Z, end: 2026-11-03T12:00:00+01:00, slo: availability}\n",
+    )
+    assert got == [KnownIncident("outage", START, START + 3600, None, "availability")]
+
+
+SPEND = """\
+apiVersion: sloengine/v1
+service: shop
+metrics: {preset: llm}
+window: 30d
+slos:
+  - name: spend
+    sli: {spend: {budget_usd: 43200}}
+"""
+
+
+def test_spend_burns_at_its_dollar_pace_and_pages_when_it_runs_away(tmp_path: Path) -> None:
+    path = tmp_path / "spend.yaml"
+    path.write_text(SPEND)
+    obj = load_specs([str(path)])[0].objectives[0]
+    # 43,200 dollars over 30 days is a dollar a minute; 30 a minute for two hours.
+    dollars = [1.0] * 600
+    for i in range(200, 320):
+        dollars[i] = 30.0
+    r = replay(obj, History(T0, 60, dollars, None), T0 + 60 * 60)
+    page = [e for e in r.episodes if e.long_window == "1h"]
+    assert len(page) == 1 and page[0].severity == Severity.PAGE
+    assert page[0].peak_burn == pytest.approx(30, rel=0.01)
+    assert r.pages == 1
