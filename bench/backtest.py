@@ -86,10 +86,10 @@ def measure(url: str, path: Path, since: float, until: float) -> dict[str, float
     pages = 0
     for obj in objectives:
         t = time.monotonic()
-        history = read_history(prom, obj, since, until, STEP)
+        histories = read_history(prom, obj, since, until, STEP)
         read_s += time.monotonic() - t
         t = time.monotonic()
-        pages += replay(obj, history, since).pages
+        pages += sum(replay(obj, history, since).pages for history in histories)
         replay_s += time.monotonic() - t
     return {
         "slos": len(objectives),

@@ -67,7 +67,7 @@ def shop() -> Scenario:
         traffic=Traffic(base_rps=5),
         providers=1,
         models_per_provider=1,
-        features=1,
+        features=2,  # chat and summarize, for the grouped SLO
         labels={"service": "shop"},
         incidents=(a_hit(), a_drizzle()),
         baseline=Baseline(error_rate=0.0005),
@@ -81,9 +81,12 @@ XCHECK = [Phase(120 * 4, 0.0005, 150), Phase(45 * 4, 0.3, 150), Phase(180 * 4, 0
 XCHECK_MINUTES = sum(p.minutes for p in XCHECK) // 4
 
 
-def slo_file(directory: Path, service: str, objective: float) -> str:
-    path = directory / f"{service}-{objective}.yaml"
-    path.write_text(SLO.format(service=service, objective=objective))
+def slo_file(directory: Path, service: str, objective: float, group_by: str = "") -> str:
+    path = directory / f"{service}-{objective}{'-by-' + group_by if group_by else ''}.yaml"
+    text = SLO.format(service=service, objective=objective)
+    if group_by:
+        text += f"    group_by: [{group_by}]\n"
+    path.write_text(text)
     return str(path)
 
 
@@ -125,6 +128,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "strict": slo_file(d, "shop", 99.9),
         "loose": slo_file(d, "shop", 99.5),
         "xcheck": slo_file(d, "xcheck", 99.9),
+        "grouped": slo_file(d, "shop", 99.9, group_by="feature"),
     }
 
 
@@ -211,6 +215,26 @@ def test_a_clean_period_has_no_episodes(prometheus: str, files: dict[str, str]) 
     assert shop_row["budget_remaining_end"] == pytest.approx(0.5, abs=0.02)
 
 
+def test_a_grouped_slo_is_replayed_per_group_as_run_pages_it(
+    prometheus: str, files: dict[str, str]
+) -> None:
+    window = ["--since", iso(START + 6 * 3600), "--until", iso(NOW)]
+    grouped = backtest(prometheus, files["grouped"], *window, "--format", "json")
+    assert grouped.exit_code == 0, grouped.output
+    rows = json.loads(grouped.stdout)
+    assert [r["group"] for r in rows] == [{"feature": "chat"}, {"feature": "summarize"}]
+    [whole] = json.loads(backtest(prometheus, files["strict"], *window, "--format", "json").stdout)
+    # The incidents hit every feature alike: each group pages when the whole SLO does.
+    for row in rows:
+        assert row["pages"] == whole["pages"] == 2
+        assert {e["long_window"] for e in row["episodes"]} == {
+            e["long_window"] for e in whole["episodes"]
+        }
+    text = backtest(prometheus, files["grouped"], *window)
+    assert "shop/availability {feature=chat}" in text.stdout
+    assert "shop/availability {feature=summarize}" in text.stdout
+
+
 def test_a_stricter_objective_shows_the_pages_it_adds(
     prometheus: str, files: dict[str, str]
 ) -> None:
@@ -235,8 +259,8 @@ def test_windows_built_from_step_increments_match_prometheus_increase(
 ) -> None:
     prom = Prometheus(prometheus)
     obj = objective_of(files["strict"])
-    history = read_history(prom, obj, START + 6 * 3600, NOW, STEP)
-    small = read_history(prom, obj, START + 6 * 3600, NOW, STEP, points=700)
+    [history] = read_history(prom, obj, START + 6 * 3600, NOW, STEP)
+    [small] = read_history(prom, obj, START + 6 * 3600, NOW, STEP, points=700)
     assert list(history.bad) == list(small.bad) and history.total == small.total
     windows = Windows(history)
     selector = 'llm_requests_total{service="shop"}'
@@ -260,7 +284,8 @@ def test_the_generated_rules_in_promtool_fire_the_same_episodes_within_one_step(
     obj = objective_of(files["xcheck"])
     prom = Prometheus(prometheus)
     end = START + XCHECK_MINUTES * 60
-    r = replay(obj, read_history(prom, obj, START, end, STEP), START + STEP)
+    [history] = read_history(prom, obj, START, end, STEP)
+    r = replay(obj, history, START + STEP)
     assert {e.long_window for e in r.episodes} >= {"1h", "6h"}
     pairs = {(str(w.severity), w.long_seconds): w for w in obj.active_windows()}
     transitions = sorted(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from sloengine.backtest.replay import History, Replay, replay
 from sloengine.model import Objective
-from sloengine.prometheus import Prometheus, PrometheusError
+from sloengine.prometheus import Prometheus, PrometheusError, Series
 from sloengine.windows import windows_of
 
 MAX_POINTS = 11_000
@@ -41,6 +41,10 @@ def chunks(start: int, end: int, step: int, points: int = MAX_POINTS) -> list[tu
     return out
 
 
+# A group's label values, in group_by order (() for an ungrouped SLO).
+Group = tuple[tuple[str, str], ...]
+
+
 def read_history(
     prom: Prometheus,
     obj: Objective,
@@ -50,16 +54,36 @@ def read_history(
     *,
     points: int = MAX_POINTS,
     progress: Callable[[int], None] | None = None,
-) -> History:
+) -> list[History]:
     """The SLO's bad and total increments per step from its longest window before
-    ``since`` to ``until``; a step with no answer counts as no events."""
+    ``since`` to ``until``: one History, or one per group value of a grouped SLO (as
+    ``status`` gives one row per group); a step with no answer counts as no events."""
     start = first_point(obj, since, step)
     end = int(until // step * step)
     n = (end - start) // step + 1
     q = obj.queries(step)
-    bad = _read(prom, q.bad, start, end, step, n, points, progress)
-    total = None if q.total is None else _read(prom, q.total, start, end, step, n, points, progress)
-    return History(start, step, bad, total)
+
+    def group(series: Series) -> Group:
+        return tuple((label, series.labels.get(label, "")) for label in obj.group_by)
+
+    bad = _read(prom, q.bad, start, end, step, n, points, progress, group)
+    total = (
+        None
+        if q.total is None
+        else _read(prom, q.total, start, end, step, n, points, progress, group)
+    )
+    groups = sorted(set(bad) | set(total or {})) or [()]
+    zeros = array("d", bytes(8 * n))
+    return [
+        History(
+            start,
+            step,
+            bad.get(g, zeros),
+            None if total is None else total.get(g, zeros),
+            dict(g),
+        )
+        for g in groups
+    ]
 
 
 def _read(
@@ -71,8 +95,9 @@ def _read(
     n: int,
     points: int,
     progress: Callable[[int], None] | None,
-) -> array[float]:
-    values = array("d", bytes(8 * n))  # n zeros
+    group: Callable[[Series], Group],
+) -> dict[Group, array[float]]:
+    out: dict[Group, array[float]] = {}
     pending = chunks(start, end, step, points)
     while pending:
         lo, hi = pending.pop(0)
@@ -85,13 +110,14 @@ def _read(
             pending[:0] = chunks(lo, hi, step, math.ceil(size / 2))
             continue
         for series in answer:
+            values = out.setdefault(group(series), array("d", bytes(8 * n)))  # n zeros
             for t, v in series.points:
                 i = round((t - start) / step)
                 if 0 <= i < n:
-                    values[i] += v * step  # several series (e.g. groups) sum, as in raw mode
+                    values[i] += v * step
         if progress is not None:
             progress((hi - lo) // step + 1)
-    return values
+    return out
 
 
 def backtest(
@@ -103,7 +129,8 @@ def backtest(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Replay]:
-    """Replay every SLO, one at a time so only one SLO's history is ever in memory.
+    """Replay every SLO (each group of a grouped SLO on its own, as ``run`` pages per
+    group), one SLO at a time so only one SLO's history is ever in memory.
 
     ``progress`` is told the points read so far and the points to read in all.
     """
@@ -122,6 +149,6 @@ def backtest(
 
     out = []
     for obj in objectives:
-        history = read_history(prom, obj, since, until, step, progress=advanced)
-        out.append(replay(obj, history, since))
+        for history in read_history(prom, obj, since, until, step, progress=advanced):
+            out.append(replay(obj, history, since))
     return out

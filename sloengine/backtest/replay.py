@@ -43,6 +43,7 @@ class History:
     step: int
     bad: Sequence[float]
     total: Sequence[float] | None  # None for spend
+    group: dict[str, str] = field(default_factory=dict)  # one group of a grouped SLO
 
     def __len__(self) -> int:
         return len(self.bad)
@@ -56,6 +57,7 @@ class Windows:
 
     def __init__(self, history: History) -> None:
         self.step = history.step
+        self.group = history.group
         self._bad = _prefix(history.bad)
         self._total = None if history.total is None else _prefix(history.total)
         self._broken = _prefix(
@@ -87,7 +89,7 @@ class Windows:
             bad[seconds] = (prefix[top] - prefix[lo]) / span
             if total is not None and totals is not None:
                 total[seconds] = (totals[top] - totals[lo]) / span
-        return Rates(bad, total, Mode.RAW)
+        return Rates(bad, total, Mode.RAW, group=dict(self.group))
 
     def increase(self, i: int, seconds: int) -> tuple[float, float | None]:
         """Bad and total events (or dollars) over the window ending at step ``i``."""

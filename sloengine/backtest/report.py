@@ -15,6 +15,7 @@ from typing import Any
 from sloengine.backtest.replay import Incident, Replay, iso
 from sloengine.durations import format_duration
 from sloengine.errors import Problem, SpecError
+from sloengine.model import group_text
 from sloengine.yamldoc import read_document
 
 Key = tuple[str, str]
@@ -222,17 +223,27 @@ class Entry:
     outside: list[float] | None = None  # pages outside known incidents (with --incidents)
 
 
+def _row_key(r: Replay) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """One replayed row: the SLO, and the group for a grouped SLO."""
+    return (r.service, r.slo, tuple(sorted(r.group.items())))
+
+
+def name(r: Replay) -> str:
+    """``service/slo``, and ``service/slo {feature=chat}`` for a group, as status names it."""
+    return f"{r.service}/{r.slo}" + (f" {{{group_text(r.group)}}}" if r.group else "")
+
+
 def entries(
     replays: Sequence[Replay],
     old: Sequence[Replay] | None = None,
     known: Sequence[KnownIncident] | None = None,
 ) -> list[Entry]:
-    by_key = {r.key: r for r in old or []}
+    by_key = {_row_key(r): r for r in old or []}
     out = []
     for r in replays:
         entry = Entry(r)
         if old is not None:
-            entry.change = compare(by_key.get(r.key), r)
+            entry.change = compare(by_key.get(_row_key(r)), r)
         if known is not None:
             entry.detections = detections(r, known)
             entry.outside = pages_outside(r, known)
@@ -328,7 +339,7 @@ def render_text(items: Sequence[Entry], known: Sequence[KnownIncident] | None = 
     lines: list[str] = []
     for e in items:
         r = e.replay
-        lines.append(f"{r.service}/{r.slo}  {_when(r.since)} .. {_when(r.until)}")
+        lines.append(f"{name(r)}  {_when(r.since)} .. {_when(r.until)}")
         lines.append(
             f"  pages {r.pages} ({r.pages / r.weeks:.2f}/week), tickets {r.tickets} "
             f"({r.tickets / r.weeks:.2f}/week), firing {_span(r.firing_seconds)}"
@@ -400,7 +411,7 @@ def render_markdown(items: Sequence[Entry], known: Sequence[KnownIncident] | Non
     for e in items:
         r = e.replay
         row = (
-            f"| `{r.service}/{r.slo}` | {r.pages / r.weeks:.2f} | {r.tickets / r.weeks:.2f} "
+            f"| `{name(r)}` | {r.pages / r.weeks:.2f} | {r.tickets / r.weeks:.2f} "
             f"| {_span(r.firing_seconds)} | {_percent(r.budget_end)} | {len(r.breached_days)} |"
         )
         if e.change is not None:
@@ -411,7 +422,7 @@ def render_markdown(items: Sequence[Entry], known: Sequence[KnownIncident] | Non
         extras = _extras(e)
         if not r.episodes and not extras:
             continue
-        lines += ["", f"<details><summary><code>{r.service}/{r.slo}</code></summary>", ""]
+        lines += ["", f"<details><summary><code>{name(r)}</code></summary>", ""]
         if r.episodes:
             lines += [
                 "| severity | pair | fired | resolved | peak burn |",
