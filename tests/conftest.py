@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The preset fixtures (one service each); tests/fixtures' subdirectories hold Sloth and
+# OpenSLO files to import, which are no SLO files.
+PRESET_FIXTURES = sorted(str(p) for p in (ROOT / "tests" / "fixtures").glob("*.yaml"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 

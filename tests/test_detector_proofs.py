@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import PRESET_FIXTURES, ROOT
 from ruleproof import Proof, prove_detectors
 
 from sloengine.detectors.rules import render
@@ -24,11 +24,7 @@ from sloengine.detectors.ruletests import render_tests
 from sloengine.detectors.spec import DetectorKind
 from sloengine.loading import load_specs
 
-# The preset fixtures; tests/fixtures' subdirectories hold Sloth and OpenSLO files to import.
-SOURCES = [
-    str(ROOT / "slos"),
-    *sorted(str(p) for p in (ROOT / "tests" / "fixtures").glob("*.yaml")),
-]
+SOURCES = [str(ROOT / "slos"), *PRESET_FIXTURES]
 DETECTORS = [(s.name, d.name) for s in load_specs(SOURCES) for d in s.detectors]
 
 

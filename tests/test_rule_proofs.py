@@ -12,17 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import PRESET_FIXTURES, ROOT
 from ruleproof import Proof, prove
 
 from sloengine.loading import load_specs
 from sloengine.ruletests import render_tests
 
-# The preset fixtures; tests/fixtures' subdirectories hold Sloth and OpenSLO files to import.
-SOURCES = [
-    str(ROOT / "slos"),
-    *sorted(str(p) for p in (ROOT / "tests" / "fixtures").glob("*.yaml")),
-]
+SOURCES = [str(ROOT / "slos"), *PRESET_FIXTURES]
 SLOS = [(obj.service, obj.name) for s in load_specs(SOURCES) for obj in s.objectives]
 
 

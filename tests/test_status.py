@@ -259,7 +259,7 @@ def test_validate_against_prometheus_accepts_the_example_whose_metrics_exist(
 ) -> None:
     result = CliRunner().invoke(cli, ["validate", "--prometheus", prometheus, CHAT])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "ok: 1 service, 8 SLOs\n"
+    assert result.stdout == "ok: 1 service, 9 SLOs\n"
 
 
 def test_validate_against_prometheus_names_a_metric_that_has_no_series(

@@ -29,6 +29,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from sloengine import evaluate
 from sloengine.cli import cli
+from sloengine.model import group_text
 from sloengine.sim.backfill import backfill
 from sloengine.sim.launch import prometheus_server
 from sloengine.sim.traffic import Incident, Scope, example_scenario
@@ -193,17 +194,26 @@ def _same_numbers(tr: Any, row: dict[str, Any], exact: bool = False) -> None:
 def test_the_overview_shows_every_slo_firing_first_with_status_jsons_numbers(
     served: Served, browser: WebDriver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # One row per SLO, and per group of a grouped SLO (the chatbot's feature-spend).
     expected = {
-        (r["service"], r["slo"]): r
+        (r["service"], r["slo"], group_text(r["group"])): r
         for r in _status_json(served.prometheus, served.at, monkeypatch, CHAT, str(served.hostile))
     }
+    assert any(group for _, _, group in expected)
     browser.get(f"{served.url}?at={served.at}")
     _shot(browser, "overview.png")
     rows = browser.find_elements(By.CSS_SELECTOR, "#slos tr.slo")
-    keys = [(r.get_attribute("data-service"), r.get_attribute("data-slo")) for r in rows]
+    keys = [
+        (
+            r.get_attribute("data-service") or "",
+            r.get_attribute("data-slo") or "",
+            r.get_attribute("data-group") or "",
+        )
+        for r in rows
+    ]
     assert sorted(keys) == sorted(expected)
     # The outage pages; the page puts it first.
-    assert keys[0] == ("chat-assistant", "availability")
+    assert keys[0] == ("chat-assistant", "availability", "")
     assert expected[keys[0]]["state"] == "page"
     states = [expected[k]["state"] for k in keys]
     assert states == sorted(states, key=["page", "ticket", "ok"].index)

@@ -200,7 +200,7 @@ def replay(obj: Objective, history: History, since: float, *, renotify: float = 
         if remaining is not None and remaining < 0:
             breached[_day(now)] = None
         transition = advance_alerts(obj, rows, status, now, renotify=renotify)
-        incident = incident_key(status.service, status.slo)
+        incident = incident_key(status.service, status.slo, status.group)
         for row in transition.rows:
             before = rows.get(row.key)
             rows[row.key] = row
@@ -251,7 +251,7 @@ def replay(obj: Objective, history: History, since: float, *, renotify: float = 
 
 def _pair_of(status: Status, key: str) -> PairState | None:
     for pair in status.pairs:
-        if pair_key(status.service, status.slo, pair) == key:
+        if pair_key(status.service, status.slo, pair, status.group) == key:
             return pair
     return None
 

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from sloengine.conventions import Severity
 from sloengine.durations import format_duration
-from sloengine.model import Objective
+from sloengine.model import Objective, group_text
 from sloengine.promql import number
 from sloengine.status import OK_STATE, Health, PairState, Status, burn
 from sloengine.web.charts import Chart, Level, Line, chart
@@ -256,7 +256,7 @@ def row(status: Status, obj: Objective | None) -> Row:
         service=status.service,
         slo=status.slo,
         href=slo_href(status.service, status.slo),
-        group=", ".join(f"{k}={v}" for k, v in sorted(status.group.items())),
+        group=group_text(status.group),
         kind=str(status.kind),
         description=obj.description if obj is not None else "",
         state=str(status.state),
