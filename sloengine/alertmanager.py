@@ -1,7 +1,7 @@
 """An Alertmanager configuration for the generated alerts: routes, Slack receivers, inhibition.
 
 For teams that page through Alertmanager rather than ``sloengine run``: one route per SLO
-and severity (grouped by service and SLO), a Slack receiver per service and severity
+and severity (grouped by service and SLO) and one per detector, a Slack receiver per service and severity
 with the SLO file's channel, the burn, budget and objective from the alert's
 annotations, Runbook and Dashboard buttons, and ``send_resolved``; inhibit rules so a
 firing page silences the same SLO's ticket. The webhook URL is a secret: the file only
@@ -40,7 +40,9 @@ class Timing:
 # budget), runbook_url and the user's dashboard.
 TITLE = (
     '[{{ if eq .Status "firing" }}{{ .CommonLabels.severity | toUpper }}'
-    "{{ else }}RESOLVED{{ end }}] {{ .CommonLabels.service }}/{{ .CommonLabels.slo }}"
+    "{{ else }}RESOLVED{{ end }}] {{ .CommonLabels.service }}/"
+    # An SLO's alert names its SLO, a detector's its detector.
+    "{{ or .CommonLabels.slo .CommonLabels.detector }}"
 )
 TEXT = "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n{{ end }}"
 RUNBOOK_URL = "{{ (index .Alerts 0).Annotations.runbook_url }}"
@@ -90,35 +92,69 @@ def build_config(
     receivers: dict[str, dict[str, Any]] = {}
     missing: list[str] = []
     services = list(services)
+
+    def route(
+        service: str,
+        what: str,
+        severity: Severity,
+        channel: str | None,
+        runbook: bool,
+        dashboard: bool,
+        matchers: list[str],
+        group_by: list[str],
+    ) -> None:
+        if not channel:
+            missing.append(f"{what} ({severity})")
+            return
+        links = [x for x, on in (("runbook", runbook), ("dashboard", dashboard)) if on]
+        name = _receiver_name(service, severity, channel, links)
+        receivers.setdefault(name, _receiver(name, channel, webhook_file, runbook, dashboard))
+        repeat = timing.page_repeat if severity == Severity.PAGE else timing.ticket_repeat
+        routes.append(
+            {
+                "receiver": name,
+                "matchers": matchers,
+                "group_by": group_by,
+                "repeat_interval": repeat,
+            }
+        )
+
     for service in services:
         for obj in service.objectives:
             for severity in _severities(obj):
-                channel = obj.channels.get(severity) or defaults.get(severity)
-                if not channel:
-                    missing.append(f"{obj.file}: {obj.service}/{obj.name} ({severity})")
-                    continue
-                runbook = bool(obj.runbook_url)
-                dashboard = bool(obj.annotations.get("dashboard"))
-                links = [x for x, on in (("runbook", runbook), ("dashboard", dashboard)) if on]
-                name = _receiver_name(obj.service, severity, channel, links)
-                receivers.setdefault(
-                    name, _receiver(name, channel, webhook_file, runbook, dashboard)
+                route(
+                    obj.service,
+                    f"{obj.file}: {obj.service}/{obj.name}",
+                    severity,
+                    obj.channels.get(severity) or defaults.get(severity),
+                    bool(obj.runbook_url),
+                    bool(obj.annotations.get("dashboard")),
+                    _matchers(
+                        alertname=cv.ALERT_NAME,
+                        service=obj.service,
+                        slo=obj.name,
+                        severity=severity.value,
+                    ),
+                    # A grouped SLO notifies per group, as `run` pages per group.
+                    [cv.SERVICE, cv.SLO, cv.SEVERITY, *obj.group_by],
                 )
-                repeat = timing.page_repeat if severity == Severity.PAGE else timing.ticket_repeat
-                routes.append(
-                    {
-                        "receiver": name,
-                        "matchers": _matchers(
-                            alertname=cv.ALERT_NAME,
-                            service=obj.service,
-                            slo=obj.name,
-                            severity=severity.value,
-                        ),
-                        # A grouped SLO notifies per group, as `run` pages per group.
-                        "group_by": [cv.SERVICE, cv.SLO, cv.SEVERITY, *obj.group_by],
-                        "repeat_interval": repeat,
-                    }
-                )
+        for det in service.detectors:
+            route(
+                det.service,
+                f"{det.file}: {det.service}/{det.name}",
+                det.severity,
+                det.channels.get(det.severity) or defaults.get(det.severity),
+                bool(det.runbook_url),
+                False,
+                _matchers(
+                    alertname=cv.DETECTOR_ALERT_NAME,
+                    service=det.service,
+                    detector=det.name,
+                    severity=det.severity.value,
+                ),
+                # One notification per group (and prompt version) that regressed.
+                [cv.SERVICE, cv.DETECTOR, cv.SEVERITY, *det.keys],
+            )
     if missing:
         raise UserError(
             "no Slack channel for " + "; ".join(missing),

@@ -46,7 +46,8 @@ def test_each_slo_and_severity_routes_to_its_files_channel_grouped_by_service_an
     receivers = {r["name"]: r for r in config["receivers"]}
     chat = load_specs([CHAT])[0]
     severities = [{w.severity for w in o.active_windows()} for o in chat.objectives]
-    assert len(routes) == sum(len(s) for s in severities)  # one per SLO and live severity
+    # One per SLO and live severity, and one per detector.
+    assert len(routes) == sum(len(s) for s in severities) + len(chat.detectors)
     page = next(
         r
         for r in routes
@@ -65,6 +66,43 @@ def test_each_slo_and_severity_routes_to_its_files_channel_grouped_by_service_an
     assert slack["api_url_file"] == DEFAULT_WEBHOOK_FILE
     assert "Annotations.description" in slack["text"]
     assert [a["text"] for a in slack["actions"]] == ["Runbook"]
+
+
+def test_each_detector_routes_to_its_files_channel_per_group_as_amtool_resolves_it(
+    amtool: str, tmp_path: Path
+) -> None:
+    chat = load_specs([CHAT])[0]
+    out = tmp_path / "alertmanager.yml"
+    out.write_text(render_config([chat]))
+    config = yaml.safe_load(out.read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    for det in chat.detectors:
+        labels = {
+            "alertname": "SLODetectorRegression",
+            "service": det.service,
+            "detector": det.name,
+            "severity": det.severity.value,
+            **dict.fromkeys(det.keys, "chat"),
+        }
+        done = subprocess.run(
+            [amtool, "config", "routes", "test", f"--config.file={out}"]
+            + [f"{k}={v}" for k, v in labels.items()],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        [receiver] = done.stdout.split()
+        slack = receivers[receiver]["slack_configs"][0]
+        assert slack["channel"] == det.channels[det.severity] == "#chat-alerts"
+        route = next(
+            r
+            for r in config["route"]["routes"]
+            if r["receiver"] == receiver and f'detector="{det.name}"' in r["matchers"]
+        )
+        assert route["group_by"] == ["service", "detector", "severity", *det.keys]
+        assert [a["text"] for a in slack.get("actions", [])] == (
+            ["Runbook"] if det.runbook_url else []
+        )
 
 
 def test_a_page_inhibits_the_same_slos_ticket_and_a_groups_page_only_its_groups_ticket() -> None:

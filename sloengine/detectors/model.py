@@ -54,6 +54,7 @@ class Detector:
     runbook_url: str | None = None
     description: str = ""
     owner: str = ""
+    channels: dict[Severity, str] = field(default_factory=dict)  # the file's notify
 
     @property
     def direction(self) -> Direction:

@@ -7,7 +7,7 @@ from sloengine.detectors.catalog import Ratio
 from sloengine.detectors.model import DIRECTIONS, THRESHOLD_FIELDS, Detector
 from sloengine.detectors.spec import Detector as DetectorSpec
 from sloengine.detectors.spec import DetectorKind
-from sloengine.loading.resolution import resolve_runbook
+from sloengine.loading.resolution import file_channels, resolve_runbook
 from sloengine.spec import SLOFile
 
 
@@ -44,4 +44,5 @@ def _resolve(file: str, spec: SLOFile, det: DetectorSpec) -> Detector:
         runbook_url=resolve_runbook(spec, det.runbook),
         description=det.description,
         owner=spec.owner,
+        channels=file_channels(spec),
     )

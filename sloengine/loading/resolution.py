@@ -52,14 +52,9 @@ def _merge_alerting(shared: Alerting, own: Alerting | None) -> Alerting:
     return Alerting.model_validate(values)
 
 
-def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
-    period = round(slo.period(spec.window))
-    alerting = _merge_alerting(spec.alerting, slo.alerting)
-    policy = slo.policy or spec.policy or list(DEFAULT_POLICY)
-    kind = slo.sli.kind
-    objective = None if slo.objective is None else round(slo.objective / 100, 12)
-    runbook_url = resolve_runbook(spec, slo.runbook)
-    channels = {
+def file_channels(spec: SLOFile) -> dict[Severity, str]:
+    """The file's Slack channel per severity (``notify``), for its SLOs and detectors."""
+    return {
         severity: route.slack_channel
         for severity, route in (
             (Severity.PAGE, spec.notify.page),
@@ -67,6 +62,16 @@ def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
         )
         if route is not None and route.slack_channel
     }
+
+
+def _resolve(file: str, spec: SLOFile, slo: SLO) -> Objective:
+    period = round(slo.period(spec.window))
+    alerting = _merge_alerting(spec.alerting, slo.alerting)
+    policy = slo.policy or spec.policy or list(DEFAULT_POLICY)
+    kind = slo.sli.kind
+    objective = None if slo.objective is None else round(slo.objective / 100, 12)
+    runbook_url = resolve_runbook(spec, slo.runbook)
+    channels = file_channels(spec)
     return Objective(
         service=spec.service,
         name=slo.name,
