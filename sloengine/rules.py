@@ -10,7 +10,7 @@ resets, so they are read exactly from the raw series; being short, they are chea
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sloengine import conventions as cv
@@ -231,9 +231,10 @@ def _same(text: str) -> str:
     return text
 
 
-def group_template(obj: Objective) -> str:
-    """``tenant={{ $labels.tenant }}``: the alert's group, spelled by Prometheus's templates."""
-    return group_text({label: f"{{{{ $labels.{label} }}}}" for label in obj.group_by})
+def group_template(labels: Sequence[str]) -> str:
+    """``tenant={{ $labels.tenant }}``: an alert's group, spelled by Prometheus's templates
+    (an SLO's group_by; a detector's group and prompt version)."""
+    return group_text({label: f"{{{{ $labels.{label} }}}}" for label in labels})
 
 
 def alert_annotations(
@@ -266,7 +267,7 @@ def alert_annotations(
         target = f"objective {_percent(obj.objective or 0)}% over {period}"
         what = "error budget"
     # Each group's alert names its own group.
-    named = group_text(group) if group else group_template(obj)
+    named = group_text(group) if group else group_template(obj.group_by)
     for_group = f" for {named}" if obj.group_by else ""
     summary = f"{obj.service} {obj.name}{for_group}: {what} burning over {rate}x for {long_w}"
     description = (

@@ -21,7 +21,7 @@ from sloengine.durations import format_duration
 from sloengine.model import Service
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number, quote
-from sloengine.rules import as_written, header
+from sloengine.rules import as_written, group_template, header
 from sloengine.yamlwriter import dump_yaml
 
 Rule = dict[str, Any]
@@ -182,7 +182,7 @@ def template_query(det: Detector, series: str) -> str:
 def _group_text(det: Detector) -> str:
     if not det.keys:
         return ""
-    return " for " + ", ".join(f"{k}={{{{ $labels.{k} }}}}" for k in det.keys)
+    return " for " + group_template(det.keys)
 
 
 def alert_annotations(det: Detector) -> dict[str, str]:
