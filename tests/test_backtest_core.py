@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -252,3 +253,120 @@ def test_spend_burns_at_its_dollar_pace_and_pages_when_it_runs_away(tmp_path: Pa
     assert len(page) == 1 and page[0].severity == Severity.PAGE
     assert page[0].peak_burn == pytest.approx(30, rel=0.01)
     assert r.pages == 1
+
+
+MONTH = Path(__file__).parent / "fixtures" / "month.yaml"  # $60,000 a calendar month
+
+
+def utc(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+MONTH_STEP = 300  # five minutes: a month of steps judged in a second
+
+
+def month_spend() -> History:
+    """January at $1,500 a day, $4,000 a day from the 20th, $1,000 a day from the 31st,
+    to 23:55 on 3 February."""
+    start, per_step = utc("2026-01-01T00:00:00"), MONTH_STEP / 86400
+    dollars = []
+    for i in range(34 * 86400 // MONTH_STEP):
+        t = start + i * MONTH_STEP
+        per_day = 1500 if t <= utc("2026-01-20T00:00:00") else 4000
+        dollars.append((1000 if t > utc("2026-01-31T00:00:00") else per_day) * per_step)
+    return History(start, MONTH_STEP, dollars, None)
+
+
+def test_a_calendar_month_pages_on_its_forecast_and_its_budget_resets_on_the_1st() -> None:
+    obj = load_specs([str(MONTH)])[0].objectives[0]
+    r = replay(obj, month_spend(), utc("2026-01-02T00:00:00"))
+    [page] = [e for e in r.episodes if e.long_window == "month"]
+    assert (page.severity, page.short_window) == (Severity.PAGE, "1d")
+    # x days into the 20th: spent 28,500 + 4,000x, the last day's rate 1,500 + 2,500x a
+    # day for the 12 - x days left; that reaches $60,000 at x = (13 - sqrt(147.4)) / 2.
+    crossing = utc("2026-01-20T00:00:00") + (13 - math.sqrt(147.4)) / 2 * 86400
+    assert 0 <= page.fired_at - crossing < MONTH_STEP
+    # February starts from nothing at the 31st's $1,000 a day: 28,000, under the budget.
+    assert page.resolved_at == utc("2026-02-01T00:00:00")
+    # The peak "burn" of the forecast page is the forecast's share of the budget: from
+    # the 21st, 28,500 + 4,000x spent and 4,000 a day for the 12 - x days left.
+    assert page.peak_burn == pytest.approx((28_500 + 12 * 4000) / 60_000)
+    assert r.pages == 1
+    # $60,000 was spent by 21:00 on the 27th; from the 1st the month's budget is whole.
+    assert r.breached_days == [f"2026-01-{d}" for d in range(27, 32)]
+    budget = dict(r.budget)
+    assert budget[utc("2026-02-01T00:00:00")] == 1.0
+    # The history ends at 23:55 on 3 February: a step short of three days at $1,000.
+    assert r.budget_end == pytest.approx(1 - (3 - MONTH_STEP / 86400) * 1000 / 60_000)
+
+
+ALERTING = """\
+apiVersion: sloengine/v1
+service: shop
+metrics: {{preset: llm}}
+window: 30d
+slos:
+  - name: availability
+    objective: 99.9
+    sli: {{success_rate: {{}}}}
+    alerting: {alerting}
+"""
+
+
+def alerting_objective(tmp_path: Path, alerting: str) -> Objective:
+    path = tmp_path / "alerting.yaml"
+    path.write_text(ALERTING.format(alerting=alerting))
+    return load_specs([str(path)])[0].objectives[0]
+
+
+def gappy() -> History:
+    """A day of 0.05% errors with an outage, a ticket-level drizzle, a gap in the data
+    during the drizzle and a quiet hour with no traffic at all."""
+    h = history(3000, {range(3000): 0.0005, range(1500, 1530): 1.0, range(2000, 2300): 0.02})
+    bad, total = list(h.bad), list(h.total or [])
+    for i in range(2100, 2110):
+        bad[i] = total[i] = math.nan
+    for i in range(2600, 2660):
+        bad[i] = total[i] = 0.0
+    return History(T0, 60, bad, total)
+
+
+@pytest.mark.parametrize(
+    ("alerting", "build"),
+    [
+        ("{}", gappy),
+        ("{page: {for: 10m}, ticket: {for: 30m}}", gappy),
+        ("{min_events: 2000000, min_bad_events: 5}", gappy),
+        ("{ticket: {enabled: false}}", gappy),
+    ],
+    ids=[
+        "the default policy",
+        "pages and tickets held by for",
+        "event guards that hold most pairs back",
+        "tickets turned off",
+    ],
+)
+def test_screening_quiet_steps_replays_exactly_what_judging_every_step_does(
+    tmp_path: Path, alerting: str, build: Callable[[], History]
+) -> None:
+    obj = alerting_objective(tmp_path, alerting)
+    h = build()
+    screened = replay(obj, h, T0 + 600 * 60)
+    assert screened == replay(obj, h, T0 + 600 * 60, screen=False)
+    assert screened.episodes or alerting.startswith("{min_events")
+
+
+def test_screening_replays_spend_and_calendar_months_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "spend.yaml"
+    path.write_text(SPEND)
+    spend = load_specs([str(path)])[0].objectives[0]
+    dollars = [1.0] * 3000
+    for i in range(1200, 1320):
+        dollars[i] = 30.0
+    for i in range(2000, 2005):
+        dollars[i] = math.nan
+    h = History(T0, 60, dollars, None)
+    assert replay(spend, h, T0 + 3600) == replay(spend, h, T0 + 3600, screen=False)
+    month = load_specs([str(MONTH)])[0].objectives[0]
+    since = utc("2026-01-02T00:00:00")
+    assert replay(month, month_spend(), since) == replay(month, month_spend(), since, screen=False)

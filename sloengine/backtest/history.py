@@ -14,10 +14,9 @@ import math
 from array import array
 from collections.abc import Callable
 
-from sloengine.backtest.replay import History, Replay, replay
+from sloengine.backtest.replay import History, Replay, history_start, replay
 from sloengine.model import Objective
 from sloengine.prometheus import Prometheus, PrometheusError, Series
-from sloengine.windows import windows_of
 
 MAX_POINTS = 11_000
 MIN_STEP_SECONDS = 60
@@ -26,8 +25,8 @@ TOO_MANY_SAMPLES = "too many samples"
 
 
 def first_point(obj: Objective, since: float, step: int) -> int:
-    """The first step to read: the SLO's longest window before ``since``, on the step grid."""
-    return int((since - max(windows_of(obj))) // step * step)
+    """The first step to read, on the step grid: :func:`history_start`."""
+    return int(history_start(obj, since) // step * step)
 
 
 def chunks(start: int, end: int, step: int, points: int = MAX_POINTS) -> list[tuple[int, int]]:
