@@ -15,18 +15,20 @@ import yaml
 from click.testing import CliRunner, Result
 
 from sloengine.backtest.history import read_history
-from sloengine.backtest.replay import Windows, replay
+from sloengine.backtest.replay import Replay, Windows, replay
 from sloengine.budget import detection_seconds
 from sloengine.cli import cli
-from sloengine.durations import parse_duration
+from sloengine.conventions import ALERT_NAME, LONG_WINDOW, SERVICE, SEVERITY
+from sloengine.conventions import SLO as SLO_LABEL
 from sloengine.inputs import plan
 from sloengine.loading import load_specs
 from sloengine.model import Objective
 from sloengine.prometheus import Prometheus
+from sloengine.promql import labels as label_matchers
 from sloengine.rules import render
 
 # The rule tests' own input writer, so promtool and the backfill see the same counters.
-from sloengine.ruletests import Phase, _alerts_query, _increment, _inputs
+from sloengine.ruletests import Phase, _increment, _inputs
 from sloengine.sim.backfill import backfill
 from sloengine.sim.launch import free_port, prometheus_server
 from sloengine.sim.traffic import Baseline, Incident, Scenario, Traffic
@@ -78,7 +80,36 @@ def shop() -> Scenario:
 # backfilled, 15s apart, for a service of its own: clean, a 30% outage, clean again.
 XCHECK_SAMPLE = 15
 XCHECK = [Phase(120 * 4, 0.0005, 150), Phase(45 * 4, 0.3, 150), Phase(180 * 4, 0.0005, 150)]
-XCHECK_MINUTES = sum(p.minutes for p in XCHECK) // 4
+
+# And for a calendar month's spend, from 00:00 UTC on 1 January 2026: promtool's clock
+# starts at 00:00 UTC on 1 January 1970, so the same minute is the same day of a 31-day
+# month in both, and the month-end forecast has as many days left. A day at 0.2x the
+# budget's pace (a spend Phase's ratio is the burn per 15s sample, a quarter of the
+# per-minute pace), then 20x for 90 minutes: the 1h/5m page fires and resolves, and the
+# forecast page fires and holds (the month still ends over budget). A day first, so the
+# 1d window of the rules, which averages only what they have seen, is whole.
+MONTH_START = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+XMONTH = [Phase(1470 * 4, 0.2 / 4), Phase(90 * 4, 20 / 4), Phase(60 * 4, 0.2 / 4)]
+XMONTH_SLO = """\
+apiVersion: sloengine/v1
+service: xmonth
+metrics: {preset: llm, selector: 'service="xmonth"'}
+slos:
+  - name: invoice
+    window: month
+    sli: {spend: {budget_usd: 43200}}
+    # The default pairs without 3d/6h: after a day of history, promtool's rules would
+    # average a 3d window over that day alone (a Prometheus running them for months
+    # would not).
+    policy:
+      - {severity: page, burn_rate: 14.4, long_window: 1h, short_window: 5m}
+      - {severity: page, burn_rate: 6, long_window: 6h, short_window: 30m}
+      - {severity: ticket, burn_rate: 3, long_window: 1d, short_window: 2h}
+"""
+
+
+def minutes_of(phases: list[Phase]) -> int:
+    return sum(p.minutes for p in phases) * XCHECK_SAMPLE // 60
 
 
 def slo_file(directory: Path, service: str, objective: float, group_by: str = "") -> str:
@@ -94,25 +125,27 @@ def objective_of(path: str) -> Objective:
     return load_specs([path])[0].objectives[0]
 
 
-def counter_values(obj: Objective, role: str) -> list[float]:
+def counter_values(obj: Objective, role: str, phases: list[Phase]) -> list[float]:
     """The values promtool's expanding notation gives the series, sample by sample."""
     values, value = [0.0], 0.0
-    for phase in XCHECK:
+    for phase in phases:
         for _ in range(phase.minutes):
             value += _increment(phase, role, obj)
             values.append(value)
     return values
 
 
-def write_xcheck(obj: Objective, tsdb: Path, promtool: str) -> None:
-    source = tsdb.parent / "xcheck.om"
+def write_xcheck(
+    obj: Objective, phases: list[Phase], origin: int, tsdb: Path, promtool: str
+) -> None:
+    source = tsdb.parent / f"{obj.service}.om"
     lines = []
     for series in plan(obj).series:
         # OpenMetrics allows no space between labels, unlike promtool's notation.
         labels = ",".join(f'{k}="{v}"' for k, v in sorted(series.labels.items()))
         name = f"{series.metric}{{{labels}}}"
-        for k, v in enumerate(counter_values(obj, series.role)):
-            lines.append(f"{name} {v:.6f} {START + k * XCHECK_SAMPLE}")
+        for k, v in enumerate(counter_values(obj, series.role, phases)):
+            lines.append(f"{name} {v:.6f} {origin + k * XCHECK_SAMPLE}")
     source.write_text("\n".join(lines) + "\n# EOF\n")
     subprocess.run(
         [promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source), str(tsdb)],
@@ -124,11 +157,13 @@ def write_xcheck(obj: Objective, tsdb: Path, promtool: str) -> None:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("slos")
+    (d / "xmonth.yaml").write_text(XMONTH_SLO)
     return {
         "strict": slo_file(d, "shop", 99.9),
         "loose": slo_file(d, "shop", 99.5),
         "xcheck": slo_file(d, "xcheck", 99.9),
         "grouped": slo_file(d, "shop", 99.9, group_by="feature"),
+        "xmonth": str(d / "xmonth.yaml"),
     }
 
 
@@ -138,7 +173,8 @@ def prometheus(
 ) -> Iterator[str]:
     tsdb = tmp_path_factory.mktemp("tsdb")
     backfill(shop(), tsdb, START, NOW, 15)
-    write_xcheck(objective_of(files["xcheck"]), tsdb, promtool)
+    write_xcheck(objective_of(files["xcheck"]), XCHECK, START, tsdb, promtool)
+    write_xcheck(objective_of(files["xmonth"]), XMONTH, MONTH_START, tsdb, promtool)
     with prometheus_server(tsdb, extra_args=[f"--query.max-samples={MAX_SAMPLES}"]) as url:
         yield url
 
@@ -281,58 +317,78 @@ def test_windows_built_from_step_increments_match_prometheus_increase(
 def test_the_generated_rules_in_promtool_fire_the_same_episodes_within_one_step(
     prometheus: str, files: dict[str, str], promtool: str, tmp_path: Path
 ) -> None:
-    obj = objective_of(files["xcheck"])
-    prom = Prometheus(prometheus)
-    end = START + XCHECK_MINUTES * 60
-    [history] = read_history(prom, obj, START, end, STEP)
-    r = replay(obj, history, START + STEP)
+    r = promtool_agrees(prometheus, files["xcheck"], XCHECK, START, promtool, tmp_path)
     assert {e.long_window for e in r.episodes} >= {"1h", "6h"}
-    pairs = {(str(w.severity), w.long_seconds): w for w in obj.active_windows()}
+
+
+def test_a_calendar_months_forecast_page_fires_as_in_promtool_within_one_step(
+    prometheus: str, files: dict[str, str], promtool: str, tmp_path: Path
+) -> None:
+    r = promtool_agrees(prometheus, files["xmonth"], XMONTH, MONTH_START, promtool, tmp_path)
+    fired = {e.long_window: e for e in r.episodes}
+    assert set(fired) == {"1h", "month"}
+    assert fired["1h"].resolved_at is not None
+    # Still firing at the end: the month is heading over budget at the last day's rate.
+    assert fired["month"].resolved_at is None and fired["month"].short_window == "1d"
+    assert fired["1h"].fired_at < fired["month"].fired_at
+    assert r.pages == 1 and r.budget_end is not None and 0 < r.budget_end < 1
+
+
+def alerts(obj: Objective, severity: str = "", long_window: str = "") -> str:
+    """ALERTS of the SLO that are firing (of one pair, given its severity and window)."""
+    wanted = {"alertname": ALERT_NAME, SERVICE: obj.service, SLO_LABEL: obj.name}
+    if severity:
+        wanted |= {SEVERITY: severity, LONG_WINDOW: long_window}
+    return "ALERTS{" + label_matchers({**wanted, "alertstate": "firing"}) + "}"
+
+
+def promtool_agrees(
+    url: str, file: str, phases: list[Phase], origin: int, promtool: str, directory: Path
+) -> Replay:
+    """Backtest the SLO over the history written from ``phases`` at ``origin``, then run
+    the same counters through promtool with the generated rules: every episode fires in
+    promtool one step after the backtest says and not two steps before (and so for its
+    resolution), and every five minutes away from a transition as many alerts fire."""
+    obj = objective_of(file)
+    minutes = minutes_of(phases)
+    end = origin + minutes * 60
+    [history] = read_history(Prometheus(url), obj, origin, end, STEP)
+    r = replay(obj, history, origin + STEP)
     transitions = sorted(
-        t - START for e in r.episodes for t in (e.fired_at, e.resolved_at) if t is not None
+        t - origin for e in r.episodes for t in (e.fired_at, e.resolved_at) if t is not None
     )
 
     def firing(minute: int) -> int:
-        t = START + minute * 60
+        t = origin + minute * 60
         return sum(1 for e in r.episodes if e.fired_at <= t and (e.resolved_at or end + 1) > t)
 
     checks = []
-    for minute in range(5, XCHECK_MINUTES, 5):
+    for minute in range(5, minutes, 5):
         if any(abs(minute * 60 - t) <= STEP for t in transitions):
             continue
-        n = firing(minute)
         checks.append(
             {
-                "expr": 'count(ALERTS{service="xcheck",alertstate="firing"}) or vector(0)',
+                "expr": f"count({alerts(obj)}) or vector(0)",
                 "eval_time": f"{minute}m",
-                "exp_samples": [{"labels": "{}", "value": n}],
+                "exp_samples": [{"labels": "{}", "value": firing(minute)}],
             }
         )
     for e in r.episodes:
-        w = pairs[(str(e.severity), _seconds(e.long_window))]
-        query = f"count({_alerts_query(obj, w)})"
-        fired = round((e.fired_at - START) / 60)
-        checks += [
-            {
-                "expr": query,
-                "eval_time": f"{fired + 1}m",
-                "exp_samples": [{"labels": "{}", "value": 1}],
-            },
-            {"expr": query, "eval_time": f"{fired - 2}m", "exp_samples": []},
-        ]
-        if e.resolved_at is not None:
-            resolved = round((e.resolved_at - START) / 60)
+        query = f"count({alerts(obj, str(e.severity), e.long_window)})"
+        at = {"fired": e.fired_at, "resolved": e.resolved_at}
+        for what, t in at.items():
+            if t is None:
+                continue
+            minute = round((t - origin) / 60)
+            after = [{"labels": "{}", "value": 1}] if what == "fired" else []
+            before = [] if what == "fired" else [{"labels": "{}", "value": 1}]
             checks += [
-                {"expr": query, "eval_time": f"{resolved + 1}m", "exp_samples": []},
-                {
-                    "expr": query,
-                    "eval_time": f"{resolved - 2}m",
-                    "exp_samples": [{"labels": "{}", "value": 1}],
-                },
+                {"expr": query, "eval_time": f"{minute + 1}m", "exp_samples": after},
+                {"expr": query, "eval_time": f"{minute - 2}m", "exp_samples": before},
             ]
-    service = load_specs([files["xcheck"]])[0]
-    (tmp_path / "rules.yml").write_text(render(service))
-    (tmp_path / "test.yml").write_text(
+    service = load_specs([file])[0]
+    (directory / "rules.yml").write_text(render(service))
+    (directory / "test.yml").write_text(
         yaml.safe_dump(
             {
                 "rule_files": ["rules.yml"],
@@ -340,7 +396,7 @@ def test_the_generated_rules_in_promtool_fire_the_same_episodes_within_one_step(
                 "tests": [
                     {
                         "interval": f"{XCHECK_SAMPLE}s",
-                        "input_series": _inputs(plan(obj), XCHECK, obj),
+                        "input_series": _inputs(plan(obj), phases, obj),
                         "promql_expr_test": checks,
                     }
                 ],
@@ -349,16 +405,13 @@ def test_the_generated_rules_in_promtool_fire_the_same_episodes_within_one_step(
     )
     run = subprocess.run(
         [promtool, "test", "rules", "test.yml"],
-        cwd=tmp_path,
+        cwd=directory,
         capture_output=True,
         text=True,
         check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-
-
-def _seconds(window: str) -> int:
-    return round(parse_duration(window))
+    return r
 
 
 def test_prometheus_down_exits_3_with_a_clear_message(files: dict[str, str]) -> None:
