@@ -7,9 +7,12 @@
 One Prometheus holds ``--days`` of a simulated LLM service scraped every 30s
 (sloengine.sim); N availability SLOs with different objectives read it. Per size it
 reports the wall time of reading the history (range queries) and of replaying it
-(status.judge + alerting.advance at every 1m step), the range queries sent, the samples
-Prometheus loads for them (its ``stats=all`` of one SLO's queries, times N: every SLO
-here sends the same two), and the peak RSS of the process. Results go to stdout and
+(status.judge + alerting.advance at every 1m step the replay's screen cannot tell
+quiet), the range queries sent, the samples Prometheus loads for them (its
+``stats=all`` of one SLO's queries, times N: every SLO here sends the same two), and
+the peak RSS of the process. The first ``--before`` SLOs of each size are also replayed
+judging every step (``replay(..., screen=False)``, the replay before the screen) on the
+same histories, side by side, for the ratio. Results go to stdout and
 bench/out/backtest.md.
 """
 
@@ -79,18 +82,29 @@ def samples_of(url: str, obj: Objective, since: float, until: float) -> int:
     return total
 
 
-def measure(url: str, path: Path, since: float, until: float) -> dict[str, float]:
+def measure(url: str, path: Path, since: float, until: float, before: int) -> dict[str, float]:
     objectives = [o for s in load_specs([str(path)]) for o in s.objectives]
     prom = Prometheus(url, timeout=60)
-    read_s = replay_s = 0.0
+    read_s = replay_s = screened_s = every_s = 0.0
     pages = 0
-    for obj in objectives:
+    for n, obj in enumerate(objectives):
         t = time.monotonic()
         histories = read_history(prom, obj, since, until, STEP)
         read_s += time.monotonic() - t
         t = time.monotonic()
-        pages += sum(replay(obj, history, since).pages for history in histories)
+        replays = [replay(obj, history, since) for history in histories]
         replay_s += time.monotonic() - t
+        pages += sum(r.pages for r in replays)
+        if n < before:
+            # CPU seconds: the replay is pure computation, and the machine may be shared.
+            t = time.process_time()
+            again = [replay(obj, history, since) for history in histories]
+            screened_s += time.process_time() - t
+            t = time.process_time()
+            judged = [replay(obj, history, since, screen=False) for history in histories]
+            every_s += time.process_time() - t
+            assert again == replays
+            assert judged == replays, f"{obj.name}: the screen changed the replay"
     return {
         "slos": len(objectives),
         "read_s": read_s,
@@ -99,6 +113,9 @@ def measure(url: str, path: Path, since: float, until: float) -> dict[str, float
         # Every SLO here sends the same two queries (only the objective differs).
         "samples": samples_of(url, objectives[0], since, until) * len(objectives),
         "pages": pages,
+        "compared": min(before, len(objectives)),
+        "screened_s": screened_s,
+        "every_s": every_s,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -108,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--slos", default="10,100", help="comma-separated SLO counts")
     parser.add_argument("--out", type=Path, default=HERE / "out")
+    parser.add_argument(
+        "--before", type=int, default=10, help="SLOs per size also replayed judging every step"
+    )
     args = parser.parse_args(argv)
     now = int(time.time()) // 3600 * 3600
     start = now - args.days * 86400
@@ -120,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backfilled {written:,} samples in {time.monotonic() - t:.0f}s", file=sys.stderr)
         with prometheus_server(work / "tsdb") as url:
             for n in (int(x) for x in args.slos.split(",")):
-                result = measure(url, slo_file(work, n), start, now)
+                result = measure(url, slo_file(work, n), start, now, args.before)
                 rows.append(result)
                 print(result, file=sys.stderr)
     table = [
@@ -135,6 +155,24 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['slos']:.0f} | {r['read_s']:.1f} | {r['replay_s']:.1f} "
             f"| {r['read_s'] + r['replay_s']:.1f} | {r['requests']:.0f} | {r['samples']:,.0f} "
             f"| {r['rss_mb']:.0f} |"
+        )
+    table += [
+        "",
+        "Replay of the same histories (the first SLOs of each size), judging every step"
+        " (before the screen) and screened, side by side, in CPU seconds:",
+        "",
+        "| SLOs compared | every step (CPU s) | screened (CPU s) | per SLO-month, every step "
+        "| per SLO-month, screened | faster |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if not r["compared"]:
+            continue
+        months = r["compared"] * args.days / 30
+        table.append(
+            f"| {r['compared']:.0f} | {r['every_s']:.1f} | {r['screened_s']:.1f} "
+            f"| {r['every_s'] / months:.2f} | {r['screened_s'] / months:.2f} "
+            f"| {r['every_s'] / max(r['screened_s'], 1e-9):.1f}x |"
         )
     text = "\n".join(table) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)

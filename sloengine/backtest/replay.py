@@ -165,18 +165,22 @@ class Screen:
         self.windows = windows
         self.group = dict(windows.group)
         self.longest = windows.steps(max(replay_windows(obj)))
+        step = windows.step
+
+        def steps(seconds: int) -> tuple[int, int]:
+            n = windows.steps(seconds)
+            return n, n * step
+
         self.pairs = [
-            (w, windows.steps(w.long_seconds), windows.steps(w.short_seconds))
-            for w in obj.active_windows()
+            (w, *steps(w.long_seconds), *steps(w.short_seconds)) for w in obj.active_windows()
         ]
-        self.period = windows.steps(obj.period)
-        self.forecast = windows.steps(cv.FORECAST_WINDOW_SECONDS)
+        self.period = steps(obj.period)
+        self.forecast = steps(cv.FORECAST_WINDOW_SECONDS)
         self.month_page = obj.calendar_month and obj.enabled.get(Severity.PAGE, True)
 
-    def _burn(self, top: int, n: int) -> float:
-        """The burn over the last ``n`` steps before ``top``, as judge computes it."""
+    def _burn(self, top: int, n: int, span: int) -> float:
+        """The burn over the ``n`` steps (``span`` seconds) before ``top``, as judge's."""
         lo = top - n if top > n else 0
-        span = n * self.windows.step
         bad, totals = self.windows.bad_sums, self.windows.total_sums
         total = None if totals is None else (totals[top] - totals[lo]) / span
         return burn(self.obj, (bad[top] - bad[lo]) / span, total, self.group)
@@ -187,14 +191,15 @@ class Screen:
         missing, longest = self.windows.missing_sums, self.longest
         if missing[top] != missing[top - longest if top > longest else 0]:
             return None
-        for w, long_n, short_n in self.pairs:
-            long_burn = self._burn(top, long_n)
+        rate = self._burn
+        for w, long_n, long_span, short_n, short_span in self.pairs:
+            long_burn = rate(top, long_n, long_span)
             # pair_fires needs both burns over the threshold: the long one first saves
             # computing the short one on almost every step.
             if long_burn > w.burn_rate and pair_fires(
                 w,
                 long_burn,
-                self._burn(top, short_n),
+                rate(top, short_n, short_span),
                 events=None,
                 bad_events=None,
                 min_events=0,
@@ -202,15 +207,19 @@ class Screen:
             ):
                 return None
         if not self.obj.calendar_month:
-            return 1 - self._burn(top, self.period)
+            return 1 - rate(top, *self.period)
         budget = self.obj.budget_usd
         assert budget is not None
         spent = self.windows.month_to_date(i)
         if self.month_page:
-            n = self.forecast
+            n, span = self.forecast
             bad = self.windows.bad_sums
-            rate = (bad[top] - bad[top - n if top > n else 0]) / (n * self.windows.step)
-            if month_forecast(spent, rate, budget, now).usd > budget:
+            if (
+                month_forecast(
+                    spent, (bad[top] - bad[top - n if top > n else 0]) / span, budget, now
+                ).usd
+                > budget
+            ):
                 return None
         return 1 - spent / budget
 
@@ -303,7 +312,7 @@ def replay(
     busy = False  # a pair pending or firing, or the incident open: every step is judged
     open_episodes: dict[str, Episode] = {}
     open_incident: Incident | None = None
-    breached: dict[str, None] = {}
+    breached: dict[int, None] = {}  # UTC days since the epoch (Unix time has no leap seconds)
     remaining: float | None = None
     for i in range(first, last + 1):
         now = history.time(i)
@@ -321,11 +330,11 @@ def replay(
         if (i - first) % every == 0 or i == last:
             out.budget.append((now, remaining))
         if remaining is not None and remaining < 0:
-            breached[_day(now)] = None
+            breached[int(now // DAY)] = None
     out.episodes.extend(open_episodes.values())
     out.episodes.sort(key=lambda e: (e.fired_at, e.severity.rank))
     out.budget_end = remaining
-    out.breached_days = list(breached)
+    out.breached_days = [_day(day * DAY) for day in breached]
     return out
 
 
