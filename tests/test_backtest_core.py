@@ -370,3 +370,59 @@ def test_screening_replays_spend_and_calendar_months_exactly(tmp_path: Path) -> 
     month = load_specs([str(MONTH)])[0].objectives[0]
     since = utc("2026-01-02T00:00:00")
     assert replay(month, month_spend(), since) == replay(month, month_spend(), since, screen=False)
+
+
+def test_a_page_after_a_known_incident_ended_is_not_its_page(tmp_path: Path) -> None:
+    # A ticket-level drizzle from minute 60, then a full outage from minute 400 while
+    # the ticket is still open: the escalation is the outage's page, not the drizzle's.
+    h = history(1200, {range(60, 300): 0.03, range(400, 430): 1.0})
+    r = replay(objective(tmp_path, 99.5), h, T0)
+    [incident] = r.incidents
+    assert incident.opened_at < T0 + 300 * 60 and incident.paged_at is not None
+    assert incident.paged_at > T0 + 400 * 60
+    drizzle = KnownIncident("drizzle", T0 + 59 * 60, T0 + 300 * 60)
+    outage = KnownIncident("outage", T0 + 399 * 60, T0 + 430 * 60)
+    found = {d.incident.name: d for d in detections(r, [drizzle, outage])}
+    assert found["drizzle"].detected_at == incident.opened_at
+    assert found["drizzle"].paged_at is None
+    assert found["outage"].paged_at == incident.paged_at
+
+
+def test_the_report_says_when_the_windows_reach_before_the_first_events(tmp_path: Path) -> None:
+    obj = objective(tmp_path)
+    # No traffic at all for the first 100 minutes (a service that did not exist yet).
+    quiet_first = History(T0, 60, [0.0] * 100 + [0.5] * 500, [0.0] * 100 + [1000.0] * 500)
+    r = replay(obj, quiet_first, T0 + 200 * 60)
+    assert r.data_from == T0 + 100 * 60 and r.partial
+    [row] = json.loads(render_json(entries([r])))
+    assert row["data_from"] == "2027-01-15T09:40:00+00:00"
+    assert "no events before 2027-01-15T09:40:00Z, though the windows read from" in (
+        render_text(entries([r]))
+    )
+    whole = replay(obj, history(600, {range(600): 0.0005}), T0 + 200 * 60)
+    assert whole.data_from == T0 and not whole.partial
+    assert "no events before" not in render_text(entries([whole]))
+
+
+def test_a_forecast_page_shows_its_peak_as_a_share_of_the_months_budget() -> None:
+    obj = load_specs([str(MONTH)])[0].objectives[0]
+    r = replay(obj, month_spend(), utc("2026-01-02T00:00:00"))
+    text = render_text(entries([r]))
+    assert "page   month/1d  fired 2026-01-20T10:" in text
+    assert "resolved 2026-02-01T00:00:00Z  peak forecast 128% of the budget" in text
+    assert "| forecast 128% of the budget |" in render_markdown(entries([r]))
+
+
+def test_a_markdown_report_over_githubs_limit_leaves_out_the_last_details(
+    tmp_path: Path,
+) -> None:
+    obj = objective(tmp_path)
+    r = replay(obj, history(400, {range(120, 180): 1.0}), T0)
+    items = entries([r] * 30)
+    whole = render_markdown(items)
+    assert whole.count("<details>") == 30 and "left out" not in whole
+    cut = render_markdown(items, limit=len(whole) // 2)
+    assert len(cut) <= len(whole) // 2
+    kept = cut.count("<details>")
+    assert 0 < kept < 30 and cut.count("| `shop/availability` |") == 30
+    assert f"The episodes of {30 - kept} more SLO(s) are left out" in cut

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -129,6 +130,12 @@ class Windows:
         r = self.rates(i, [seconds])
         span = self.steps(seconds) * self.step
         return r.bad[seconds] * span, None if r.total is None else r.total[seconds] * span
+
+    def first_events(self) -> float | None:
+        """When the first step with any events (or dollars) ends; None: none at all."""
+        # Prefix sums never fall: the first sum over 0 is just after that step.
+        k = min(bisect_right(x, 0.0) for x in (self.bad_sums, self.total_sums) if x is not None)
+        return None if k >= len(self.bad_sums) else self.start + (k - 1) * self.step
 
     def month_to_date(self, i: int) -> float:
         """Bad increments (dollars) since 00:00 UTC on the 1st of step ``i``'s month: the
@@ -263,6 +270,15 @@ class Replay:
     budget: list[tuple[float, float | None]] = field(default_factory=list)
     budget_end: float | None = None
     breached_days: list[str] = field(default_factory=list)
+    # When the history the windows read begins, and its first step with any events
+    # (None: none at all); windows reaching before that count no events.
+    read_from: float = 0.0
+    data_from: float | None = None
+
+    @property
+    def partial(self) -> bool:
+        """Whether the first steps' windows reach before the first events."""
+        return self.data_from is None or self.data_from > self.read_from + self.step
 
     @property
     def key(self) -> tuple[str, str]:
@@ -307,6 +323,8 @@ def replay(
     until = history.time(last)
     out = Replay(obj.service, obj.name, history.time(first), until, history.step)
     out.group = dict(history.group)
+    out.read_from = history.start
+    out.data_from = windows.first_events()
     every = budget_every(out.since, until, history.step)
     rows: dict[str, AlertRow] = {}
     busy = False  # a pair pending or firing, or the incident open: every step is judged

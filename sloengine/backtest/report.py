@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sloengine.backtest.replay import Incident, Replay, iso
+from sloengine.backtest.replay import Episode, Incident, Replay, iso
+from sloengine.conventions import MONTH_WINDOW
 from sloengine.durations import format_duration
 from sloengine.errors import Problem, SpecError
 from sloengine.model import group_text
@@ -149,8 +150,13 @@ def detections(r: Replay, known: Sequence[KnownIncident]) -> list[Detection]:
         if not k.concerns(r.key):
             continue
         caught = [i for i in r.incidents if _overlaps(i, k.start, k.end, r.until)]
-        # An incident already open when this one starts is told again only by a page.
-        pages = [max(i.paged_at, k.start) for i in caught if i.paged_at is not None]
+        # An incident already open when this one starts is told again only by a page; a
+        # page after this one ended was for something else.
+        pages = [
+            max(i.paged_at, k.start)
+            for i in caught
+            if i.paged_at is not None and i.paged_at <= k.end
+        ]
         out.append(
             Detection(
                 k,
@@ -282,6 +288,7 @@ def as_json(items: Sequence[Entry]) -> list[dict[str, Any]]:
             "budget_remaining": [[iso(t), _round(v)] for t, v in r.budget],
             "budget_remaining_end": _round(r.budget_end),
             "breached_days": r.breached_days,
+            "data_from": iso(r.data_from),
         }
         if e.change is not None:
             row["against"] = {
@@ -352,7 +359,7 @@ def render_text(items: Sequence[Entry], known: Sequence[KnownIncident] | None = 
         for ep in r.episodes:
             lines.append(
                 f"  {ep.severity:<6} {ep.long_window}/{ep.short_window}  fired {_when(ep.fired_at)}"
-                f"  {_resolved(ep.resolved_at)}  peak burn {ep.peak_burn:.1f}x"
+                f"  {_resolved(ep.resolved_at)}  peak {_peak(ep)}"
             )
         lines.extend(f"  {line}" for line in _extras(e))
         lines.append("")
@@ -361,16 +368,32 @@ def render_text(items: Sequence[Entry], known: Sequence[KnownIncident] | None = 
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _peak(ep: Episode) -> str:
+    """The highest long-window burn while it fired; for a calendar month's forecast page,
+    the highest forecast as a share of the month's budget."""
+    if ep.long_window == MONTH_WINDOW:
+        return f"forecast {ep.peak_burn * 100:.0f}% of the budget"
+    return f"burn {ep.peak_burn:.1f}x"
+
+
 def _extras(e: Entry) -> list[str]:
     out = []
+    r = e.replay
+    if r.partial:
+        out.append(
+            "no events at all in the history read"
+            if r.data_from is None
+            else f"no events before {_when(r.data_from)}, though the windows read from "
+            f"{_when(r.read_from)}: the budget and the long windows count nothing before it"
+        )
     if e.change is not None:
         c = e.change
         out.append(
             f"against the old policy: {len(c.added)} page(s) added, {len(c.removed)} removed"
             f" (old policy paged {c.old_pages} time(s))"
         )
-        out.extend(f"  + page at {_when(t)}" for t in c.added)
-        out.extend(f"  - page at {_when(t)}" for t in c.removed)
+        out.extend(f"  page added at {_when(t)}" for t in c.added)
+        out.extend(f"  page removed at {_when(t)}" for t in c.removed)
     for d in e.detections:
         if d.detected_at is None:
             out.append(f"incident {d.incident.name!r}: not detected")
@@ -394,19 +417,30 @@ def _missed_lines(items: Sequence[Entry], known: Sequence[KnownIncident]) -> lis
     ]
 
 
-def render_markdown(items: Sequence[Entry], known: Sequence[KnownIncident] | None = None) -> str:
-    """A pull-request comment: one summary table, then each SLO's episodes."""
+# GitHub refuses a comment body over 65,536 characters.
+MARKDOWN_LIMIT = 65_536
+
+
+def render_markdown(
+    items: Sequence[Entry],
+    known: Sequence[KnownIncident] | None = None,
+    *,
+    limit: int = MARKDOWN_LIMIT,
+) -> str:
+    """A pull-request comment: one summary table, then each SLO's episodes, leaving out
+    the episodes of the last SLOs (and saying so) when it would be over ``limit``."""
     if not items:
         return "### sloengine backtest\n\nNo SLOs.\n"
     first = items[0].replay
-    lines = [
+    compared = any(e.change for e in items)
+    head = [
         "### sloengine backtest",
         "",
         f"{_when(first.since)} .. {_when(first.until)}, step {_span(first.step)}",
         "",
         "| SLO | pages/week | tickets/week | firing | budget left | days breached |"
-        + (" pages vs old |" if any(e.change for e in items) else ""),
-        "|---|---:|---:|---:|---:|---:|" + ("---|" if any(e.change for e in items) else ""),
+        + (" pages vs old |" if compared else ""),
+        "|---|---:|---:|---:|---:|---:|" + ("---|" if compared else ""),
     ]
     for e in items:
         r = e.replay
@@ -416,26 +450,51 @@ def render_markdown(items: Sequence[Entry], known: Sequence[KnownIncident] | Non
         )
         if e.change is not None:
             row += f" +{len(e.change.added)} / -{len(e.change.removed)} |"
-        lines.append(row)
-    for e in items:
-        r = e.replay
-        extras = _extras(e)
-        if not r.episodes and not extras:
-            continue
-        lines += ["", f"<details><summary><code>{name(r)}</code></summary>", ""]
-        if r.episodes:
-            lines += [
-                "| severity | pair | fired | resolved | peak burn |",
-                "|---|---|---|---|---:|",
-            ]
-            lines += [
-                f"| {ep.severity} | {ep.long_window}/{ep.short_window} | {_when(ep.fired_at)} "
-                f"| {_when(ep.resolved_at)} | {ep.peak_burn:.1f}x |"
-                for ep in r.episodes
-            ]
-        if extras:
-            lines += ["", *(f"- {x.strip()}" for x in extras)]
-        lines += ["", "</details>"]
-    if known is not None:
-        lines += ["", *(f"- {x.strip()}" for x in _missed_lines(items, known))]
-    return "\n".join(lines) + "\n"
+        head.append(row)
+    tail = [] if known is None else ["", *_bullets(_missed_lines(items, known))]
+    sections = [_details(e) for e in items]
+    sections = [x for x in sections if x]
+    size = len("\n".join(head + tail)) + 400  # room for the note on what was left out
+    kept = []
+    for section in sections:
+        size += len(section) + 1
+        if size > limit:
+            break
+        kept.append(section)
+    lines = head + kept
+    if len(kept) < len(sections):
+        lines += [
+            "",
+            f"_The episodes of {len(sections) - len(kept)} more SLO(s) are left out: a "
+            f"GitHub comment holds at most {limit:,} characters (`--format text` or `json` "
+            "has them all)._",
+        ]
+    return "\n".join(lines + tail) + "\n"
+
+
+def _details(e: Entry) -> str:
+    """One SLO's collapsed section: its episodes and the extra lines ("" for none)."""
+    r = e.replay
+    extras = _extras(e)
+    if not r.episodes and not extras:
+        return ""
+    lines = ["", f"<details><summary><code>{name(r)}</code></summary>"]
+    if r.episodes:
+        lines += [
+            "",
+            "| severity | pair | fired | resolved | peak |",
+            "|---|---|---|---|---:|",
+        ]
+        lines += [
+            f"| {ep.severity} | {ep.long_window}/{ep.short_window} | {_when(ep.fired_at)} "
+            f"| {_when(ep.resolved_at)} | {_peak(ep)} |"
+            for ep in r.episodes
+        ]
+    if extras:
+        lines += ["", *_bullets(extras)]
+    return "\n".join([*lines, "", "</details>"])
+
+
+def _bullets(lines: Sequence[str]) -> list[str]:
+    """Text lines as a markdown list; an indented line is an item of the one above."""
+    return [f"  - {x.strip()}" if x.startswith("  ") else f"- {x}" for x in lines]
