@@ -42,9 +42,11 @@ slos:
 T0 = 1_800_000_000  # a minute boundary
 
 
-def objective(tmp_path: Path, percent: float = 99.9) -> Objective:
-    path = tmp_path / f"shop-{percent}.yaml"
-    path.write_text(SLO.format(objective=percent))
+def objective(tmp_path: Path, percent: float = 99.9, alerting: str = "") -> Objective:
+    path = tmp_path / f"shop-{percent}{'-alerting' if alerting else ''}.yaml"
+    path.write_text(
+        SLO.format(objective=percent) + (f"    alerting: {alerting}\n" * bool(alerting))
+    )
     return load_specs([str(path)])[0].objectives[0]
 
 
@@ -240,15 +242,20 @@ slos:
 """
 
 
-def test_spend_burns_at_its_dollar_pace_and_pages_when_it_runs_away(tmp_path: Path) -> None:
+def spend(tmp_path: Path) -> Objective:
     path = tmp_path / "spend.yaml"
     path.write_text(SPEND)
-    obj = load_specs([str(path)])[0].objectives[0]
-    # 43,200 dollars over 30 days is a dollar a minute; 30 a minute for two hours.
-    dollars = [1.0] * 600
-    for i in range(200, 320):
-        dollars[i] = 30.0
-    r = replay(obj, History(T0, 60, dollars, None), T0 + 60 * 60)
+    return load_specs([str(path)])[0].objectives[0]
+
+
+def runaway(minutes: int, start: int) -> list[float]:
+    """43,200 dollars over 30 days is a dollar a minute; 30 a minute for two hours."""
+    return [30.0 if start <= i < start + 120 else 1.0 for i in range(minutes)]
+
+
+def test_spend_burns_at_its_dollar_pace_and_pages_when_it_runs_away(tmp_path: Path) -> None:
+    obj = spend(tmp_path)
+    r = replay(obj, History(T0, 60, runaway(600, 200), None), T0 + 60 * 60)
     page = [e for e in r.episodes if e.long_window == "1h"]
     assert len(page) == 1 and page[0].severity == Severity.PAGE
     assert page[0].peak_burn == pytest.approx(30, rel=0.01)
@@ -300,25 +307,6 @@ def test_a_calendar_month_pages_on_its_forecast_and_its_budget_resets_on_the_1st
     assert r.budget_end == pytest.approx(1 - (3 - MONTH_STEP / 86400) * 1000 / 60_000)
 
 
-ALERTING = """\
-apiVersion: sloengine/v1
-service: shop
-metrics: {{preset: llm}}
-window: 30d
-slos:
-  - name: availability
-    objective: 99.9
-    sli: {{success_rate: {{}}}}
-    alerting: {alerting}
-"""
-
-
-def alerting_objective(tmp_path: Path, alerting: str) -> Objective:
-    path = tmp_path / "alerting.yaml"
-    path.write_text(ALERTING.format(alerting=alerting))
-    return load_specs([str(path)])[0].objectives[0]
-
-
 def gappy() -> History:
     """A day of 0.05% errors with an outage, a ticket-level drizzle, a gap in the data
     during the drizzle and a quiet hour with no traffic at all."""
@@ -349,7 +337,7 @@ def gappy() -> History:
 def test_screening_quiet_steps_replays_exactly_what_judging_every_step_does(
     tmp_path: Path, alerting: str, build: Callable[[], History]
 ) -> None:
-    obj = alerting_objective(tmp_path, alerting)
+    obj = objective(tmp_path, alerting=alerting)
     h = build()
     screened = replay(obj, h, T0 + 600 * 60)
     assert screened == replay(obj, h, T0 + 600 * 60, screen=False)
@@ -357,16 +345,11 @@ def test_screening_quiet_steps_replays_exactly_what_judging_every_step_does(
 
 
 def test_screening_replays_spend_and_calendar_months_exactly(tmp_path: Path) -> None:
-    path = tmp_path / "spend.yaml"
-    path.write_text(SPEND)
-    spend = load_specs([str(path)])[0].objectives[0]
-    dollars = [1.0] * 3000
-    for i in range(1200, 1320):
-        dollars[i] = 30.0
-    for i in range(2000, 2005):
-        dollars[i] = math.nan
+    dollars = runaway(3000, 1200)
+    dollars[2000:2005] = [math.nan] * 5
     h = History(T0, 60, dollars, None)
-    assert replay(spend, h, T0 + 3600) == replay(spend, h, T0 + 3600, screen=False)
+    obj = spend(tmp_path)
+    assert replay(obj, h, T0 + 3600) == replay(obj, h, T0 + 3600, screen=False)
     month = load_specs([str(MONTH)])[0].objectives[0]
     since = utc("2026-01-02T00:00:00")
     assert replay(month, month_spend(), since) == replay(month, month_spend(), since, screen=False)
