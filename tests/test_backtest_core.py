@@ -379,7 +379,7 @@ def test_the_report_says_when_the_windows_reach_before_the_first_events(tmp_path
     assert r.data_from == T0 + 100 * 60 and r.partial
     [row] = json.loads(render_json(entries([r])))
     assert row["data_from"] == "2027-01-15T09:40:00+00:00"
-    assert "no events before 2027-01-15T09:40:00Z, though the windows read from" in (
+    assert "no events before 2027-01-15T09:40:00Z (the windows, read from" in (
         render_text(entries([r]))
     )
     whole = replay(obj, history(600, {range(600): 0.0005}), T0 + 200 * 60)

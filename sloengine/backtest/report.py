@@ -383,8 +383,8 @@ def _extras(e: Entry) -> list[str]:
         out.append(
             "no events at all in the history read"
             if r.data_from is None
-            else f"no events before {_when(r.data_from)}, though the windows read from "
-            f"{_when(r.read_from)}: the budget and the long windows count nothing before it"
+            else f"no events before {_when(r.data_from)} (the windows, read from "
+            f"{_when(r.read_from)}, count nothing earlier)"
         )
     if e.change is not None:
         c = e.change
