@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sloengine.backtest.history import chunks
+from sloengine.backtest.history import chunks, first_point
 from sloengine.backtest.replay import History, Windows, replay
 from sloengine.backtest.report import (
     KnownIncident,
@@ -409,3 +409,14 @@ def test_a_markdown_report_over_githubs_limit_leaves_out_the_last_details(
     kept = cut.count("<details>")
     assert 0 < kept < 30 and cut.count("| `shop/availability` |") == 30
     assert f"The episodes of {30 - kept} more SLO(s) are left out" in cut
+
+
+def test_a_calendar_month_reads_its_history_from_midnight_on_the_1st(tmp_path: Path) -> None:
+    month = load_specs([str(MONTH)])[0].objectives[0]
+    # The month-to-date on the 20th needs every dollar since the 1st, more than its 3d pairs.
+    assert first_point(month, utc("2026-01-20T12:00:00"), 60) == utc("2026-01-01T00:00:00")
+    # On the 2nd, its longest window (3d) reaches further back.
+    assert first_point(month, utc("2026-01-02T00:00:00"), 60) == utc("2025-12-30T00:00:00")
+    # A rolling window reads its longest window before the start, on the step grid.
+    rolling = objective(tmp_path)
+    assert first_point(rolling, utc("2026-01-20T12:00:30"), 60) == utc("2025-12-21T12:00:00")
