@@ -518,18 +518,24 @@ timeout_option = click.option(
 def status(
     prometheus_url: str, paths: tuple[str, ...], fmt: str, mode: str, timeout: float
 ) -> None:
-    """Evaluate every SLO once against Prometheus and print budgets, burn rates and state."""
+    """Evaluate every SLO and detector once against Prometheus and print budgets, burn
+    rates, detectors' changes and state."""
     from sloengine.alerting import blind
     from sloengine.evaluate import Evaluator
-    from sloengine.table import render_table
+    from sloengine.table import render_detector_table, render_table
 
-    objectives = [obj for s in load_specs(paths) for obj in s.objectives]
+    services = load_specs(paths)
+    objectives = [obj for s in services for obj in s.objectives]
     evaluator = Evaluator(_prometheus(prometheus_url, timeout), mode=Mode(mode))
     statuses = evaluator.evaluate(objectives)
+    found = evaluator.evaluate_detectors(d for s in services for d in s.detectors)
     if fmt == "json":
-        click.echo(json.dumps([s.as_json() for s in statuses], indent=2))
+        rows = [s.as_json() for s in statuses] + [d.as_json() for d in found]
+        click.echo(json.dumps(rows, indent=2))
     else:
         click.echo(render_table(statuses))
+        if found:
+            click.echo("\n" + render_detector_table(found))
     if blind(statuses):
         raise UnavailableError(statuses[0].error or "Prometheus did not answer", UNREACHABLE_HINT)
 
@@ -687,6 +693,7 @@ def run(
         blind_after=blind_after,
         renotify=renotify_seconds,
         alertmanager=sender,
+        detectors=tuple(d for s in services for d in s.detectors),
     )
     if once:
         cycle = engine.run_cycle()

@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sloengine import sli
+from sloengine.detectors import rules as detector_rules
+from sloengine.detectors.model import Detector
+from sloengine.detectors.verdict import DetectorStatus
 from sloengine.model import Objective
-from sloengine.prometheus import Prometheus, PrometheusError
+from sloengine.prometheus import Prometheus, PrometheusError, Sample
 
 LABELS = ("provider", "model", "feature", "prompt_template", "tenant", "route", "code")
 TOP = 3
@@ -36,10 +39,43 @@ def first_look(
             rows = prom.query(expr, at)
         except PrometheusError:
             return out
-        counts = [(r.labels.get(label, ""), r.value) for r in rows if r.labels.get(label)]
-        total = sum(v for _, v in counts if v > 0)
-        if total <= 0:
-            continue
-        top = sorted(((v, c / total) for v, c in counts if c > 0), key=lambda x: -x[1])[:TOP]
-        out.append(Slice(label, top))
+        found = _slice(label, rows)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _slice(label: str, rows: list[Sample]) -> Slice | None:
+    """The top values of ``label`` by their share of the positive amounts, if any."""
+    counts = [(r.labels.get(label, ""), r.value) for r in rows if r.labels.get(label)]
+    total = sum(v for _, v in counts if v > 0)
+    if total <= 0:
+        return None
+    top = sorted(((v, c / total) for v, c in counts if c > 0), key=lambda x: -x[1])[:TOP]
+    return Slice(label, top)
+
+
+# Where a detector's extra cost may come from: the labels LLM metrics carry.
+DETECTOR_LABELS = ("provider", "model", "feature", "prompt_sha", "tenant")
+
+
+def detector_first_look(
+    prom: Prometheus, det: Detector, status: DetectorStatus, at: float | None = None
+) -> list[Slice]:
+    """Which model, feature, prompt version and tenant carry a regressed group's extra
+    cost (the cache hits lost, the calls over budget) over the recent window; empty when
+    nothing can be told (never raises)."""
+    out: list[Slice] = []
+    labels = dict.fromkeys((*DETECTOR_LABELS, *det.keys))
+    for label in labels:
+        if label in status.group:
+            continue  # one value: the group's own
+        expr = detector_rules.extra_by(det, status.group, label, status.baseline)
+        try:
+            rows = prom.query(expr, at)
+        except PrometheusError:
+            return out
+        found = _slice(label, rows)
+        if found is not None:
+            out.append(found)
     return out

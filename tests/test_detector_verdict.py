@@ -15,6 +15,7 @@ from sloengine.detectors import rules
 from sloengine.detectors.incidents import advance_detector, detector_key, wants_first_look
 from sloengine.detectors.model import Detector
 from sloengine.detectors.verdict import (
+    Group,
     Reading,
     judge_detector,
     raw_readings,
@@ -49,7 +50,9 @@ def detectors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Detector]:
     return {d.name: d for d in service.detectors}
 
 
-def raw(recent: float | None, baseline: float | None, events: float, base_events: float | None):
+def raw(
+    recent: float | None, baseline: float | None, events: float, base_events: float | None
+) -> Reading:
     return Reading(recent, baseline, events, base_events, Mode.RAW)
 
 
@@ -103,14 +106,16 @@ def test_raw_readings_compare_a_new_prompt_version_with_its_group_before_it(
     detectors: dict[str, Detector],
 ) -> None:
     det = detectors["prompt"]
+    old: Group
+    new: Group
     old, new = (
         (("feature", "chat"), ("prompt_sha", "a1")),
         (("feature", "chat"), ("prompt_sha", "b2")),
     )
-    other = (("feature", "search"), ("prompt_sha", "a1"))
+    other: Group = (("feature", "search"), ("prompt_sha", "a1"))
     window, baseline = det.window, det.baseline
     assert baseline is not None
-    rates = {
+    rates: dict[str, dict[Group, float]] = {
         # recent: 600 calls of the new version at $0.02, 300 of the old at $0.01
         "numerator_recent": {new: 12.0 / window, old: 3.0 / window, other: 1.0 / window},
         "denominator_recent": {new: 600.0 / window, old: 300.0 / window, other: 100.0 / window},

@@ -25,7 +25,7 @@ from sloengine.alerting import (
     _pair_row,
 )
 from sloengine.detectors.model import Detector
-from sloengine.detectors.verdict import DetectorStatus
+from sloengine.detectors.verdict import DetectorStatus, events_text, summary
 from sloengine.model import group_text
 from sloengine.status import HOLDS, PairState
 
@@ -92,6 +92,8 @@ def payload(
         "severity": det.severity,
         "at": now,
         "detector": status.as_json(),
+        "summary": summary(status),
+        "events": events_text(status),
         "description": det.description,
         "owner": det.owner,
         "runbook_url": det.runbook_url,

@@ -316,3 +316,12 @@ def extra_by(det: Detector, group: dict[str, str], label: str, baseline: float |
     if det.direction is Direction.INCREASE:
         return f"({numerator}) - ({denominator}) * {at}"
     return f"({denominator}) * {at} - ({numerator})"
+
+
+def extra_what(det: Detector) -> str:
+    """What :func:`extra_by` splits, as the page's first look names it."""
+    if det.direction is Direction.SHARE:
+        return "calls over budget"
+    if det.direction is Direction.DECREASE:
+        return "cache hits lost"
+    return "extra tokens" if det.ratio.numerator_unit == "tokens" else "extra cost"

@@ -51,6 +51,7 @@ class DetectorStatus:
     kind: str
     compared: str  # what the ratio is: "cost per call ($)", ...
     unit: str  # the numerator's unit: "$", "tokens", "cached tokens", "calls over budget"
+    events_unit: str  # what min_events counts: "calls" or "input tokens"
     window: str
     baseline_window: str | None
     group: dict[str, str]  # group_by labels, and the version for prompt_version_cost
@@ -177,6 +178,7 @@ def _identity(det: Detector, group: dict[str, str]) -> dict[str, Any]:
         "kind": str(det.kind),
         "compared": compared(det),
         "unit": det.ratio.numerator_unit,
+        "events_unit": det.ratio.denominator_unit,
         "window": format_duration(det.window),
         "baseline_window": None if det.baseline is None else format_duration(det.baseline),
         "group": group,
@@ -236,3 +238,47 @@ def firing_first(statuses: list[DetectorStatus]) -> list[DetectorStatus]:
         statuses,
         key=lambda s: (rank.get(s.state, 2), s.service, s.detector, sorted(s.group.items())),
     )
+
+
+def shown(unit: str, value: float | None) -> str:
+    """A compared value as people read it: dollars, tokens, or a percentage."""
+    if value is None:
+        return "-"
+    if unit == "$":
+        return f"${value:.4g}"
+    if unit == "tokens":
+        return f"{value:,.0f}"
+    return f"{value * 100:.1f}%"
+
+
+def shown_change(status: DetectorStatus) -> str:
+    return "-" if status.change is None else f"{status.change * 100:+.1f}%"
+
+
+def limit_text(status: DetectorStatus) -> str:
+    """The threshold as the alert states it: +20%, -20%, or 1% of calls."""
+    sign = {Direction.INCREASE: "+", Direction.DECREASE: "-", Direction.SHARE: ""}
+    return f"{sign[status.direction]}{status.threshold * 100:g}%"
+
+
+def summary(status: DetectorStatus) -> str:
+    """One line: what it compares, recent against baseline, the change and the limit."""
+    recent = shown(status.unit, status.recent)
+    if status.direction is Direction.SHARE:
+        return (
+            f"{status.compared} {recent} over the last {status.window} (limit {limit_text(status)})"
+        )
+    return (
+        f"{status.compared} {recent} over the last {status.window} against "
+        f"{shown(status.unit, status.baseline)} over the {status.baseline_window} before it: "
+        f"{shown_change(status)} (limit {limit_text(status)})"
+    )
+
+
+def events_text(status: DetectorStatus) -> str:
+    """The events each window holds, against ``min_events``."""
+    recent = "-" if status.recent_events is None else f"{status.recent_events:,.0f}"
+    text = f"{recent} {status.events_unit} recent"
+    if status.baseline_window is not None and status.baseline_events is not None:
+        text += f", {status.baseline_events:,.0f} in the baseline"
+    return text + f" (min_events {status.min_events})"
