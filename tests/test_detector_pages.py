@@ -64,7 +64,7 @@ def detector(tmp_path: Path) -> Detector:
 def _messages(det: Detector) -> list[Message]:
     """The opening page, then the resolution, as the scheduler queues them."""
     rows: dict[str, AlertRow] = {}
-    out = []
+    out: list[Message] = []
     for i, recent in enumerate((0.02, 0.01)):
         read = Reading(recent, 0.01, 4000, 90000, Mode.RECORDED, GROUP)
         step = advance_detector(
