@@ -125,4 +125,4 @@ def test_a_detector_page_on_the_console_says_the_same(detector: Detector) -> Non
         "  would go to: #chat-cost\n"
     )
     assert "[RESOLVED] chat/prompt-cost for feature=summarize, prompt_sha=9f8e7d6: " in text
-    assert Severity.TICKET == page.payload["severity"]
+    assert page.payload["severity"] == Severity.TICKET
