@@ -86,8 +86,10 @@ IncidentKind = Literal[
     "zero_traffic",  # no requests at all (intensity is ignored)
     "traffic_surge",  # traffic times `intensity` (any factor >= 0)
     # What the detectors are for (a service that works but costs more):
-    "retry_storm",  # each request retries: its cost and tokens times 1 + intensity
-    "token_growth",  # a longer prompt or answer: tokens per request times 1 + intensity
+    # each request retries `intensity` times (any number >= 0): cost and tokens per
+    # request times 1 + intensity, requests unchanged
+    "retry_storm",
+    "token_growth",  # a longer prompt or answer: tokens per request times 1 + intensity (>= 0)
     "cache_break",  # this fraction of the prompt-cache hits is lost
     "token_budget_breaches",  # this fraction of requests goes over its token budget
     # the scoped calls move to a new prompt version (prompt_versions only) that costs, in
@@ -96,6 +98,8 @@ IncidentKind = Literal[
     "tpot_slowdown",  # this fraction of requests streams each token after `threshold` s
 ]
 INCIDENT_KINDS: tuple[str, ...] = get_args(IncidentKind)
+# Kinds whose intensity is an increase (cost or tokens times 1 + intensity), not a share.
+_GROWTH = frozenset({"retry_storm", "token_growth", "prompt_rollout"})
 
 # Where affected requests land, per kind, unless the incident names its own threshold.
 # These match the thresholds of the example SLOs in slos/chat-assistant.yaml.
@@ -141,7 +145,8 @@ class Incident:
     """Something going wrong between ``start`` (inclusive) and ``end`` (exclusive), unix s.
 
     ``intensity`` is the fraction of the scoped requests affected (a traffic factor for
-    ``traffic_surge``). Overlapping incidents of one kind compound: each takes its
+    ``traffic_surge``; for the growth kinds, ``retry_storm``, ``token_growth`` and
+    ``prompt_rollout``, the increase, 1 for twice as much). Overlapping incidents of one kind compound: each takes its
     fraction of what the earlier ones left unaffected.
     """
 
@@ -160,6 +165,9 @@ class Incident:
         if self.kind == "traffic_surge":
             if not 0 <= self.intensity < math.inf:
                 raise ValueError("traffic_surge intensity is a traffic factor >= 0")
+        elif self.kind in _GROWTH:
+            if not 0 <= self.intensity < math.inf:
+                raise ValueError(f"{self.kind} intensity is an increase >= 0 (1 doubles)")
         elif not 0 <= self.intensity <= 1:
             raise ValueError(f"{self.kind} intensity is a fraction in [0, 1]")
         if self.threshold is not None and not self.threshold > 0:
