@@ -126,3 +126,24 @@ def test_a_detector_page_on_the_console_says_the_same(detector: Detector) -> Non
     )
     assert "[RESOLVED] chat/prompt-cost for feature=summarize, prompt_sha=9f8e7d6: " in text
     assert page.payload["severity"] == Severity.TICKET
+
+
+def test_the_overview_shows_a_row_per_detector_group_firing_first_and_escaped(
+    detector: Detector,
+) -> None:
+    from sloengine.web import pages, views
+
+    hostile = {"feature": "<script>x</script>", "prompt_sha": "a1"}
+    calm = judge_detector(detector, Reading(0.01, 0.01, 4000, 90000, Mode.RAW, hostile), 300)
+    firing = judge_detector(detector, Reading(0.02, 0.01, 4000, 90000, Mode.RAW, GROUP), 300)
+    view = views.overview([], {}, views.Filters(), 1000.0, [calm, firing])
+    assert [(d.group, d.state, d.change) for d in view.detectors] == [
+        ("feature=summarize, prompt_sha=9f8e7d6", "ticket", "+100.0%"),
+        ("feature=<script>x</script>, prompt_sha=a1", "ok", "+0.0%"),
+    ]
+    html = pages.render_overview(view)
+    assert '<table id="detectors">' in html
+    assert 'data-detector="prompt-cost"' in html and ">$0.02<" in html
+    assert "<script>x" not in html and "&lt;script&gt;x" in html
+    only = views.overview([], {}, views.Filters(state="ok"), 1000.0, [calm, firing])
+    assert [d.state for d in only.detectors] == ["ok"]
