@@ -347,6 +347,10 @@ def _n(x: float) -> str:
     return f"{x:,.0f}"
 
 
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.3g}x" if b > 0 else "-"
+
+
 def _ms(x: float) -> str:
     return f"{x * 1000:.1f} ms"
 
@@ -379,8 +383,8 @@ def markdown(result: Result) -> str:
         )
     lines += [
         "",
-        f"The five detectors together cost {r.detectors.samples_per_minute / max(r.slo.samples_per_minute, 1):.2f}x "
-        f"the samples and {r.detectors.seconds_per_minute / max(r.slo.seconds_per_minute, 1e-9):.2f}x "
+        f"The five detectors together cost {_ratio(r.detectors.samples_per_minute, r.slo.samples_per_minute)} "
+        f"the samples and {_ratio(r.detectors.seconds_per_minute, r.slo.seconds_per_minute)} "
         "the evaluation time of the nine SLOs' rules.",
         "",
         "| detector group | samples / min | evaluation time / min |",
