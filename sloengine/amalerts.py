@@ -26,8 +26,12 @@ from urllib.parse import quote
 from sloengine import conventions as cv
 from sloengine.alerting import AlertRow, AlertState, pair_key
 from sloengine.budget import AlertWindow
+from sloengine.detectors.incidents import detector_key
+from sloengine.detectors.model import Detector
+from sloengine.detectors.rules import alert_expr as detector_alert_expr
+from sloengine.detectors.verdict import DetectorStatus, shown, shown_change, summary
 from sloengine.durations import format_duration
-from sloengine.model import Objective
+from sloengine.model import Objective, group_text
 from sloengine.rules import alert_annotations, alert_expr, alert_labels
 from sloengine.status import HOLDS, PairState, Status
 
@@ -162,3 +166,76 @@ def load(data: Sequence[Mapping[str, Any]]) -> dict[str, Alert]:
 def dump(alerts: Mapping[str, Alert]) -> list[dict[str, Any]]:
     """The alerts as JSON-ready data, to keep between cycles and restarts."""
     return [{"key": key, **dataclasses.asdict(a)} for key, a in sorted(alerts.items())]
+
+
+# ---------------------------------------------------------------------------- detectors
+
+
+def detector_outgoing(
+    detectors: Mapping[tuple[str, str], Detector],
+    statuses: Sequence[DetectorStatus],
+    rows: Mapping[str, AlertRow],
+    last: Mapping[str, Alert],
+    now: float,
+    *,
+    interval: float,
+    prometheus_url: str,
+) -> dict[str, Alert]:
+    """The detectors' alerts to send this cycle, by alert key, as :func:`outgoing` does
+    for SLOs: firing ones with a lease, resolved ones for a while, held ones as last sent.
+    Labels are the generated ``SLODetectorRegression`` rule's, so the configuration from
+    ``sloengine alertmanager`` routes them unchanged."""
+    lease = now + LEASE_CYCLES * interval
+    out: dict[str, Alert] = {}
+    for status in statuses:
+        det = detectors[status.key]
+        if status.health in HOLDS:
+            for key, alert in last.items():
+                if _detector_belongs(alert, status):
+                    out[key] = dataclasses.replace(alert, ends_at=lease) if alert.firing else alert
+            continue
+        key = detector_key(status.service, status.detector, status.group) + "/alert"
+        row = rows.get(key)
+        before = last.get(key)
+        if row is not None and row.state == AlertState.FIRING:
+            started = row.fired_at if row.fired_at is not None else row.since
+            out[key] = _detector_alert(det, status, started, lease, prometheus_url)
+        elif before is not None and before.firing:
+            out[key] = dataclasses.replace(before, ends_at=now, firing=False)
+        elif before is not None:
+            out[key] = before
+    return {
+        key: alert
+        for key, alert in out.items()
+        if alert.firing or now - alert.ends_at <= RESOLVED_RETENTION
+    }
+
+
+def _detector_belongs(alert: Alert, status: DetectorStatus) -> bool:
+    ids = {cv.SERVICE: status.service, cv.DETECTOR: status.detector, **status.group}
+    return all(alert.labels.get(k) == v for k, v in ids.items())
+
+
+def _detector_alert(
+    det: Detector, status: DetectorStatus, starts: float, ends: float, prometheus: str
+) -> Alert:
+    labels = {
+        **det.labels,
+        **status.group,
+        cv.SERVICE: det.service,
+        cv.DETECTOR: det.name,
+        cv.SEVERITY: det.severity.value,
+        "alertname": cv.DETECTOR_ALERT_NAME,
+    }
+    group = f" for {group_text(status.group)}" if status.group else ""
+    annotations = {
+        "summary": f"{det.service} {det.name}: {status.compared} {shown_change(status)}{group}"
+        if status.change is not None
+        else f"{det.service} {det.name}: {status.compared} {shown(status.unit, status.recent)}"
+        f"{group}",
+        "description": f"{det.service}/{det.name}{group}: {summary(status)}.",
+    }
+    if det.runbook_url:
+        annotations["runbook_url"] = det.runbook_url
+    url = f"{prometheus.rstrip('/')}/graph?g0.expr={quote(detector_alert_expr(det), safe='')}&g0.tab=1"
+    return Alert(labels, annotations, starts, ends, url, True)

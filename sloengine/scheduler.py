@@ -231,7 +231,7 @@ class Engine:
         incidents = self.store.alerts()
         if self.alertmanager is not None:
             failed = self.alertmanager.send(
-                self.objectives, statuses, incidents, started, self.store
+                self.objectives, statuses, incidents, started, self.store, self.detectors, found
             )
             for url in self.alertmanager.urls:
                 self.metrics.alertmanager_failures.labels(url).inc(1 if url in failed else 0)

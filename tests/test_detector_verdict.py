@@ -5,6 +5,7 @@ repeating or falsely resolving a page."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,3 +229,40 @@ def test_the_page_names_the_detector_group_values_runbook_and_channel(
     assert p["runbook_url"] == "https://r.example/cost-spike.md"
     assert p["channel"] == "#cost"
     assert p["first_look"] == look["first_look"]
+
+
+def test_alertmanager_gets_the_firing_detector_alert_held_while_blind_then_resolved(
+    detectors: dict[str, Detector],
+) -> None:
+    from sloengine import amalerts
+
+    det = detectors["cost"]
+    by_key = {(det.service, det.name): det}
+    firing = judge_detector(det, FIRING, 300)
+    rows = _apply({}, advance_detector(det, {}, firing, 1000.0).rows)
+
+    def send(status: Any, last: dict[str, Any], now: float) -> dict[str, Any]:
+        return amalerts.detector_outgoing(
+            by_key, [status], rows, last, now, interval=60, prometheus_url="http://p:9090"
+        )
+
+    sent = send(firing, {}, 1000.0)
+    (alert,) = sent.values()
+    assert alert.labels == {
+        "service": "chat",
+        "detector": "cost",
+        "severity": "ticket",
+        "feature": "chat",
+        "alertname": "SLODetectorRegression",
+    }
+    assert alert.annotations["summary"] == "chat cost: cost per call ($) +60.0% for feature=chat"
+    assert alert.annotations["runbook_url"] == "https://r.example/cost-spike.md"
+    assert (alert.starts_at, alert.ends_at, alert.firing) == (1000.0, 1240.0, True)
+    # Prometheus unreachable: the alert is re-sent with a fresh lease, never resolved.
+    held = send(unavailable_detector(det, "down", CHAT), sent, 1060.0)
+    assert [(a.firing, a.ends_at) for a in held.values()] == [(True, 1300.0)]
+    # Back to normal: the scheduler resolves the row, Alertmanager hears it resolved.
+    calm = judge_detector(det, CALM, 300)
+    rows = _apply(rows, advance_detector(det, rows, calm, 1120.0).rows)
+    resolved = send(calm, held, 1120.0)
+    assert [(a.firing, a.ends_at) for a in resolved.values()] == [(False, 1120.0)]
