@@ -17,7 +17,8 @@ fresh lease, and never resolved.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,32 +92,52 @@ def outgoing(
     for status in statuses:
         obj = objectives[status.key]
         if status.health in HOLDS:
-            # Nothing moved: what fired still fires, what resolved stays resolved.
-            for key, alert in last.items():
-                if _belongs(alert, status):
-                    out[key] = dataclasses.replace(alert, ends_at=lease) if alert.firing else alert
+            out |= _held(
+                last, {cv.SERVICE: status.service, cv.SLO: status.slo, **status.group}, lease
+            )
             continue
         for pair in status.pairs:
             key = pair_key(status.service, status.slo, pair, status.group)
-            row = rows.get(key)
-            before = last.get(key)
-            if row is not None and row.state == AlertState.FIRING:
-                started = row.fired_at if row.fired_at is not None else row.since
-                out[key] = _alert(obj, status, pair, started, lease, prometheus_url)
-            elif before is not None and before.firing:
-                out[key] = dataclasses.replace(before, ends_at=now, firing=False)
-            elif before is not None:
-                out[key] = before
+            alert = _moved(
+                rows.get(key),
+                last.get(key),
+                now,
+                functools.partial(_alert, obj, status, pair, ends=lease, prometheus=prometheus_url),
+            )
+            if alert is not None:
+                out[key] = alert
+    return _retained(out, now)
+
+
+def _held(last: Mapping[str, Alert], ids: Mapping[str, str], lease: float) -> dict[str, Alert]:
+    """A held status's alerts as last sent (those carrying ``ids``): nothing moved, so
+    what fired still fires, on a fresh lease, and what resolved stays resolved."""
+    return {
+        key: dataclasses.replace(alert, ends_at=lease) if alert.firing else alert
+        for key, alert in last.items()
+        if all(alert.labels.get(k) == v for k, v in ids.items())
+    }
+
+
+def _moved(
+    row: AlertRow | None, before: Alert | None, now: float, build: Callable[[float], Alert]
+) -> Alert | None:
+    """An alert's next version: firing (built from when it fired) while its row fires,
+    resolved now if it was firing, else as last sent (None if never sent)."""
+    if row is not None and row.state == AlertState.FIRING:
+        return build(row.fired_at if row.fired_at is not None else row.since)
+    if before is not None and before.firing:
+        return dataclasses.replace(before, ends_at=now, firing=False)
+    return before
+
+
+def _retained(out: Mapping[str, Alert], now: float) -> dict[str, Alert]:
+    """Firing alerts, and resolved ones for ``RESOLVED_RETENTION`` seconds."""
     return {
         key: alert
         for key, alert in out.items()
         if alert.firing or now - alert.ends_at <= RESOLVED_RETENTION
     }
-
-
-def _belongs(alert: Alert, status: Status) -> bool:
-    ids = {cv.SERVICE: status.service, cv.SLO: status.slo, **status.group}
-    return all(alert.labels.get(k) == v for k, v in ids.items())
 
 
 def _window(obj: Objective, pair: PairState) -> AlertWindow:
@@ -189,31 +210,20 @@ def detector_outgoing(
     out: dict[str, Alert] = {}
     for status in statuses:
         det = detectors[status.key]
+        ids = {cv.SERVICE: status.service, cv.DETECTOR: status.detector, **status.group}
         if status.health in HOLDS:
-            for key, alert in last.items():
-                if _detector_belongs(alert, status):
-                    out[key] = dataclasses.replace(alert, ends_at=lease) if alert.firing else alert
+            out |= _held(last, ids, lease)
             continue
         key = detector_key(status.service, status.detector, status.group) + "/alert"
-        row = rows.get(key)
-        before = last.get(key)
-        if row is not None and row.state == AlertState.FIRING:
-            started = row.fired_at if row.fired_at is not None else row.since
-            out[key] = _detector_alert(det, status, started, lease, prometheus_url)
-        elif before is not None and before.firing:
-            out[key] = dataclasses.replace(before, ends_at=now, firing=False)
-        elif before is not None:
-            out[key] = before
-    return {
-        key: alert
-        for key, alert in out.items()
-        if alert.firing or now - alert.ends_at <= RESOLVED_RETENTION
-    }
-
-
-def _detector_belongs(alert: Alert, status: DetectorStatus) -> bool:
-    ids = {cv.SERVICE: status.service, cv.DETECTOR: status.detector, **status.group}
-    return all(alert.labels.get(k) == v for k, v in ids.items())
+        alert = _moved(
+            rows.get(key),
+            last.get(key),
+            now,
+            functools.partial(_detector_alert, det, status, ends=lease, prometheus=prometheus_url),
+        )
+        if alert is not None:
+            out[key] = alert
+    return _retained(out, now)
 
 
 def _detector_alert(

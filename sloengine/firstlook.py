@@ -30,11 +30,19 @@ def first_look(
     prom: Prometheus, obj: Objective, window: str, at: float | None = None
 ) -> list[Slice]:
     """Top label values behind the bad events; empty when nothing can be told (never raises)."""
+    asks = [
+        (label, sli.bad_by(obj.sli, obj.preset, obj.file_selector, window, label))
+        for label in LABELS
+    ]
+    if any(expr is None for _, expr in asks):
+        return []
+    return _slices(prom, [(label, expr) for label, expr in asks if expr is not None], at)
+
+
+def _slices(prom: Prometheus, asks: list[tuple[str, str]], at: float | None) -> list[Slice]:
+    """Each (label, query)'s top values, in order, until Prometheus fails to answer."""
     out: list[Slice] = []
-    for label in LABELS:
-        expr = sli.bad_by(obj.sli, obj.preset, obj.file_selector, window, label)
-        if expr is None:
-            return []
+    for label, expr in asks:
         try:
             rows = prom.query(expr, at)
         except PrometheusError:
@@ -65,17 +73,10 @@ def detector_first_look(
     """Which model, feature, prompt version and tenant carry a regressed group's extra
     cost (the cache hits lost, the calls over budget) over the recent window; empty when
     nothing can be told (never raises)."""
-    out: list[Slice] = []
-    labels = dict.fromkeys((*DETECTOR_LABELS, *det.keys))
-    for label in labels:
-        if label in status.group:
-            continue  # one value: the group's own
-        expr = detector_rules.extra_by(det, status.group, label, status.baseline)
-        try:
-            rows = prom.query(expr, at)
-        except PrometheusError:
-            return out
-        found = _slice(label, rows)
-        if found is not None:
-            out.append(found)
-    return out
+    labels = [
+        label
+        for label in dict.fromkeys((*DETECTOR_LABELS, *det.keys))
+        if label not in status.group  # a group's own labels have one value
+    ]
+    asks = [(k, detector_rules.extra_by(det, status.group, k, status.baseline)) for k in labels]
+    return _slices(prom, asks, at)

@@ -5,12 +5,11 @@ in percent, the first look and the cost-spike runbook; the resolution in the thr
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slack_api import TOKEN, SlackAPI, serve
-from test_slack import texts
+from slack_api import TOKEN, SlackAPI
+from test_slack import slack, texts
 
 from sloengine.alerting import AlertRow
 from sloengine.conventions import Mode, Severity
@@ -44,15 +43,6 @@ LOOK = {
 
 
 @pytest.fixture
-def slack() -> Iterator[tuple[SlackAPI, str]]:
-    api = SlackAPI()
-    server = serve(api)
-    yield api, f"http://127.0.0.1:{server.server_address[1]}"
-    api.released.set()
-    server.shutdown()
-
-
-@pytest.fixture
 def detector(tmp_path: Path) -> Detector:
     path = tmp_path / "chat.yaml"
     path.write_text(SPEC)
@@ -73,6 +63,9 @@ def _messages(det: Detector) -> list[Message]:
         rows |= {r.key: r for r in step.rows}
         out += [Message(len(out) + 1, n.kind, n.incident, n.payload, 0) for n in step.notifications]
     return out
+
+
+__all__ = ["slack"]  # the local Slack API fixture, shared with test_slack
 
 
 def test_a_detector_page_in_slack_names_group_version_values_change_and_runbook(

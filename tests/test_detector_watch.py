@@ -153,7 +153,7 @@ def test_recorded_and_raw_readings_give_the_same_verdicts(served: tuple[str, Pat
         for det in service.detectors
         for status in detector_statuses(prom, [det], stamps[det.name], Mode.RAW)
     ]
-    assert {s.mode for s in recorded} == {Mode.RECORDED}
+    assert {s.mode for s in recorded} == {Mode.RECORDED}, [s.error for s in recorded]
     by_key = {(s.detector, tuple(s.group.items())): s for s in raw}
     assert len(recorded) == len(raw) == 3
     for r in recorded:

@@ -18,11 +18,10 @@ from typing import Any
 from sloengine.alerting import (
     AlertRow,
     AlertState,
-    Event,
-    Notification,
     Transition,
     _incident,
     _pair_row,
+    told,
 )
 from sloengine.detectors.model import Detector
 from sloengine.detectors.verdict import DetectorStatus, events_text, summary
@@ -71,16 +70,8 @@ def advance_detector(
     if incident is None:
         return Transition(tuple(changed))
     opened, kind, _ = incident
-    previous = rows.get(key)
     content = payload(det, status, now, look)
-    if kind == Event.FIRING:
-        thread = opened.incident or key
-    else:
-        assert previous is not None  # only a firing incident renotifies or resolves
-        thread = previous.incident or key
-    if kind == Event.RESOLVED:
-        content["fired_at"] = previous.fired_at if previous else None
-    return Transition((*changed, opened), (Notification(kind, thread, content),))
+    return Transition((*changed, opened), (told(kind, opened, rows.get(key), content),))
 
 
 def payload(
