@@ -233,7 +233,7 @@ DETECTOR_INTERVAL = cv.DETECTOR_INTERVAL_SECONDS
 def detector_statuses(
     prom: Prometheus, detectors: list[Detector], at: float, mode: Mode, concurrency: int = 8
 ) -> list[DetectorStatus]:
-    """Every detector's verdict per group: from the recorded series in three queries,
+    """Every detector's verdict per group: from the recorded series in five queries,
     whatever the number of detectors, or (for detectors whose rules are not loaded)
     from the raw series, a few queries each. A failed query marks its detectors
     unavailable, it never raises."""
@@ -275,31 +275,33 @@ def detector_statuses(
 def recorded_detector_readings(
     prom: Prometheus, detectors: list[Detector], at: float
 ) -> dict[tuple[str, str], list[Reading]]:
-    """Every detector's recorded recent and baseline ratios and events per group, in three
-    queries (the 5m group's series, the hourly baseline events, the samples' age). A
-    detector none of whose groups has its series is left out (its rules are not loaded)."""
+    """Every detector's recorded recent and baseline ratios and events per group, in five
+    queries whatever the number of detectors: the 5m group's three series and the hourly
+    baseline events, each the newest sample within one interval and a minute (a 5m
+    group's sample can be a little over Prometheus's 5m lookback old), and the samples'
+    age. A detector none of whose groups has its series is left out (its rules are not
+    loaded)."""
     wanted = {(d.service, d.name): d for d in detectors}
-    names = f"{cv.DETECTOR_RECENT}|{cv.DETECTOR_BASELINE}|{cv.DETECTOR_DENOMINATOR_RECENT}"
-    rows = prom.query(f'{{__name__=~"{names}"}}', at)
+    fresh = format_duration(DETECTOR_INTERVAL + 60)
     # The hourly group's sums: the newest within two of its intervals, as the alert reads.
-    lookback = format_duration(2 * cv.DETECTOR_BASELINE_INTERVAL_SECONDS)
-    baselines = prom.query(f"last_over_time({cv.DETECTOR_DENOMINATOR_BASELINE}[{lookback}])", at)
-    stamps = prom.query(f"timestamp({cv.DETECTOR_DENOMINATOR_RECENT})", at)
+    hourly = format_duration(2 * cv.DETECTOR_BASELINE_INTERVAL_SECONDS)
+    names = (cv.DETECTOR_RECENT, cv.DETECTOR_BASELINE, cv.DETECTOR_DENOMINATOR_RECENT)
     values: dict[tuple[str, str], dict[Group, dict[str, float]]] = {}
-    for s in rows:
-        key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.DETECTOR, ""))
-        det = wanted.get(key)
-        if det is not None:
-            group = group_of(det, s.labels)
-            values.setdefault(key, {}).setdefault(group, {})[s.labels.get("__name__", "")] = s.value
+    for name in names:
+        for s in prom.query(f"last_over_time({name}[{fresh}])", at):
+            key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.DETECTOR, ""))
+            det = wanted.get(key)
+            if det is not None:
+                values.setdefault(key, {}).setdefault(group_of(det, s.labels), {})[name] = s.value
     events: dict[tuple[str, str], dict[Group, float]] = {}
-    for s in baselines:
+    for s in prom.query(f"last_over_time({cv.DETECTOR_DENOMINATOR_BASELINE}[{hourly}])", at):
         key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.DETECTOR, ""))
         det = wanted.get(key)
         if det is not None:
             events.setdefault(key, {})[group_of(det, s.labels)] = s.value
     newest: dict[tuple[str, str], float] = {}
-    for s in stamps:
+    stamps = f"max_over_time(timestamp({cv.DETECTOR_DENOMINATOR_RECENT})[{hourly}:1m])"
+    for s in prom.query(stamps, at):
         key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.DETECTOR, ""))
         newest[key] = max(newest.get(key, 0.0), s.value)
     out: dict[tuple[str, str], list[Reading]] = {}

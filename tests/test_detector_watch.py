@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from sloengine.detectors.rules import rule_groups
 from sloengine.evaluate import detector_statuses
 from sloengine.loading import load_specs
 from sloengine.prometheus import Prometheus
-from sloengine.sim.backfill import backfill, backfill_rules
+from sloengine.sim.backfill import BLOCK_SECONDS, backfill, backfill_rules
 from sloengine.sim.launch import prometheus_server
 from sloengine.sim.traffic import Incident, Scenario, Scope, Traffic
 
@@ -72,6 +73,12 @@ def _layer(groups: list[dict[str, Any]], records: set[str]) -> str:
     return yaml.safe_dump({"groups": [g for g in kept if g["rules"]]}, sort_keys=False)
 
 
+def _block(t: int) -> int:
+    """The start of promtool's 2h block holding ``t``: its rule backfill gives up on a
+    range whose first, partial block holds no evaluation of a group."""
+    return t // BLOCK_SECONDS * BLOCK_SECONDS
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     work = tmp_path_factory.mktemp("detectors")
@@ -92,10 +99,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                 cv.DETECTOR_NUMERATOR_BASELINE,
                 cv.DETECTOR_DENOMINATOR_BASELINE,
             },
-            NOW - 2 * 3600,
+            _block(NOW - 2 * 3600),
             NOW,
         ),
-        ({cv.DETECTOR_RECENT, cv.DETECTOR_BASELINE}, NOW - 600, NOW),
+        ({cv.DETECTOR_RECENT, cv.DETECTOR_BASELINE}, _block(NOW - 600), NOW),
     ]
     for i, (records, start, end) in enumerate(layers):
         rule_file = work / f"layer{i}.yml"
@@ -205,3 +212,27 @@ def test_run_pages_the_regressed_feature_once_with_its_first_look_and_runbook(
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0, again.output
     assert "cost-per-call-change" not in again.stdout
+
+
+def test_backtest_replays_the_detectors_and_finds_the_storm_still_firing(
+    served: tuple[str, Path],
+) -> None:
+    url, spec = served
+    args = ["backtest", "--prometheus", url, str(spec), "--since", "3h", "--step", "1m"]
+    at = ["--until", datetime.fromtimestamp(NOW, UTC).isoformat().replace("+00:00", "Z")]
+    result = CliRunner().invoke(cli, [*args, *at, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    (cost,) = [r for r in rows if r.get("detector") == "cost-per-call-change"]
+    assert cost["groups"] == 2
+    (episode,) = cost["episodes"]  # the storm on chat, and nothing on summarize
+    assert episode["group"] == {"feature": "chat"} and episode["resolved_at"] is None
+    fired = datetime.fromisoformat(episode["fired_at"]).timestamp()
+    # The storm began 40 minutes before the end; +60% fires a third of the way into 1h.
+    assert NOW - STORM + 15 * 60 <= fired <= NOW - STORM + 30 * 60
+    assert episode["peak_change"] > 0.2
+    (budget,) = [r for r in rows if r.get("detector") == "token-budget"]
+    assert budget["episodes"] == []
+    text = CliRunner().invoke(cli, [*args, *at]).stdout
+    assert "shop/cost-per-call-change (detector)" in text
+    assert "episodes 1 over 2 group(s)" in text and "still firing" in text
