@@ -266,3 +266,28 @@ def test_alertmanager_gets_the_firing_detector_alert_held_while_blind_then_resol
     rows = _apply(rows, advance_detector(det, rows, calm, 1120.0).rows)
     resolved = send(calm, held, 1120.0)
     assert [(a.firing, a.ends_at) for a in resolved.values()] == [(False, 1120.0)]
+
+
+def test_the_backtest_replay_fires_within_the_window_and_resets_after_the_rollback(
+    detectors: dict[str, Detector],
+) -> None:
+    from sloengine.backtest.detectors import DetectorHistory, replay_detector
+
+    det = detectors["cost"]  # 1h against 7d, +20%, 200 calls
+    step, start = 300, 1_000_000_000.0
+    n = (8 * 86400 + 6 * 3600) // step
+    begins, ends = (8 * 86400) // step, (8 * 86400 + 3 * 3600) // step  # 3h of +60%
+    calls = [300.0] * n
+    cost = [3.0 * (1.6 if begins <= i < ends else 1.0) for i in range(n)]
+    group: Group = (("feature", "chat"),)
+    history = DetectorHistory(
+        start, step, {"numerator": {group: cost}, "denominator": {group: calls}}
+    )
+    result = replay_detector(det, history, start + 7 * 86400 + 7200)
+    (episode,) = result.episodes
+    assert episode.group == CHAT
+    began, rolled_back = start + begins * step, start + ends * step
+    assert began < episode.fired_at <= began + det.window + 300
+    assert episode.resolved_at is not None
+    assert rolled_back < episode.resolved_at <= rolled_back + det.window + 300
+    assert episode.peak_change == pytest.approx(0.6, abs=0.01)
