@@ -117,7 +117,14 @@ def advance(
         return Transition(tuple(changed))
     row, kind, severity = incident
     content = payload(obj, status, severity, now, look)
-    previous = rows.get(row.key)
+    return Transition((*changed, row), (told(kind, row, rows.get(row.key), content),))
+
+
+def told(
+    kind: Event, row: AlertRow, previous: AlertRow | None, content: dict[str, Any]
+) -> Notification:
+    """The notification of an incident's change, in its thread: a new incident's own
+    id, else the one it opened with; a resolution says when it fired."""
     if kind == Event.FIRING:
         thread = row.incident or row.key  # the new incident's id
     else:
@@ -125,7 +132,7 @@ def advance(
         thread = previous.incident or row.key
     if kind == Event.RESOLVED:
         content["fired_at"] = previous.fired_at if previous else None
-    return Transition((*changed, row), (Notification(kind, thread, content),))
+    return Notification(kind, thread, content)
 
 
 def _pair_row(row: AlertRow, pair: PairState, now: float, wait: int) -> AlertRow:

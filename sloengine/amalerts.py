@@ -17,7 +17,8 @@ fresh lease, and never resolved.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +27,12 @@ from urllib.parse import quote
 from sloengine import conventions as cv
 from sloengine.alerting import AlertRow, AlertState, pair_key
 from sloengine.budget import AlertWindow
+from sloengine.detectors.incidents import detector_key
+from sloengine.detectors.model import Detector
+from sloengine.detectors.rules import alert_expr as detector_alert_expr
+from sloengine.detectors.verdict import DetectorStatus, shown, shown_change, summary
 from sloengine.durations import format_duration
-from sloengine.model import Objective
+from sloengine.model import Objective, group_text
 from sloengine.rules import alert_annotations, alert_expr, alert_labels
 from sloengine.status import HOLDS, PairState, Status
 
@@ -87,32 +92,52 @@ def outgoing(
     for status in statuses:
         obj = objectives[status.key]
         if status.health in HOLDS:
-            # Nothing moved: what fired still fires, what resolved stays resolved.
-            for key, alert in last.items():
-                if _belongs(alert, status):
-                    out[key] = dataclasses.replace(alert, ends_at=lease) if alert.firing else alert
+            out |= _held(
+                last, {cv.SERVICE: status.service, cv.SLO: status.slo, **status.group}, lease
+            )
             continue
         for pair in status.pairs:
             key = pair_key(status.service, status.slo, pair, status.group)
-            row = rows.get(key)
-            before = last.get(key)
-            if row is not None and row.state == AlertState.FIRING:
-                started = row.fired_at if row.fired_at is not None else row.since
-                out[key] = _alert(obj, status, pair, started, lease, prometheus_url)
-            elif before is not None and before.firing:
-                out[key] = dataclasses.replace(before, ends_at=now, firing=False)
-            elif before is not None:
-                out[key] = before
+            alert = _moved(
+                rows.get(key),
+                last.get(key),
+                now,
+                functools.partial(_alert, obj, status, pair, ends=lease, prometheus=prometheus_url),
+            )
+            if alert is not None:
+                out[key] = alert
+    return _retained(out, now)
+
+
+def _held(last: Mapping[str, Alert], ids: Mapping[str, str], lease: float) -> dict[str, Alert]:
+    """A held status's alerts as last sent (those carrying ``ids``): nothing moved, so
+    what fired still fires, on a fresh lease, and what resolved stays resolved."""
+    return {
+        key: dataclasses.replace(alert, ends_at=lease) if alert.firing else alert
+        for key, alert in last.items()
+        if all(alert.labels.get(k) == v for k, v in ids.items())
+    }
+
+
+def _moved(
+    row: AlertRow | None, before: Alert | None, now: float, build: Callable[[float], Alert]
+) -> Alert | None:
+    """An alert's next version: firing (built from when it fired) while its row fires,
+    resolved now if it was firing, else as last sent (None if never sent)."""
+    if row is not None and row.state == AlertState.FIRING:
+        return build(row.fired_at if row.fired_at is not None else row.since)
+    if before is not None and before.firing:
+        return dataclasses.replace(before, ends_at=now, firing=False)
+    return before
+
+
+def _retained(out: Mapping[str, Alert], now: float) -> dict[str, Alert]:
+    """Firing alerts, and resolved ones for ``RESOLVED_RETENTION`` seconds."""
     return {
         key: alert
         for key, alert in out.items()
         if alert.firing or now - alert.ends_at <= RESOLVED_RETENTION
     }
-
-
-def _belongs(alert: Alert, status: Status) -> bool:
-    ids = {cv.SERVICE: status.service, cv.SLO: status.slo, **status.group}
-    return all(alert.labels.get(k) == v for k, v in ids.items())
 
 
 def _window(obj: Objective, pair: PairState) -> AlertWindow:
@@ -162,3 +187,65 @@ def load(data: Sequence[Mapping[str, Any]]) -> dict[str, Alert]:
 def dump(alerts: Mapping[str, Alert]) -> list[dict[str, Any]]:
     """The alerts as JSON-ready data, to keep between cycles and restarts."""
     return [{"key": key, **dataclasses.asdict(a)} for key, a in sorted(alerts.items())]
+
+
+# ---------------------------------------------------------------------------- detectors
+
+
+def detector_outgoing(
+    detectors: Mapping[tuple[str, str], Detector],
+    statuses: Sequence[DetectorStatus],
+    rows: Mapping[str, AlertRow],
+    last: Mapping[str, Alert],
+    now: float,
+    *,
+    interval: float,
+    prometheus_url: str,
+) -> dict[str, Alert]:
+    """The detectors' alerts to send this cycle, by alert key, as :func:`outgoing` does
+    for SLOs: firing ones with a lease, resolved ones for a while, held ones as last sent.
+    Labels are the generated ``SLODetectorRegression`` rule's, so the configuration from
+    ``sloengine alertmanager`` routes them unchanged."""
+    lease = now + LEASE_CYCLES * interval
+    out: dict[str, Alert] = {}
+    for status in statuses:
+        det = detectors[status.key]
+        ids = {cv.SERVICE: status.service, cv.DETECTOR: status.detector, **status.group}
+        if status.health in HOLDS:
+            out |= _held(last, ids, lease)
+            continue
+        key = detector_key(status.service, status.detector, status.group) + "/alert"
+        alert = _moved(
+            rows.get(key),
+            last.get(key),
+            now,
+            functools.partial(_detector_alert, det, status, ends=lease, prometheus=prometheus_url),
+        )
+        if alert is not None:
+            out[key] = alert
+    return _retained(out, now)
+
+
+def _detector_alert(
+    det: Detector, status: DetectorStatus, starts: float, ends: float, prometheus: str
+) -> Alert:
+    labels = {
+        **det.labels,
+        **status.group,
+        cv.SERVICE: det.service,
+        cv.DETECTOR: det.name,
+        cv.SEVERITY: det.severity.value,
+        "alertname": cv.DETECTOR_ALERT_NAME,
+    }
+    group = f" for {group_text(status.group)}" if status.group else ""
+    annotations = {
+        "summary": f"{det.service} {det.name}: {status.compared} {shown_change(status)}{group}"
+        if status.change is not None
+        else f"{det.service} {det.name}: {status.compared} {shown(status.unit, status.recent)}"
+        f"{group}",
+        "description": f"{det.service}/{det.name}{group}: {summary(status)}.",
+    }
+    if det.runbook_url:
+        annotations["runbook_url"] = det.runbook_url
+    url = f"{prometheus.rstrip('/')}/graph?g0.expr={quote(detector_alert_expr(det), safe='')}&g0.tab=1"
+    return Alert(labels, annotations, starts, ends, url, True)

@@ -24,6 +24,8 @@ import requests
 
 from sloengine import amalerts
 from sloengine.alerting import AlertRow
+from sloengine.detectors.model import Detector
+from sloengine.detectors.verdict import DetectorStatus
 from sloengine.errors import UserError
 from sloengine.model import Objective
 from sloengine.prometheus import redact
@@ -75,12 +77,24 @@ class AlertmanagerSender:
         rows: Mapping[str, AlertRow],
         now: float,
         store: Store,
+        detectors: Mapping[tuple[str, str], Detector] | None = None,
+        detector_statuses: Sequence[DetectorStatus] = (),
     ) -> dict[str, str]:
-        """Post this cycle's alerts; returns each Alertmanager's failure (none when all took them)."""
+        """Post this cycle's alerts (the SLOs', and the detectors'); returns each
+        Alertmanager's failure (none when all took them)."""
         last = amalerts.load(_stored(store.get(STATE_KEY, "[]")))
         alerts = amalerts.outgoing(
             objectives,
             statuses,
+            rows,
+            last,
+            now,
+            interval=self.interval,
+            prometheus_url=self.prometheus_url,
+        )
+        alerts |= amalerts.detector_outgoing(
+            detectors or {},
+            detector_statuses,
             rows,
             last,
             now,

@@ -518,18 +518,24 @@ timeout_option = click.option(
 def status(
     prometheus_url: str, paths: tuple[str, ...], fmt: str, mode: str, timeout: float
 ) -> None:
-    """Evaluate every SLO once against Prometheus and print budgets, burn rates and state."""
+    """Evaluate every SLO and detector once against Prometheus and print budgets, burn
+    rates, detectors' changes and state."""
     from sloengine.alerting import blind
     from sloengine.evaluate import Evaluator
-    from sloengine.table import render_table
+    from sloengine.table import render_detector_table, render_table
 
-    objectives = [obj for s in load_specs(paths) for obj in s.objectives]
+    services = load_specs(paths)
+    objectives = [obj for s in services for obj in s.objectives]
     evaluator = Evaluator(_prometheus(prometheus_url, timeout), mode=Mode(mode))
     statuses = evaluator.evaluate(objectives)
+    found = evaluator.evaluate_detectors(d for s in services for d in s.detectors)
     if fmt == "json":
-        click.echo(json.dumps([s.as_json() for s in statuses], indent=2))
+        rows = [s.as_json() for s in statuses] + [d.as_json() for d in found]
+        click.echo(json.dumps(rows, indent=2))
     else:
         click.echo(render_table(statuses))
+        if found:
+            click.echo("\n" + render_detector_table(found))
     if blind(statuses):
         raise UnavailableError(statuses[0].error or "Prometheus did not answer", UNREACHABLE_HINT)
 
@@ -687,6 +693,7 @@ def run(
         blind_after=blind_after,
         renotify=renotify_seconds,
         alertmanager=sender,
+        detectors=tuple(d for s in services for d in s.detectors),
     )
     if once:
         cycle = engine.run_cycle()
@@ -894,7 +901,9 @@ def backtest(
     timeout: float,
 ) -> None:
     """Replay every SLO's alerts over history: episodes, pages a week, budget, breaches."""
+    from sloengine.backtest import detectors as detector_report
     from sloengine.backtest import report
+    from sloengine.backtest.detector_history import backtest_detectors
     from sloengine.backtest.history import MIN_STEP_SECONDS
     from sloengine.backtest.history import backtest as run_backtest
     from sloengine.prometheus import PrometheusError
@@ -911,7 +920,9 @@ def backtest(
     start = _moment(since, end, "--since")
     if not start < end:
         raise UserError(f"--since {since} is not before --until {until}", "widen the range")
-    objectives = [o for s in load_specs(paths) for o in s.objectives]
+    services = load_specs(paths)
+    objectives = [o for s in services for o in s.objectives]
+    found = [d for s in services for d in s.detectors]
     old = [o for s in load_specs(against) for o in s.objectives] if against else None
     known = None
     if incidents_file is not None:
@@ -938,6 +949,7 @@ def backtest(
             if old is None
             else run_backtest(prom, old, start, end, step_seconds, progress=progress)
         )
+        detected = backtest_detectors(prom, found, start, end, step_seconds)
     except PrometheusError as exc:
         raise UnavailableError(str(exc), UNREACHABLE_HINT) from None
     finally:
@@ -945,11 +957,15 @@ def backtest(
             click.echo("", err=True)
     items = report.entries(replays, before, known)
     if fmt == "json":
-        click.echo(report.render_json(items), nl=False)
+        rows = report.as_json(items) + detector_report.as_json(detected)
+        click.echo(json.dumps(rows, indent=2))
     elif fmt == "markdown":
-        click.echo(report.render_markdown(items, known), nl=False)
+        text = report.render_markdown(items, known)
+        click.echo(text + detector_report.render_markdown(detected), nl=False)
     else:
-        click.echo(report.render_text(items, known), nl=False)
+        text = report.render_text(items, known)
+        extra = detector_report.render_text(detected)
+        click.echo(text + ("\n" + extra if extra else ""), nl=False)
 
 
 def _iso(t: float) -> str:

@@ -22,7 +22,17 @@ from typing import Any
 from sloengine import conventions as cv
 from sloengine.budget import month_bounds
 from sloengine.conventions import Mode
-from sloengine.durations import parse_duration
+from sloengine.detectors import rules as detector_rules
+from sloengine.detectors.model import Detector
+from sloengine.detectors.verdict import (
+    DetectorStatus,
+    Reading,
+    group_of,
+    judge_detector,
+    raw_readings,
+    unavailable_detector,
+)
+from sloengine.durations import format_duration, parse_duration
 from sloengine.model import Objective
 from sloengine.prometheus import Prometheus, PrometheusError
 from sloengine.status import Rates, Status, judge, unavailable
@@ -174,6 +184,13 @@ class Evaluator:
             return 0.0
         return _one(self.prom.query(obj.queries(seconds).bad, at)) * seconds
 
+    def evaluate_detectors(
+        self, detectors: Iterable[Detector], now: float | None = None
+    ) -> list[DetectorStatus]:
+        """One status per detector group (see :func:`detector_statuses`)."""
+        at = time.time() if now is None else now
+        return detector_statuses(self.prom, list(detectors), at, self.mode, self.concurrency)
+
     def _raw_or_error(self, obj: Objective, at: float) -> list[Rates] | str:
         try:
             return self.raw_rates(obj, at)
@@ -206,3 +223,123 @@ def _one(samples: list[Any]) -> float:
 
 def _seconds(window: str) -> int:
     return round(parse_duration(window))
+
+
+# ---------------------------------------------------------------------------- detectors
+
+DETECTOR_INTERVAL = cv.DETECTOR_INTERVAL_SECONDS
+
+
+def detector_statuses(
+    prom: Prometheus, detectors: list[Detector], at: float, mode: Mode, concurrency: int = 8
+) -> list[DetectorStatus]:
+    """Every detector's verdict per group: from the recorded series in five queries,
+    whatever the number of detectors, or (for detectors whose rules are not loaded)
+    from the raw series, a few queries each. A failed query marks its detectors
+    unavailable, it never raises."""
+    if not detectors:
+        return []
+    recorded: dict[tuple[str, str], list[Reading]] = {}
+    if mode in (Mode.RECORDED, Mode.AUTO):
+        try:
+            recorded = recorded_detector_readings(prom, detectors, at)
+        except PrometheusError as exc:
+            return [unavailable_detector(det, str(exc)) for det in detectors]
+    missing = [d for d in detectors if (d.service, d.name) not in recorded]
+    raw: dict[tuple[str, str], list[Reading] | str] = {}
+    if missing and mode in (Mode.RAW, Mode.AUTO):
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            found = pool.map(lambda d: _raw_detector_or_error(prom, d, at), missing)
+            for det, result in zip(missing, found, strict=True):
+                raw[(det.service, det.name)] = result
+    out: list[DetectorStatus] = []
+    for det in detectors:
+        key = (det.service, det.name)
+        readings = recorded.get(key) or raw.get(key)
+        if isinstance(readings, str):
+            out.append(unavailable_detector(det, readings))
+        elif readings is None:
+            out.append(
+                unavailable_detector(
+                    det, "the generated rules for this detector are not loaded in Prometheus"
+                )
+            )
+        elif not readings:
+            # No group has any series: the counters are not there (yet) to compare.
+            out.append(judge_detector(det, Reading(None, None, 0.0, None, Mode.RAW), 0))
+        else:
+            out += [judge_detector(det, r, DETECTOR_INTERVAL) for r in readings]
+    return out
+
+
+def recorded_detector_readings(
+    prom: Prometheus, detectors: list[Detector], at: float
+) -> dict[tuple[str, str], list[Reading]]:
+    """Every detector's recorded recent and baseline ratios and events per group, in five
+    queries whatever the number of detectors: the 5m group's three series and the hourly
+    baseline events, each the newest sample within one interval and a minute (a 5m
+    group's sample can be a little over Prometheus's 5m lookback old), and the samples'
+    age. A detector none of whose groups has its series is left out (its rules are not
+    loaded)."""
+    wanted = {(d.service, d.name): d for d in detectors}
+    fresh = format_duration(DETECTOR_INTERVAL + 60)
+    # The hourly group's sums: the newest within two of its intervals, as the alert reads.
+    hourly = format_duration(2 * cv.DETECTOR_BASELINE_INTERVAL_SECONDS)
+    names = (cv.DETECTOR_RECENT, cv.DETECTOR_BASELINE, cv.DETECTOR_DENOMINATOR_RECENT)
+    values: dict[tuple[str, str], dict[Group, dict[str, float]]] = {}
+    for name in names:
+        for s in prom.query(f"last_over_time({name}[{fresh}])", at):
+            key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.DETECTOR, ""))
+            det = wanted.get(key)
+            if det is not None:
+                values.setdefault(key, {}).setdefault(group_of(det, s.labels), {})[name] = s.value
+    events: dict[tuple[str, str], dict[Group, float]] = {}
+    for s in prom.query(f"last_over_time({cv.DETECTOR_DENOMINATOR_BASELINE}[{hourly}])", at):
+        key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.DETECTOR, ""))
+        det = wanted.get(key)
+        if det is not None:
+            events.setdefault(key, {})[group_of(det, s.labels)] = s.value
+    newest: dict[tuple[str, str], float] = {}
+    stamps = f"max_over_time(timestamp({cv.DETECTOR_DENOMINATOR_RECENT})[{hourly}:1m])"
+    for s in prom.query(stamps, at):
+        key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.DETECTOR, ""))
+        newest[key] = max(newest.get(key, 0.0), s.value)
+    out: dict[tuple[str, str], list[Reading]] = {}
+    for key, det in wanted.items():
+        groups = {
+            g: v for g, v in values.get(key, {}).items() if cv.DETECTOR_DENOMINATOR_RECENT in v
+        }
+        if not groups or (det.baseline is not None and key not in events):
+            continue
+        age = max(0.0, at - newest[key]) if key in newest else float("inf")
+        out[key] = [
+            Reading(
+                recent=v.get(cv.DETECTOR_RECENT),
+                baseline=v.get(cv.DETECTOR_BASELINE),
+                recent_events=v[cv.DETECTOR_DENOMINATOR_RECENT],
+                baseline_events=None
+                if det.baseline is None
+                else events.get(key, {}).get(group, 0.0),
+                mode=Mode.RECORDED,
+                group=dict(group),
+                age_seconds=age,
+            )
+            for group, v in sorted(groups.items())
+        ]
+    return out
+
+
+def raw_detector_readings(prom: Prometheus, det: Detector, at: float) -> list[Reading]:
+    """One detector's readings per group, computed from the raw series."""
+    rates = {
+        name: {group_of(det, s.labels): s.value for s in prom.query(expr, at)}
+        for name, expr in detector_rules.raw_queries(det).items()
+    }
+    return raw_readings(det, rates)
+
+
+def _raw_detector_or_error(prom: Prometheus, det: Detector, at: float) -> list[Reading] | str:
+    try:
+        return raw_detector_readings(prom, det, at)
+    except PrometheusError as exc:
+        return str(exc)

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +25,12 @@ from sloengine import conventions as cv
 from sloengine.alerting import AlertRow, AlertState, Sight
 from sloengine.amclient import AlertmanagerSender
 from sloengine.delivery import MAX_ATTEMPTS, DeliveryError, Notifier, retry_delay
+from sloengine.detectors.incidents import advance_detector, detector_key, wants_first_look
+from sloengine.detectors.model import Detector
+from sloengine.detectors.rules import extra_what
+from sloengine.detectors.verdict import DetectorStatus
 from sloengine.evaluate import Evaluator
-from sloengine.firstlook import first_look
+from sloengine.firstlook import detector_first_look, first_look
 from sloengine.model import Objective
 from sloengine.state import Store
 from sloengine.status import Health, Status
@@ -43,6 +47,7 @@ class Cycle:
     blind: bool
     delivered: int
     at: float = 0.0  # when the statuses were read
+    detectors: list[DetectorStatus] = field(default_factory=list)
 
 
 class EngineMetrics:
@@ -154,8 +159,10 @@ class Engine:
         renotify: float = 0,
         clock: Callable[[], float] = time.time,
         alertmanager: AlertmanagerSender | None = None,
+        detectors: tuple[Detector, ...] = (),
     ) -> None:
         self.objectives = {o.key: o for o in objectives}
+        self.detectors = {(d.service, d.name): d for d in detectors}
         self.evaluator = evaluator
         self.store = store
         self.notifier = notifier
@@ -198,9 +205,11 @@ class Engine:
         started = self.clock()
         before = self.evaluator.prom.requests
         statuses = self.evaluator.evaluate(self.objectives.values(), started)
+        found = self.evaluator.evaluate_detectors(self.detectors.values(), started)
         self.metrics.requests.inc(self.evaluator.prom.requests - before)
         blind = alerting.blind(statuses)
         looks = self.first_looks(statuses, started)
+        detector_looks = self.detector_looks(found, started)
         with self.store.transaction() as db:
             self._track_sight(db, statuses, started)
             rows = self.store.alerts()
@@ -217,11 +226,12 @@ class Engine:
                     self.store.put_alert(db, row)
                 for note in step.notifications:
                     self.store.enqueue(db, note.kind, note.incident, note.payload)
+            self._advance_detectors(db, rows, found, started, detector_looks)
         delivered = self.deliver()
         incidents = self.store.alerts()
         if self.alertmanager is not None:
             failed = self.alertmanager.send(
-                self.objectives, statuses, incidents, started, self.store
+                self.objectives, statuses, incidents, started, self.store, self.detectors, found
             )
             for url in self.alertmanager.urls:
                 self.metrics.alertmanager_failures.labels(url).inc(1 if url in failed else 0)
@@ -233,8 +243,54 @@ class Engine:
         self.metrics.delivery_failing.set(1 if self.store.get("delivery_failure") else 0)
         if not blind:
             self.metrics.last_success.set(self.clock())
-        self.last = Cycle(statuses, blind, delivered, started)
+        self.last = Cycle(statuses, blind, delivered, started, found)
         return self.last
+
+    def _advance_detectors(
+        self,
+        db: Any,
+        rows: dict[str, AlertRow],
+        found: list[DetectorStatus],
+        now: float,
+        looks: dict[str, dict[str, Any]],
+    ) -> None:
+        """Each detector group's alert and incident, in the cycle's transaction."""
+        for status in found:
+            step = advance_detector(
+                self.detectors[status.key],
+                rows,
+                status,
+                now,
+                renotify=self.renotify,
+                look=looks.get(detector_key(*status.key, status.group)),
+            )
+            for row in step.rows:
+                self.store.put_alert(db, row)
+            for note in step.notifications:
+                self.store.enqueue(db, note.kind, note.incident, note.payload)
+
+    def detector_looks(self, found: list[DetectorStatus], now: float) -> dict[str, dict[str, Any]]:
+        """For detector groups about to open an incident: which labels carry the extra
+        cost, by incident key."""
+        rows = self.store.alerts()
+        wanted = [s for s in found if wants_first_look(rows, s)]
+        with ThreadPoolExecutor(max_workers=self.evaluator.concurrency) as pool:
+            looks = list(
+                pool.map(
+                    lambda s: detector_first_look(
+                        self.evaluator.prom, self.detectors[s.key], s, now
+                    ),
+                    wanted,
+                )
+            )
+        return {
+            detector_key(*s.key, s.group): {
+                "first_look_window": s.window,
+                "first_look_what": extra_what(self.detectors[s.key]),
+                "first_look": [{"label": x.label, "values": x.values} for x in slices],
+            }
+            for s, slices in zip(wanted, looks, strict=True)
+        }
 
     def _track_sight(self, db: Any, statuses: list[Status], now: float) -> None:
         before = Sight(int(self.store.get("failed_cycles", "0")), self.store.get("blind_incident"))

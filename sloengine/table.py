@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sloengine.detectors.verdict import DetectorStatus, events_text, firing_first, summary
 from sloengine.model import group_text
 from sloengine.promql import number
 from sloengine.spec import SLIKind
@@ -45,5 +46,24 @@ def render_table(statuses: list[Status]) -> str:
             lines.append(f"  budget exhausted at: {s.exhaustion_at or 'never (not burning)'}")
         if s.error:
             lines.append(f"  error: {s.error}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def render_detector_table(statuses: list[DetectorStatus]) -> str:
+    """Detector verdicts as text: one block per detector group, firing first."""
+    blocks = []
+    for s in firing_first(statuses):
+        group = group_text(s.group)
+        lines = [
+            f"{s.service}/{s.detector}"
+            + (f" {{{group}}}" if group else "")
+            + f"  [{s.state.upper()}]  health: {s.health}"
+            + (f" ({s.mode} mode)" if s.mode else "")
+        ]
+        if s.error:
+            lines.append(f"  error: {s.error}")
+        else:
+            lines += [f"  {summary(s)}", f"  {events_text(s)}"]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

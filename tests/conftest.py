@@ -40,6 +40,7 @@ SLOW_MODULES = {
     "test_alertmanager_ha",
     "test_demo",
     "test_detector_proofs",
+    "test_detector_watch",
     "test_exporter_status",
     "test_faults",
     "test_rule_proofs",

@@ -28,7 +28,17 @@ def test_the_demo_shows_status_prometheus_alerts_and_the_page_with_its_runbook()
     assert "first look (bad events over the last 5m):\n    provider: openai 100%" in page
     # Only the outage pages: every other SLO of the example stays quiet.
     assert page.count("[PAGE]") == 1
-    assert "[TICKET]" not in page
+    # Beside the outage, the retry storm no SLO sees: the detectors ticket it, and only
+    # they do (every ticket is a detector's).
+    tickets = [line for line in page.splitlines() if line.startswith("[TICKET]")]
+    assert all(" regressed (" in line and "detector)" in line for line in tickets), tickets
+    storm = page.split("[TICKET] chat-assistant/tokens-per-call: tokens per call regressed", 1)[1]
+    storm = storm.split("\n\n", 1)[0]
+    assert "over the 7d before it: +" in storm and "(limit +50%)" in storm
+    assert "first look (extra tokens over the last 1h):\n    provider: " in storm
+    assert "runbook: https://github.com/acme/chat/blob/main/runbooks/cost-spike.md" in storm
+    assert "== sloengine status: detectors (worse than it was) ==" in text
+    assert "chat-assistant/tokens-per-call  [TICKET]  health: ok (raw mode)" in text
     # The backtest of the three days finds the past provider outage and the one under way.
     availability = replayed.split("chat-assistant/availability", 1)[1].split("\n\n", 1)[0]
     assert availability.count("page   1h/5m") == 2

@@ -37,6 +37,7 @@ SHELL = {
     "sloengine.sim.exporter",
     "sloengine.sim.client",
     "sloengine.backtest.history",
+    "sloengine.backtest.detector_history",
 }
 # What only the shell may use.
 IO_LIBRARIES = {

@@ -146,7 +146,11 @@ def test_status_json_has_the_documented_fields(prometheus: str) -> None:
         cli, ["status", "--prometheus", prometheus, "--format", "json", "--mode", "raw", CHAT]
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    everything = json.loads(result.stdout)
+    # The SLOs' rows, then one per detector group (with a `detector` key instead of `slo`).
+    rows = [r for r in everything if "slo" in r]
+    detectors = everything[len(rows) :]
+    assert detectors and all("detector" in r and "slo" not in r for r in detectors)
     assert [r["slo"] for r in rows][:2] == ["availability", "ttft"]
     assert [r["group"] for r in rows if r["slo"] == "feature-spend"] == [
         {"feature": "chat"},

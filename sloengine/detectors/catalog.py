@@ -21,11 +21,12 @@ class Counters:
     names: tuple[str, ...]
     matchers: str = ""
 
-    def rate(self, keys: tuple[str, ...], window: str, *matchers: str) -> str:
-        """The per-second rate of the sum, summed by ``keys``."""
+    def rate(self, keys: tuple[str, ...], window: str, *matchers: str, offset: str = "") -> str:
+        """The per-second rate of the sum, summed by ``keys`` (``offset`` back in time)."""
         by = f"sum by ({', '.join(keys)}) " if keys else "sum "
+        back = f" offset {offset}" if offset else ""
         parts = [
-            f"{by}(rate({promql.selector(name, self.matchers, *matchers)}[{window}]))"
+            f"{by}(rate({promql.selector(name, self.matchers, *matchers)}[{window}]{back}))"
             for name in self.names
         ]
         if len(parts) == 1:

@@ -185,15 +185,23 @@ def _group_text(det: Detector) -> str:
     return " for " + group_template(det.keys)
 
 
+# What each kind's ratio is called in alerts, pages and status, by its numerator's unit.
+COMPARED = {
+    "$": "cost per call ($)",
+    "tokens": "tokens per call",
+    "cached tokens": "cache hit ratio (cached / input tokens)",
+    "calls over budget": "share of calls over their token budget",
+}
+
+
+def compared(det: Detector) -> str:
+    return COMPARED[det.ratio.numerator_unit]
+
+
 def alert_annotations(det: Detector) -> dict[str, str]:
     window = format_duration(det.window)
     group = _group_text(det)
-    what = {
-        "$": "cost per call ($)",
-        "tokens": "tokens per call",
-        "cached tokens": "cache hit ratio (cached / input tokens)",
-        "calls over budget": "share of calls over their token budget",
-    }[det.ratio.numerator_unit]
+    what = compared(det)
     if det.direction is Direction.SHARE:
         summary = f"{det.service} {det.name}: {what} above {number(det.threshold * 100)}%{group}"
         description = (
@@ -266,3 +274,54 @@ def render(service: Service) -> str | None:
     if not service.detectors:
         return None
     return header(service.file) + dump_yaml({"groups": rule_groups(service.detectors)})
+
+
+# ------------------------------------------------------------------ raw-mode queries
+
+
+def raw_queries(det: Detector) -> dict[str, str]:
+    """Per-second rates of the numerator and denominator over the recent window, and
+    (with a baseline) over the baseline window just before it, per group and version,
+    straight from the raw series: the same counters the recorded 5m rates read.
+
+    Keys: ``numerator_recent``, ``denominator_recent``, ``numerator_baseline``,
+    ``denominator_baseline``; a rate times its window is the count over it.
+    """
+    recent = format_duration(det.window)
+    out = {
+        "numerator_recent": det.ratio.numerator.rate(det.keys, recent, det.selector),
+        "denominator_recent": det.ratio.denominator.rate(det.keys, recent, det.selector),
+    }
+    if det.baseline is not None:
+        baseline = format_duration(det.baseline)
+        for part, counters in (
+            ("numerator", det.ratio.numerator),
+            ("denominator", det.ratio.denominator),
+        ):
+            out[f"{part}_baseline"] = counters.rate(det.keys, baseline, det.selector, offset=recent)
+    return out
+
+
+def extra_by(det: Detector, group: dict[str, str], label: str, baseline: float | None) -> str:
+    """What each value of ``label`` adds to a regressed group over the recent window:
+    its numerator beyond what its calls would have cost at the group's baseline (for a
+    cache, the hits lost; for a share, the calls over budget). For the page's first look."""
+    window = format_duration(det.window)
+    only = label_matchers(group)
+    numerator = det.ratio.numerator.rate((label,), window, det.selector, only)
+    if det.direction is Direction.SHARE or baseline is None:
+        return numerator
+    denominator = det.ratio.denominator.rate((label,), window, det.selector, only)
+    at = number(baseline)
+    if det.direction is Direction.INCREASE:
+        return f"({numerator}) - ({denominator}) * {at}"
+    return f"({denominator}) * {at} - ({numerator})"
+
+
+def extra_what(det: Detector) -> str:
+    """What :func:`extra_by` splits, as the page's first look names it."""
+    if det.direction is Direction.SHARE:
+        return "calls over budget"
+    if det.direction is Direction.DECREASE:
+        return "cache hits lost"
+    return "extra tokens" if det.ratio.numerator_unit == "tokens" else "extra cost"

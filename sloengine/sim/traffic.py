@@ -70,6 +70,10 @@ GUARDRAIL_REJECTIONS = sli.INCLUDES["guardrail_rejections"]
 PROVIDER, MODEL, FEATURE, STATUS = "provider", "model", "feature", "status"
 OK, ERROR = "ok", "error"
 DIMENSIONS = (PROVIDER, MODEL, FEATURE)
+# The prompt version label (Scenario.prompt_versions): every series carries the version
+# its calls ran, the first until a prompt_rollout moves its traffic to the second.
+PROMPT_SHA = "prompt_sha"
+PROMPT_VERSIONS = ("1a2b3c4", "9f8e7d6")
 
 IncidentKind = Literal[
     "error_rate",  # provider outage: this fraction of requests fails (status="error")
@@ -82,13 +86,20 @@ IncidentKind = Literal[
     "zero_traffic",  # no requests at all (intensity is ignored)
     "traffic_surge",  # traffic times `intensity` (any factor >= 0)
     # What the detectors are for (a service that works but costs more):
-    "retry_storm",  # each request retries: its cost and tokens times 1 + intensity
-    "token_growth",  # a longer prompt or answer: tokens per request times 1 + intensity
+    # each request retries `intensity` times (any number >= 0): cost and tokens per
+    # request times 1 + intensity, requests unchanged
+    "retry_storm",
+    "token_growth",  # a longer prompt or answer: tokens per request times 1 + intensity (>= 0)
     "cache_break",  # this fraction of the prompt-cache hits is lost
     "token_budget_breaches",  # this fraction of requests goes over its token budget
+    # the scoped calls move to a new prompt version (prompt_versions only) that costs, in
+    # dollars and tokens, 1 + intensity times what the old one did
+    "prompt_rollout",
     "tpot_slowdown",  # this fraction of requests streams each token after `threshold` s
 ]
 INCIDENT_KINDS: tuple[str, ...] = get_args(IncidentKind)
+# Kinds whose intensity is an increase (cost or tokens times 1 + intensity), not a share.
+_GROWTH = frozenset({"retry_storm", "token_growth", "prompt_rollout"})
 
 # Where affected requests land, per kind, unless the incident names its own threshold.
 # These match the thresholds of the example SLOs in slos/chat-assistant.yaml.
@@ -134,7 +145,8 @@ class Incident:
     """Something going wrong between ``start`` (inclusive) and ``end`` (exclusive), unix s.
 
     ``intensity`` is the fraction of the scoped requests affected (a traffic factor for
-    ``traffic_surge``). Overlapping incidents of one kind compound: each takes its
+    ``traffic_surge``; for the growth kinds, ``retry_storm``, ``token_growth`` and
+    ``prompt_rollout``, the increase, 1 for twice as much). Overlapping incidents of one kind compound: each takes its
     fraction of what the earlier ones left unaffected.
     """
 
@@ -153,6 +165,9 @@ class Incident:
         if self.kind == "traffic_surge":
             if not 0 <= self.intensity < math.inf:
                 raise ValueError("traffic_surge intensity is a traffic factor >= 0")
+        elif self.kind in _GROWTH:
+            if not 0 <= self.intensity < math.inf:
+                raise ValueError(f"{self.kind} intensity is an increase >= 0 (1 doubles)")
         elif not 0 <= self.intensity <= 1:
             raise ValueError(f"{self.kind} intensity is a fraction in [0, 1]")
         if self.threshold is not None and not self.threshold > 0:
@@ -293,12 +308,15 @@ class Scenario:
     buckets: Buckets = field(default_factory=Buckets)
     seed: int = 0
     le_style: Literal["short", "float"] = "short"
+    # Label every series with the prompt version (PROMPT_SHA): twice the series, half of
+    # them at zero until a prompt_rollout. Off, the series keep their names and counts.
+    prompt_versions: bool = False
 
     def __post_init__(self) -> None:
         for name in ("providers", "models_per_provider", "features"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        reserved = {*DIMENSIONS, STATUS, "le", "__name__"}
+        reserved = {*DIMENSIONS, PROMPT_SHA, STATUS, "le", "__name__"}
         for name in self.labels:
             if not LABEL_NAME.match(name) or name in reserved:
                 raise ValueError(f"{name!r} cannot be a static label (reserved or invalid)")
@@ -306,6 +324,8 @@ class Scenario:
             raise ValueError("le_style is 'short' (le=\"1\") or 'float' (le=\"1.0\")")
         combos = self.combos
         for incident in self.incidents:
+            if incident.kind == "prompt_rollout" and not self.prompt_versions:
+                raise ValueError("a prompt_rollout needs prompt_versions=True")
             if not any(incident.scope.matches(c) for c in combos):
                 raise ValueError(
                     f"{incident.kind} incident scope {incident.scope} matches no traffic"
@@ -322,7 +342,11 @@ class Scenario:
                 model = known[m] if m < len(known) else f"{provider}-model-{m}"
                 for f in range(self.features):
                     feature = _FEATURES[f] if f < len(_FEATURES) else f"feature-{f}"
-                    out.append({PROVIDER: provider, MODEL: model, FEATURE: feature})
+                    labels = {PROVIDER: provider, MODEL: model, FEATURE: feature}
+                    if not self.prompt_versions:
+                        out.append(labels)
+                        continue
+                    out += [{**labels, PROMPT_SHA: sha} for sha in PROMPT_VERSIONS]
         return out
 
     @property
@@ -500,7 +524,7 @@ class _Histogram:
 # outcomes, then per histogram its bins and its sum. Integer leaves are floored.
 _ERROR, _CLEAN, _GUARDED, _INVALID = range(4)
 _DETECTOR_INCIDENTS = frozenset(
-    {"retry_storm", "token_growth", "cache_break", "token_budget_breaches"}
+    {"retry_storm", "token_growth", "cache_break", "token_budget_breaches", "prompt_rollout"}
 )
 _SHIFT_TARGET = {
     "ttft_slowdown": "ttft",
@@ -576,7 +600,12 @@ class Model:
         integral += [True] * len(TOKEN_COUNTERS)
         self.integral = integral
         weights = [self._weight(c) for c in scenario.combos]
-        total = sum(weights)
+        # Each version of a label set carries the set's whole traffic while it is live.
+        total = sum(
+            w
+            for w, c in zip(weights, scenario.combos, strict=True)
+            if c.get(PROMPT_SHA, PROMPT_VERSIONS[0]) == PROMPT_VERSIONS[0]
+        )
         self.combos = [
             Combo(self, c, w / total) for c, w in zip(scenario.combos, weights, strict=True)
         ]
@@ -599,9 +628,13 @@ class Model:
         ttft_speed, latency_speed = combo.speed
         cost_factor, token_factor, keep_cache = 1.0, 1.0, 1.0
         breaches = base.token_budget_breach_rate
+        if self.scenario.prompt_versions:
+            rolled = any(i.kind == "prompt_rollout" for i in active)
+            if (combo.labels[PROMPT_SHA] == PROMPT_VERSIONS[1]) != rolled:
+                traffic = 0.0  # the version not live now
         for incident in active:
             x = incident.intensity
-            if incident.kind == "retry_storm":
+            if incident.kind in ("retry_storm", "prompt_rollout"):
                 cost_factor *= 1 + x
                 token_factor *= 1 + x
             elif incident.kind == "token_growth":

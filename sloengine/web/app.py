@@ -16,12 +16,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from sloengine.conventions import Mode
+from sloengine.detectors.verdict import DetectorStatus
 from sloengine.errors import UserError
 from sloengine.evaluate import Evaluator
 from sloengine.explain import explain, render_text
@@ -52,6 +53,7 @@ RAW_DAY_STEP = 900
 class Snapshot:
     statuses: list[Status]
     at: float | None  # when they were read; None before the first evaluation
+    detectors: list[DetectorStatus] = field(default_factory=list)
 
 
 NotesReader = Callable[[str], list[NoteRow]]
@@ -71,6 +73,7 @@ class Site:
     ) -> None:
         self.services = list(services)
         self.objectives = {o.key: o for s in services for o in s.objectives}
+        self.detectors = [d for s in services for d in s.detectors]
         self.evaluator = evaluator
         self.current = current
         self.notes = notes
@@ -86,7 +89,11 @@ class Site:
         if path in ("/", "/index.html"):
             snap = self.snapshot(at)
             view = views.overview(
-                snap.statuses, self.objectives, views.Filters.from_query(query), snap.at
+                snap.statuses,
+                self.objectives,
+                views.Filters.from_query(query),
+                snap.at,
+                snap.detectors,
             )
             return 200, HTML, pages.render_overview(view).encode()
         parts = path.split("/")
@@ -105,7 +112,11 @@ class Site:
             if snap is not None:
                 return snap
         when = float(int(self.clock() if at is None else at))
-        return Snapshot(self.evaluator.evaluate(self.objectives.values(), when), when)
+        return Snapshot(
+            self.evaluator.evaluate(self.objectives.values(), when),
+            when,
+            self.evaluator.evaluate_detectors(self.detectors, when),
+        )
 
     def detail(self, obj: Objective, at: float | None) -> views.Detail:
         snap = self.snapshot(at)
@@ -231,7 +242,7 @@ def engine_site(services: Sequence[Service], engine: Engine) -> Site:
 
     def current() -> Snapshot | None:
         last = engine.last
-        return None if last is None else Snapshot(last.statuses, last.at)
+        return None if last is None else Snapshot(last.statuses, last.at, last.detectors)
 
     # A client of its own: the page's queries are not the cycle's (its request metric).
     prom = engine.evaluator.prom

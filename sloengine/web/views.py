@@ -15,6 +15,14 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from sloengine.conventions import Severity
+from sloengine.detectors.verdict import (
+    DetectorStatus,
+    events_text,
+    firing_first,
+    limit_text,
+    shown,
+    shown_change,
+)
 from sloengine.durations import format_duration
 from sloengine.model import Objective, group_text
 from sloengine.promql import number
@@ -45,13 +53,22 @@ class Filters:
         return cls(first("service"), state if state in STATES else "", first("q"))
 
     def keeps(self, status: Status, description: str) -> bool:
-        if self.service and status.service != self.service:
+        return self._keeps(status.service, str(status.state), status.slo, description, status.group)
+
+    def keeps_detector(self, status: DetectorStatus) -> bool:
+        return self._keeps(
+            status.service, str(status.state), status.detector, status.compared, status.group
+        )
+
+    def _keeps(
+        self, service: str, state: str, name: str, description: str, group: Mapping[str, str]
+    ) -> bool:
+        if self.service and service != self.service:
             return False
-        if self.state and status.state != self.state:
+        if self.state and state != self.state:
             return False
         if self.text:
-            words = [status.service, status.slo, description, *status.group.values()]
-            haystack = " ".join(words).lower()
+            haystack = " ".join([service, name, description, *group.values()]).lower()
             return all(word in haystack for word in self.text.lower().split())
         return True
 
@@ -105,6 +122,27 @@ class Row:
     error: str
 
 
+@dataclass(slots=True)
+class DetectorRow:
+    """One detector group on the overview: recent against baseline, and the change."""
+
+    service: str
+    detector: str
+    group: str  # "feature=chat, prompt_sha=9f8e7d6", "" for an ungrouped detector
+    kind: str
+    state: str
+    state_text: str
+    recent: str
+    baseline: str
+    change: str
+    change_value: str  # exact, as status --format json has it
+    limit: str
+    events: str
+    health: str
+    mode: str
+    error: str
+
+
 @dataclass(frozen=True)
 class Overview:
     rows: list[Row]
@@ -113,6 +151,7 @@ class Overview:
     total: int
     counts: dict[str, int]  # every SLO row's state, before filtering
     evaluated_at: str
+    detectors: list[DetectorRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -301,11 +340,32 @@ def _order(status: Status) -> tuple[int, int, str, str, tuple[tuple[str, str], .
     )
 
 
+def detector_row(status: DetectorStatus) -> DetectorRow:
+    return DetectorRow(
+        service=status.service,
+        detector=status.detector,
+        group=group_text(status.group),
+        kind=status.kind,
+        state=str(status.state),
+        state_text=STATE_TEXT.get(status.state, str(status.state)),
+        recent=shown(status.unit, status.recent),
+        baseline=shown(status.unit, status.baseline) if status.baseline_window else "",
+        change=shown_change(status) if status.baseline_window else "",
+        change_value="" if status.change is None else repr(status.change),
+        limit=limit_text(status),
+        events=events_text(status),
+        health=str(status.health),
+        mode=str(status.mode),
+        error=status.error,
+    )
+
+
 def overview(
     statuses: Iterable[Status],
     objectives: Mapping[tuple[str, str], Objective],
     filters: Filters,
     evaluated_at: float | None,
+    detectors: Iterable[DetectorStatus] = (),
 ) -> Overview:
     """Every SLO's row, firing first, then unreadable ones, then by name; filtered."""
     everything = sorted(statuses, key=_order)
@@ -324,6 +384,9 @@ def overview(
         total=len(everything),
         counts=counts,
         evaluated_at=iso(evaluated_at) or "not yet",
+        detectors=[
+            detector_row(d) for d in firing_first(list(detectors)) if filters.keeps_detector(d)
+        ],
     )
 
 
