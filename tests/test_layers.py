@@ -37,6 +37,7 @@ SHELL = {
     "sloengine.sim.exporter",
     "sloengine.sim.client",
     "sloengine.backtest.history",
+    "sloengine.backfill",
 }
 # What only the shell may use.
 IO_LIBRARIES = {
