@@ -152,8 +152,9 @@ def _cyclic(nodes: Sequence[_Node]) -> set[int]:
     return {i for i in range(len(nodes)) if i in reachable(i)}
 
 
-def plan(groups: Sequence[Rule]) -> Plan:
-    """The recording rules of ``groups`` whose history other rules read, in layers."""
+def plan(groups: Sequence[Rule], *, every_rule: bool = False) -> Plan:
+    """The recording rules of ``groups`` whose history other rules read, in layers; with
+    ``every_rule``, every recording rule (the order in which to evaluate them all)."""
     nodes: list[_Node] = []
     for g, group in enumerate(groups):
         nodes += [_Node(g, rule) for rule in group.get("rules", []) if "record" in rule]
@@ -172,7 +173,7 @@ def plan(groups: Sequence[Rule]) -> Plan:
 
     # Seeds: what any rule (alerts too) reads into the past, unless the reader is one of
     # the rules that cannot be rebuilt: its own history is missing anyway.
-    lookback: dict[int, int] = {}
+    lookback: dict[int, int] = dict.fromkeys(range(len(nodes)), 0) if every_rule else {}
     for group in groups:
         for rule in group.get("rules", []):
             if index.get(id(rule)) in cyclic:
