@@ -97,6 +97,11 @@ def spans(prom: Prometheus, plan: Plan, since: int | None, until: int) -> Result
     live: dict[str, float | None] = {}
     for planned in plan.groups:
         start = until - planned.lookback if since is None else since
+        # promtool (2.42) evaluates block by block (2h, from the epoch) and gives up on a
+        # rule at the first block in which no evaluation instant falls after the start:
+        # one starting late in its first block, with an interval of an hour, records
+        # nothing at all. Started on a block's first second, every block has one.
+        start -= start % BLOCK_SECONDS
         if planned.group not in live:
             live[planned.group] = first_live(prom, planned.probe, start, until, planned.interval)
         went_live = live[planned.group]

@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import faultproxy
 import pytest
 from click.testing import CliRunner
 
 from sloengine import lookback, rules
 from sloengine.backtest.history import backtest
 from sloengine.cli import cli
+from sloengine.detectors import rules as detector_rules
 from sloengine.durations import format_duration
 from sloengine.loading import load_specs
 from sloengine.prometheus import Prometheus
@@ -53,6 +55,8 @@ slos:
   - name: availability
     objective: 99.9
     sli: {success_rate: {}}
+detectors:  # its hourly baseline sums its recorded 5m rates: a second layer to rebuild
+  - {name: cost, kind: cost_per_call, window: 1h, baseline: 1d, max_increase: 50%}
 """
 
 Key = tuple[str, str, str]  # severity, long window, short window
@@ -85,6 +89,7 @@ class World:
     cli_output: str
     out: Path
     base_samples_around_t0: list[float]  # the times of a base series' samples
+    baselines: list[tuple[float, float]]  # a rebuilt baseline and its expression's value
 
 
 def live_rules(tsdb: Path, groups: list[dict[str, Any]], work: Path) -> None:
@@ -164,6 +169,16 @@ def exact_episodes(url: str, slo_file: str) -> Episodes:
     return out
 
 
+def detector_baseline_expr(slo_file: str) -> str:
+    (service,) = load_specs([slo_file])
+    return next(
+        str(r["expr"])
+        for g in detector_rules.rule_groups(service.detectors)
+        for r in g["rules"]
+        if r.get("record") == "sloengine:detector_denominator:baseline"
+    )
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # promtool writes a block per rule and 2h and syncs each: memory is faster than disk.
@@ -217,7 +232,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         (stamps,) = prom.query_range(
             f'timestamp({sorted(base)[0]}{{slo="availability"}})', T0 - 600, T0 + 600, 1
         )
-    yield_ = World(
+        # The hourly baseline's own instants, and its expression evaluated at each.
+        baseline = 'sloengine:detector_denominator:baseline{detector="cost"}'
+        (when,) = prom.query_range(f"timestamp({baseline})", T0 - 6 * HOUR, T0, STEP)
+        expr = detector_baseline_expr(str(slo_file))
+        baselines = [
+            (prom.query(baseline, at=t)[0].value, prom.query(expr, at=t)[0].value)
+            for t in sorted({v for _, v in when.points})
+        ]
+    built = World(
         str(slo_file),
         groups,
         exact,
@@ -226,9 +249,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         result.output,
         out,
         sorted({v for _, v in stamps.points}),
+        baselines,
     )
     try:
-        yield yield_
+        yield built
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -282,7 +306,9 @@ def test_the_backfill_stops_before_the_rules_first_live_sample(world: World) -> 
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(0 < g <= STEP for g in gaps), gaps
     assert sum(1 for g in gaps if g < STEP - 1) <= 1, gaps
-    spans = re.findall(r"from (\S+) to (\S+)", world.cli_output)
+    spans = re.findall(
+        r"^sloengine:rollout:availability: .* from (\S+) to (\S+)$", world.cli_output, re.M
+    )
     assert spans, world.cli_output
     minutes = {time.strftime("%Y-%m-%dT%H:%M+00:00", time.gmtime(T0 + d)) for d in (-60, 0)}
     assert {end for _, end in spans} <= minutes, world.cli_output
@@ -337,3 +363,27 @@ def test_an_unreachable_prometheus_exits_3_and_writes_nothing(tmp_path: Path) ->
     assert result.exit_code == 3, result.output
     assert "error: http://127.0.0.1:9 is unreachable" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slo.yaml"]
+
+
+def test_a_detector_baseline_rebuilt_in_a_second_layer_is_its_expression_over_the_rebuilt_rates(
+    world: World,
+) -> None:
+    # Read through a local Prometheus holding the first layer's blocks, the rest remote.
+    assert len(world.baselines) >= 5
+    for got, want in world.baselines:
+        assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_credentials_come_from_the_environment_and_never_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slo.yaml").write_text(SLO)
+    monkeypatch.setenv("SLOENGINE_PROMETHEUS_TOKEN", "backfill-t0ken")
+    out = tmp_path / "blocks"
+    with faultproxy.serve("http://127.0.0.1:9") as (proxy, url):
+        proxy.mode = "echo-auth"  # answers 401 quoting the Authorization it was sent
+        result = run(str(tmp_path / "slo.yaml"), "--prometheus", url, "--out", str(out))
+    assert result.exit_code == 3, result.output
+    assert "Bearer [redacted]" in result.output
+    assert "backfill-t0ken" not in result.output
+    assert not out.exists()
