@@ -968,6 +968,83 @@ def backtest(
         click.echo(text + ("\n" + extra if extra else ""), nl=False)
 
 
+@cli.command("backfill")
+@prometheus_option
+@paths_argument
+@out_dir_option("New directory for the TSDB blocks (absent or empty).")
+@click.option(
+    "--since",
+    default="window",
+    show_default=True,
+    help="Start: `window` (as far back as each rule reads), a duration before --until, or ISO 8601.",
+)
+@click.option(
+    "--until",
+    default="now",
+    show_default=True,
+    help="End: now, a duration ago, or ISO 8601; never past a group's first live sample.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds per Prometheus query.",
+)
+def backfill_command(
+    prometheus_url: str, paths: tuple[str, ...], out: Path, since: str, until: str, timeout: float
+) -> None:
+    """Rebuild the history of the recording rules other rules read over a range, from
+    the raw series, as TSDB blocks to move into Prometheus's data directory."""
+    from sloengine import lookback, rules
+    from sloengine.backfill import backfill, promtool_binary, restart_safe_after
+
+    promtool_binary()
+    services = load_specs(paths)
+    now = time.time()
+    end = _moment(until, now, "--until")
+    start = None if since == "window" else _moment(since, end, "--since")
+    if start is not None and not start < end:
+        raise UserError(f"--since {since} is not before --until {until}", "widen the range")
+    groups = [
+        g for s in services for g in rules.rule_groups(s) + detectors.rule_groups(s.detectors)
+    ]
+    plan = lookback.plan(groups)
+    prom = _prometheus(prometheus_url, timeout)
+    result = backfill(
+        prom,
+        plan,
+        None if start is None else int(start),
+        int(end),
+        out,
+        log=lambda line: click.echo(f"backfill: {line}", err=True),
+    )
+    for planned, went_live in result.covered:
+        click.echo(f"{planned.group}: recorded since {_iso(went_live)} already, nothing to add")
+    for span in result.spans:
+        records = ", ".join(sorted({str(r["record"]) for r in span.planned.rules}))
+        click.echo(f"{span.planned.group}: {records} from {_iso(span.start)} to {_iso(span.end)}")
+    for skipped in plan.skipped:
+        click.echo(f"{skipped.group}: {skipped.record} left out: {skipped.reason}")
+    if not result.spans:
+        click.echo(f"nothing to backfill; {out} is empty")
+        return
+    click.echo(f"wrote {result.blocks} blocks to {out}")
+    data_dir = result.data_dir or "<Prometheus's --storage.tsdb.path>"
+    click.echo(
+        f"next: move them into the server's data directory (mv {out}/* {data_dir}/); "
+        "Prometheus 2.39 and later loads them within a minute (2.38 and older: "
+        "restart it with --storage.tsdb.allow-overlapping-blocks)"
+    )
+    safe = restart_safe_after(result)
+    if safe is not None:
+        click.echo(
+            f"warning: the blocks reach into the samples Prometheus holds in memory: do not "
+            f"restart it before {_iso(safe)}, or it drops the raw samples of the hours "
+            "before the blocks' end (see README, Rolling out)"
+        )
+
+
 def _iso(t: float) -> str:
     from datetime import UTC, datetime
 

@@ -30,6 +30,9 @@ INSECURE_ENV = "SLOENGINE_PROMETHEUS_INSECURE"
 # An instant vector of every SLO's rates at every window is a few MB for 5,000 SLOs;
 # an answer past this is not one sloengine asked for, and it must not exhaust memory.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# A forwarded answer (a 2h range of one rule, a remote read of raw series) may be larger.
+FORWARD_MAX_BYTES = 1024 * 1024 * 1024
+_HTTP_ENCODINGS = ("gzip", "deflate", "br", "zstd")
 
 _T = TypeVar("_T")
 
@@ -140,6 +143,7 @@ class Prometheus:
         insecure = env.get(INSECURE_ENV, "").lower() in ("1", "true", "yes")
         session.verify = False if insecure else (env.get(CA_ENV) or True)
         self.timeout = timeout
+        self._headers, self._auth, self._verify = headers, auth, session.verify
         self.requests = 0
         # Never repeated in an error: a proxy may echo the credentials it was sent.
         self._secrets = [x for x in (token, auth[1] if auth else None) if x]
@@ -176,6 +180,48 @@ class Prometheus:
                 )
             )
         )
+
+    def forward(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP request passed through to the server with the credentials added, for a
+        tool that takes none (promtool's rule backfill, a Prometheus's remote read):
+        the status, the headers worth passing back and the body. Answers of up to
+        FORWARD_MAX_BYTES, within the timeout."""
+        session = _BoundedSession(self.timeout, FORWARD_MAX_BYTES)
+        session.verify = self._verify
+        self.requests += 1
+        try:
+            response = session.request(
+                method,
+                self.url + path,
+                data=body,
+                headers={**headers, **self._headers},
+                auth=self._auth,
+                timeout=self.timeout,
+            )
+        except _AnswerTooLarge:
+            raise PrometheusError(
+                f"{self.url} answered with more than {FORWARD_MAX_BYTES // 2**20} MB"
+            ) from None
+        except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+            raise PrometheusError(f"{self.url} did not answer within {self.timeout:g}s") from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise PrometheusError(f"{self.url} is unreachable ({type(exc).__name__})") from None
+        finally:
+            session.close()
+        # The body arrives with the HTTP encodings (gzip, deflate) undone; one that is part
+        # of the payload's protocol (remote read's snappy) is passed back as it came.
+        kept = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() == "content-type"
+            or (k.lower() == "content-encoding" and v.lower() not in _HTTP_ENCODINGS)
+        }
+        content = bytes(response.content)
+        for secret in self._secrets:  # a proxy may echo what it was sent
+            content = content.replace(secret.encode(), b"[redacted]")
+        return response.status_code, kept, content
 
     def _answer(self, ask: Callable[[], _T]) -> _T:
         """One request; every way it can fail becomes a PrometheusError safe to log."""

@@ -255,14 +255,20 @@ def fill_window(expr: str, window: str) -> str:
     return WINDOW_PLACEHOLDER.sub(window, expr)
 
 
-def nodes(node: object) -> Iterator[object]:
-    """Every node of a parsed expression, depth first, the node itself first."""
-    yield node
+def children(node: object) -> Iterator[object]:
+    """The sub-expressions of one parsed node, in order."""
     for attr in _CHILDREN:
         child = getattr(node, attr, None)
         for item in child if isinstance(child, list) else [child]:
             if item is not None and not isinstance(item, (str, int, float)):
-                yield from nodes(item)
+                yield item
+
+
+def nodes(node: object) -> Iterator[object]:
+    """Every node of a parsed expression, depth first, the node itself first."""
+    yield node
+    for child in children(node):
+        yield from nodes(child)
 
 
 def selectors(expr: str) -> list[promql_parser.VectorSelector]:

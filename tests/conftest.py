@@ -36,6 +36,7 @@ def amtool() -> str:
 # promtool, they are `slow`: `pytest -m "not slow"` runs the rest in well under a minute.
 SLOW_MODULES = {
     "test_alertmanager_e2e",
+    "test_backfill",
     "test_backtest",
     "test_alertmanager_ha",
     "test_demo",

@@ -324,6 +324,27 @@ CASES = [
         id="import openslo of a file that is not OpenSLO exits 2",
     ),
     pytest.param(
+        ["backfill", "--prometheus", UNREACHABLE, GATEWAY, "--out", "blocks"],
+        {},
+        EXIT_UNAVAILABLE,
+        f"error: {UNREACHABLE} is unreachable",
+        id="backfill against an unreachable Prometheus exits 3",
+    ),
+    pytest.param(
+        ["backfill", "--prometheus", UNREACHABLE, GATEWAY, "--out", "."],
+        {},
+        EXIT_BAD_INPUT,
+        "error: --out . exists and is not an empty directory",
+        id="backfill into a directory that holds files exits 2",
+    ),
+    pytest.param(
+        ["backfill", "--prometheus", UNREACHABLE, GATEWAY, "--out", "blocks"],
+        {"PROMTOOL_BIN": "/nonexistent/promtool"},
+        EXIT_BAD_INPUT,
+        "error: promtool not found",
+        id="backfill without promtool exits 2",
+    ),
+    pytest.param(
         ["report"],
         {},
         EXIT_BAD_INPUT,

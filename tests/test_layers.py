@@ -38,6 +38,7 @@ SHELL = {
     "sloengine.sim.client",
     "sloengine.backtest.history",
     "sloengine.backtest.detector_history",
+    "sloengine.backfill",
 }
 # What only the shell may use.
 IO_LIBRARIES = {

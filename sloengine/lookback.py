@@ -1,0 +1,253 @@
+"""Which recorded series the rules read into the past, how far, and in what order their
+history can be rebuilt: the plan of ``sloengine backfill``, from the rule groups alone.
+
+A rule that reads a recorded series over a range (``avg_over_time(x[1d])``), through a
+subquery or with an ``offset`` sees only what the rules have recorded since they were
+loaded. Those series, and every recorded series they are computed from, need history.
+``promtool tsdb create-blocks-from rules`` evaluates each rule on its own against a
+Prometheus, so a rule that reads another recorded series can only be rebuilt once that
+series' history is there: rules come in dependency layers, layer 0 reading raw series
+only. A rule that reads its own earlier values (a running total) cannot be rebuilt
+point by point at all: it and everything that needs it are left out, with the reason.
+
+Nothing here knows today's rule names or windows; everything comes from the PromQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import promql_parser
+
+from sloengine.durations import parse_duration
+from sloengine.promql import MATCH_OPS, children, parse
+from sloengine.promql import labels as label_matchers
+
+Rule = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Read:
+    """One selector of a rule's expression: the series name, its label matchers
+    (label, operator, value) and how far before the evaluation it reaches (seconds)."""
+
+    name: str
+    matchers: tuple[tuple[str, str, str], ...]
+    back: int
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Rules of one group to rebuild together, in one dependency layer.
+
+    ``lookback``: seconds of history these rules need before the first live sample.
+    ``probe``: a selector of the group's first such rule, to find when it went live.
+    """
+
+    group: str
+    interval: int
+    rules: tuple[Rule, ...]
+    layer: int
+    lookback: int
+    probe: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A recorded series whose history is needed but cannot be rebuilt, and why."""
+
+    group: str
+    record: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    layers: tuple[tuple[Planned, ...], ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def groups(self) -> list[Planned]:
+        return [p for layer in self.layers for p in layer]
+
+    @property
+    def lookback(self) -> int:
+        """The longest history any planned rule needs (0 when nothing is planned)."""
+        return max((p.lookback for p in self.groups), default=0)
+
+
+def _seconds(delta: Any) -> int:
+    """A parsed range or offset in whole seconds; a negative offset reaches no further back."""
+    return max(0, round(delta.total_seconds())) if delta is not None else 0
+
+
+def _walk(node: object, back: int) -> Iterator[Read]:
+    if isinstance(node, promql_parser.VectorSelector):
+        matchers = tuple((m.name, MATCH_OPS[str(m.op)], m.value) for m in node.matchers.matchers)
+        name = node.name or next((v for n, op, v in matchers if n == "__name__" and op == "="), "")
+        yield Read(name, matchers, back + _seconds(node.offset))
+        return
+    if isinstance(node, promql_parser.MatrixSelector):
+        back += _seconds(node.range)
+    elif isinstance(node, promql_parser.SubqueryExpr):
+        back += _seconds(node.range) + _seconds(node.offset)
+    for child in children(node):
+        yield from _walk(child, back)
+
+
+def reads(expr: str) -> list[Read]:
+    """Every selector of ``expr`` with how far back it reads: a range, a subquery's range
+    and any offset add up (``sum_over_time(x[7d] offset 1h)`` reads 7d1h back)."""
+    return list(_walk(parse(expr), 0))
+
+
+def _matches(read: Read, rule: Rule) -> bool:
+    """Whether a selector can select a recording rule's series. Only labels the rule sets
+    itself decide; any other label may hold anything, so it matches."""
+    if read.name != rule.get("record"):
+        return False
+    static: Mapping[str, str] = rule.get("labels") or {}
+    for label, op, value in read.matchers:
+        if label == "__name__" or label not in static:
+            continue
+        have = str(static[label])
+        if (op == "=" and have != value) or (op == "!=" and have == value):
+            return False
+        if op in ("=~", "!~"):
+            try:
+                hit = re.fullmatch(value, have) is not None
+            except re.error:
+                continue
+            if hit != (op == "=~"):
+                return False
+    return True
+
+
+@dataclass
+class _Node:
+    group: int
+    rule: Rule
+    deps: list[tuple[int, int]] = field(default_factory=list)  # (node, how far back)
+
+
+def _cyclic(nodes: Sequence[_Node]) -> set[int]:
+    """Nodes on a dependency cycle (a rule reading its own series included)."""
+    reach: dict[int, set[int]] = {}
+
+    def reachable(start: int) -> set[int]:
+        if start not in reach:
+            seen: set[int] = set()
+            todo = [d for d, _ in nodes[start].deps]
+            while todo:
+                n = todo.pop()
+                if n not in seen:
+                    seen.add(n)
+                    todo += [d for d, _ in nodes[n].deps]
+            reach[start] = seen
+        return reach[start]
+
+    return {i for i in range(len(nodes)) if i in reachable(i)}
+
+
+def plan(groups: Sequence[Rule], *, every_rule: bool = False) -> Plan:
+    """The recording rules of ``groups`` whose history other rules read, in layers; with
+    ``every_rule``, every recording rule (the order in which to evaluate them all)."""
+    nodes: list[_Node] = []
+    for g, group in enumerate(groups):
+        nodes += [_Node(g, rule) for rule in group.get("rules", []) if "record" in rule]
+    by_name: dict[str, list[int]] = {}
+    for i, node in enumerate(nodes):
+        by_name.setdefault(str(node.rule["record"]), []).append(i)
+
+    def targets(read: Read) -> list[int]:
+        return [i for i in by_name.get(read.name, []) if _matches(read, nodes[i].rule)]
+
+    for node in nodes:
+        for read in reads(str(node.rule["expr"])):
+            node.deps += [(t, read.back) for t in targets(read)]
+    cyclic = _cyclic(nodes)
+    index = {id(node.rule): i for i, node in enumerate(nodes)}
+
+    # Seeds: what any rule (alerts too) reads into the past, unless the reader is one of
+    # the rules that cannot be rebuilt: its own history is missing anyway.
+    lookback: dict[int, int] = dict.fromkeys(range(len(nodes)), 0) if every_rule else {}
+    for group in groups:
+        for rule in group.get("rules", []):
+            if index.get(id(rule)) in cyclic:
+                continue
+            for read in reads(str(rule["expr"])):
+                for t in targets(read):
+                    if read.back > 0:
+                        lookback[t] = max(lookback.get(t, 0), read.back)
+    # Closure: a rule rebuilt over a span needs what it reads over that span and more.
+    changed = True
+    while changed:
+        changed = False
+        for i in list(lookback):
+            if i in cyclic:
+                continue
+            for dep, back in nodes[i].deps:
+                need = lookback[i] + back
+                if dep not in cyclic and need > lookback.get(dep, -1):
+                    lookback[dep], changed = need, True
+                elif dep in cyclic and dep not in lookback:
+                    lookback[dep], changed = 0, True
+
+    skipped: dict[int, str] = {
+        i: "it reads its own earlier values (a running total), which promtool, evaluating "
+        "each instant on its own, cannot rebuild; it counts from when the rules were loaded"
+        for i in lookback
+        if i in cyclic
+    }
+    # A rule that needs one that cannot be rebuilt cannot be rebuilt either.
+    changed = True
+    while changed:
+        changed = False
+        for i in lookback:
+            if i in skipped:
+                continue
+            bad = next((d for d, _ in nodes[i].deps if d in skipped), None)
+            if bad is not None:
+                skipped[i] = f"it reads {nodes[bad].rule['record']}, which cannot be rebuilt"
+                changed = True
+
+    layer: dict[int, int] = {}
+
+    def layer_of(i: int) -> int:
+        if i not in layer:
+            layer[i] = 1 + max((layer_of(d) for d, _ in nodes[i].deps), default=-1)
+        return layer[i]
+
+    wanted = [i for i in sorted(lookback) if i not in skipped]
+    layers: list[list[Planned]] = []
+    for depth in sorted({layer_of(i) for i in wanted}):
+        out = []
+        for g, group in enumerate(groups):
+            mine = [i for i in wanted if nodes[i].group == g and layer_of(i) == depth]
+            if not mine:
+                continue
+            first = nodes[mine[0]].rule
+            probe = str(first["record"])
+            if first.get("labels"):
+                probe += "{" + label_matchers({k: str(v) for k, v in first["labels"].items()}) + "}"
+            out.append(
+                Planned(
+                    group=str(group["name"]),
+                    interval=round(parse_duration(str(group["interval"]))),
+                    rules=tuple(nodes[i].rule for i in mine),
+                    layer=depth,
+                    lookback=max(lookback[i] for i in mine),
+                    probe=probe,
+                )
+            )
+        layers.append(out)
+    return Plan(
+        layers=tuple(tuple(layer_) for layer_ in layers),
+        skipped=tuple(
+            Skipped(str(groups[nodes[i].group]["name"]), str(nodes[i].rule["record"]), why)
+            for i, why in sorted(skipped.items())
+        ),
+    )

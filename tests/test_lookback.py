@@ -1,0 +1,147 @@
+"""The backfill's plan, from rule groups alone: which recorded series other rules read into
+the past, how far back, in which dependency layer, and what cannot be rebuilt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import ROOT
+
+from sloengine import lookback, rules
+from sloengine.detectors import rules as detector_rules
+from sloengine.loading import load_specs
+
+
+def group(name: str, *rules_: dict[str, Any], interval: str = "1m") -> dict[str, Any]:
+    return {"name": name, "interval": interval, "rules": list(rules_)}
+
+
+def rec(record: str, expr: str, **labels: str) -> dict[str, Any]:
+    return {"record": record, "expr": expr, "labels": labels}
+
+
+def alert(expr: str) -> dict[str, Any]:
+    return {"alert": "A", "expr": expr}
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("x", [("x", 0)]),
+        ("rate(x[5m])", [("x", 300)]),
+        ("x offset 1h", [("x", 3600)]),
+        ("sum_over_time(x[7d] offset 1h)", [("x", 7 * 86400 + 3600)]),
+        ("max_over_time(rate(x[5m])[1h:1m] offset 30m)", [("x", 300 + 3600 + 1800)]),
+        ("x offset -5m", [("x", 0)]),
+        ('{__name__="x", a="b"} / max_over_time(y[1h:])', [("x", 0), ("y", 3600)]),
+    ],
+)
+def test_a_read_reaches_back_by_its_ranges_subqueries_and_offsets(
+    expr: str, expected: list[tuple[str, int]]
+) -> None:
+    assert [(r.name, r.back) for r in lookback.reads(expr)] == expected
+
+
+def test_a_series_read_only_at_the_instant_needs_no_history() -> None:
+    groups = [group("g", rec("base", "rate(raw[5m])"), rec("burn", "base / 2"), alert("burn > 1"))]
+    assert lookback.plan(groups).layers == ()
+
+
+def test_a_series_read_over_a_range_needs_history_as_long_as_the_range() -> None:
+    groups = [
+        group(
+            "g",
+            rec("base", "rate(raw[5m])", slo="a"),
+            rec("long", 'avg_over_time(base{slo="a"}[1d])', slo="a"),
+            alert('long > 1 and base{slo="a"} offset 3d > 0'),
+        )
+    ]
+    plan = lookback.plan(groups)
+    (layer,) = plan.layers
+    (planned,) = layer
+    assert [r["record"] for r in planned.rules] == ["base"]
+    assert planned.lookback == 3 * 86400
+    assert planned.layer == 0
+    assert planned.probe == 'base{slo="a"}'
+    assert planned.interval == 60
+
+
+def test_a_selector_needs_only_the_rules_whose_own_labels_it_matches() -> None:
+    groups = [
+        group(
+            "a", rec("base", "rate(raw[5m])", slo="a"), rec("w", 'sum_over_time(base{slo="a"}[1h])')
+        ),
+        group("b", rec("base", "rate(raw[5m])", slo="b")),
+    ]
+    assert [p.group for p in lookback.plan(groups).groups] == ["a"]
+
+
+def test_a_roll_up_read_over_a_range_is_a_later_layer_and_its_inputs_reach_further_back() -> None:
+    groups = [
+        group(
+            "g",
+            rec("base", "rate(raw[5m])"),
+            rec("hourly", "sum_over_time(base[1h])"),
+            rec("monthly", "sum_over_time(hourly[30d])"),
+        ),
+        group("g:slow", rec("hourly2", "sum_over_time(base[1h])"), interval="1h"),
+        group("g:alerts", alert("monthly > 1 and max_over_time(hourly2[2h]) > 0")),
+    ]
+    plan = lookback.plan(groups)
+    assert [
+        [(p.group, [r["record"] for r in p.rules], p.lookback) for p in layer]
+        for layer in plan.layers
+    ] == [
+        [("g", ["base"], 30 * 86400 + 3600)],
+        [("g", ["hourly"], 30 * 86400), ("g:slow", ["hourly2"], 7200)],
+    ]
+    assert plan.lookback == 30 * 86400 + 3600
+
+
+def test_a_running_total_cannot_be_rebuilt_nor_what_reads_it() -> None:
+    groups = [
+        group(
+            "g",
+            rec("base", "rate(raw[5m])"),
+            rec("total", "last_over_time(total[10m]) + base * 60 or base * 60"),
+            rec("daily", "total - total offset 1d"),
+            alert("max_over_time(daily[1h]) > 1"),
+        )
+    ]
+    plan = lookback.plan(groups)
+    assert [(s.record, s.reason.split(",")[0]) for s in plan.skipped] == [
+        ("total", "it reads its own earlier values (a running total)"),
+        ("daily", "it reads total"),
+    ]
+    assert plan.layers == ()
+
+
+def test_every_rule_orders_all_recording_rules_by_what_they_read() -> None:
+    groups = [group("g", rec("c", "b * 2"), rec("b", "a + 1"), rec("a", "rate(raw[5m])"))]
+    plan = lookback.plan(groups, every_rule=True)
+    assert [[r["record"] for p in layer for r in p.rules] for layer in plan.layers] == [
+        ["a"],
+        ["b"],
+        ["c"],
+    ]
+
+
+def test_the_example_rules_need_their_base_rates_for_the_slo_window_and_detectors_in_layers() -> (
+    None
+):
+    groups: list[dict[str, Any]] = []
+    for service in load_specs([str(ROOT / "slos")]):
+        groups += rules.rule_groups(service) + detector_rules.rule_groups(service.detectors)
+    plan = lookback.plan(groups)
+    slo_groups = [p for p in plan.groups if not p.group.startswith("sloengine-detector")]
+    assert slo_groups and all(p.layer == 0 for p in slo_groups)
+    assert {str(r["record"]) for p in slo_groups for r in p.rules} == {
+        "sloengine:sli_bad:rate5m",
+        "sloengine:sli_total:rate5m",
+    }
+    # The longest SLO window is 30d; the rates read over it are needed for all of it.
+    assert plan.lookback == 30 * 86400
+    # A detector's hourly baseline sums its recorded 5m rates: a later layer.
+    assert any(p.layer > 0 for p in plan.groups if p.group.startswith("sloengine-detector"))
+    assert plan.skipped == ()
