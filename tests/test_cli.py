@@ -175,6 +175,26 @@ def test_generate_check_names_stale_missing_and_orphaned_proof_files(tmp_path: P
     assert run(*args, "--check")[0] == 0
 
 
+def test_generate_tests_names_an_slo_it_cannot_write_a_proof_for(tmp_path: Path) -> None:
+    (tmp_path / "slo.yaml").write_text(
+        "apiVersion: sloengine/v1\nservice: two\nslos:\n"
+        "  - {name: plain, objective: 99, sli: {success_rate: {}}}\n"
+        "  - name: sum\n    objective: 99\n    sli:\n      ratio:\n"
+        "        errors: sum(rate(a_errors_total[{{window}}])) + sum(rate(b_errors_total[{{window}}]))\n"
+        "        total: sum(rate(requests_total[{{window}}]))\n"
+    )
+    tests = tmp_path / "t"
+    code, _, err = run(
+        "generate", str(tmp_path / "slo.yaml"), "--out", str(tmp_path / "r"), "--tests", str(tests)
+    )
+    assert code == 0
+    assert (
+        "note: no promtool tests for two/sum: the ratio SLI reads more than one series selector"
+        in err
+    )
+    assert sorted(p.name for p in tests.iterdir()) == ["two.plain.rules.yml", "two.plain.test.yml"]
+
+
 def test_generate_refuses_tests_in_the_rules_directory(tmp_path: Path) -> None:
     code, _, err = run("generate", GATEWAY, "--out", str(tmp_path), "--tests", str(tmp_path))
     assert code == 2
