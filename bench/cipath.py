@@ -198,7 +198,10 @@ def run(out: Path, quick: bool, jobs: int = 1) -> Result:
     def measure(call: tuple[str, str, int, Path, list[str]]) -> Timed:
         kind, label, n, directory, files = call
         log(f"CI path: {kind} {label}: {len(files)} files in one promtool call")
-        return timed(label, n, directory, files)
+        t = timed(label, n, directory, files)
+        verdict = "pass" if t.ok else "FAIL"
+        log(f"CI path: {kind} {label}: {t.wall:.1f} s wall, {t.cpu:.1f} s CPU, {verdict}")
+        return t
 
     def cost(call: tuple[str, str, int, Path, list[str]]) -> float:
         # Bytes of cases, times the groups each case evaluates (all n in the old layout).
