@@ -15,21 +15,20 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from sloengine import __version__
+from sloengine import __version__, ruletests
 from sloengine.alertmanager import DEFAULT_WEBHOOK_FILE
 from sloengine.conventions import Mode, Severity
 from sloengine.detectors import rules as detectors
 from sloengine.detectors import ruletests as detector_tests
 from sloengine.detectors.explain import explain_detector
 from sloengine.durations import parse_duration
-from sloengine.errors import Problem, SpecError, UnavailableError, UserError
+from sloengine.errors import Problem, SpecError, UnavailableError, UserError, printable
 from sloengine.explain import explain as explain_slo
 from sloengine.explain import render_text
 from sloengine.formats import Format, Target, check_names, file_name, render_as, target
 from sloengine.loading import load_specs
 from sloengine.model import Service
 from sloengine.output import stale, write_all, write_atomically
-from sloengine.ruletests import render_month_tests, render_tests
 
 # The commands that talk to Prometheus or Slack import those clients when they run:
 # `generate` and `validate`, which CI runs on every push, start without them.
@@ -154,23 +153,35 @@ def _planned(services: list[Service], out: Path, tests: Path | None, to: Target)
     check_names(services, to.format)
     files: dict[Path, str] = {}
     for service in services:
-        rule_path = out / file_name(service, to.format)
-        files[rule_path] = render_as(service, to)
-        if tests is not None:
-            relative = os.path.relpath(rule_path, tests).replace(os.sep, "/")
-            files[tests / f"{service.name}.test.yml"] = render_tests(service, relative)
-            month = render_month_tests(service, relative)
-            if month is not None:
-                files[tests / f"{service.name}.month.test.yml"] = month
+        files[out / file_name(service, to.format)] = render_as(service, to)
         detector_rules = detectors.render(service)
         if detector_rules is not None and to.format is Format.PROMETHEUS:
-            detector_path = out / detectors.rule_file_name(service.name)
-            files[detector_path] = detector_rules
-            if tests is not None:
-                relative = os.path.relpath(detector_path, tests).replace(os.sep, "/")
-                files[tests / f"{service.name}.detectors.test.yml"] = detector_tests.render_tests(
-                    service, relative
+            files[out / detectors.rule_file_name(service.name)] = detector_rules
+    if tests is not None:
+        files |= _proof_files(services, tests)
+    return files
+
+
+def _proof_files(services: list[Service], tests: Path) -> dict[Path, str]:
+    """Every SLO's and detector's promtool proof files in ``tests``; two that would
+    share a name (names may hold dots) are an error."""
+    files: dict[Path, str] = {}
+    owner: dict[Path, str] = {}
+    for service in services:
+        proofs = ruletests.render_files(service) | detector_tests.render_files(service)
+        for name, text in proofs.items():
+            path = tests / name
+            mine = f"service {service.name} ({printable(service.file)})"
+            if path in owner:
+                raise UserError(
+                    f"the proofs of {owner[path]} and of {mine} would both write {path}",
+                    "rename a service, SLO or detector: proof files are named "
+                    "<service>.<slo>.test.yml and <service>.<detector>.detector.test.yml",
                 )
+            owner[path] = mine
+            files[path] = text
+        for note in ruletests.untested(service) + detector_tests.untested(service):
+            click.echo(f"note: no promtool tests for {note}", err=True)
     return files
 
 
@@ -252,6 +263,12 @@ def generate(
         raise UserError(
             f"--tests needs --format prometheus, not {fmt}",
             "promtool tests load Prometheus rule files: generate them in a second run",
+        )
+    if tests is not None and tests.resolve() == out.resolve():
+        raise UserError(
+            f"--tests and --out both name {out}",
+            "give the tests their own directory (--tests rule-tests/): their per-SLO rule "
+            "files beside the service's would make rules/*.yml load every rule twice",
         )
     services = load_specs(paths)
     _check_or_write(_planned(services, out, tests, to), check, "generate")

@@ -20,7 +20,7 @@ from conftest import PRESET_FIXTURES, ROOT
 from ruleproof import Proof, prove_detectors
 
 from sloengine.detectors.rules import render
-from sloengine.detectors.ruletests import render_tests
+from sloengine.detectors.ruletests import render_files
 from sloengine.detectors.spec import DetectorKind
 from sloengine.loading import load_specs
 
@@ -58,11 +58,12 @@ def test_the_proofs_fail_on_rules_that_miss_the_regression(promtool: str, tmp_pa
     spec = tmp_path / "slo.yaml"
     spec.write_text(text)
     (planted,) = load_specs([str(spec)])
-    tests = yaml.safe_load(render_tests(planted, "rules.yml"))
+    tests = yaml.safe_load(render_files(planted)["proof.cost.detector.test.yml"])
     regression = [c for c in tests["tests"] if "+60% on one group" in c["name"]]
     spec.write_text(text.replace("max_increase: 20%", "max_increase: 70%"))
     (blind,) = load_specs([str(spec)])
-    (tmp_path / "rules.yml").write_text(render(blind) or "")
+    (rule_file,) = tests["rule_files"]
+    (tmp_path / rule_file).write_text(render(blind) or "")
     (tmp_path / "test.yml").write_text(yaml.safe_dump({**tests, "tests": regression}))
     done = subprocess.run(
         [promtool, "test", "rules", "test.yml"],

@@ -5,7 +5,7 @@ boundary and read from a real Prometheus in raw mode."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from sloengine.model import Objective
 from sloengine.notify import render_console, render_slack, slack_templates
 from sloengine.prometheus import Prometheus
 from sloengine.rules import render
-from sloengine.ruletests import render_month_tests
+from sloengine.ruletests import RULES_SUFFIX, render_files
 from sloengine.sim.backfill import backfill
 from sloengine.sim.launch import prometheus_server
 from sloengine.sim.traffic import Scenario, Traffic, truth
@@ -178,15 +178,16 @@ def test_window_month_is_refused_for_anything_but_spend(tmp_path: Path) -> None:
     )
 
 
-def _prove(promtool: str, work: Path, rules: str) -> tuple[int, str]:
-    """The fixture's generated month-boundary test run by promtool against ``rules``."""
+def _prove(promtool: str, work: Path, edit: Callable[[str], str] = str) -> tuple[int, str]:
+    """The fixture's generated month-boundary proof run by promtool against its
+    generated rule file, edited by ``edit``."""
     (service,) = load_specs([str(FIXTURE)])
-    tests = render_month_tests(service, "rules.yml")
-    assert tests is not None
-    (work / "rules.yml").write_text(rules)
-    (work / "month.test.yml").write_text(tests)
+    files = render_files(service)
+    for name, text in files.items():
+        (work / name).write_text(edit(text) if name.endswith(RULES_SUFFIX) else text)
+    assert "monthly-spend.invoice.month.test.yml" in files
     run = subprocess.run(
-        [promtool, "test", "rules", "month.test.yml"],
+        [promtool, "test", "rules", "monthly-spend.invoice.month.test.yml"],
         cwd=work,
         capture_output=True,
         text=True,
@@ -198,16 +199,18 @@ def _prove(promtool: str, work: Path, rules: str) -> tuple[int, str]:
 def test_the_generated_month_boundary_proof_passes_in_promtool(
     promtool: str, tmp_path: Path
 ) -> None:
-    (service,) = load_specs([str(FIXTURE)])
-    code, out = _prove(promtool, tmp_path, render(service))
+    code, out = _prove(promtool, tmp_path)
     assert code == 0, out
 
 
 def test_the_proof_fails_when_the_budget_does_not_reset(promtool: str, tmp_path: Path) -> None:
     # The same proof against rules whose month-to-date never drops the previous value.
     (service,) = load_specs([str(FIXTURE)])
-    broken = render(service).replace(" unless on () ((day_of_month()", " or on () ((day_of_month()")
-    assert broken != render(service)
+
+    def broken(rules: str) -> str:
+        return rules.replace(" unless on () ((day_of_month()", " or on () ((day_of_month()")
+
+    assert broken(render(service)) != render(service)
     code, out = _prove(promtool, tmp_path, broken)
     assert code != 0
     # January still reads right; February carries January's dollars.

@@ -16,7 +16,7 @@ from conftest import PRESET_FIXTURES, ROOT
 from ruleproof import Proof, prove
 
 from sloengine.loading import load_specs
-from sloengine.ruletests import render_tests
+from sloengine.ruletests import render_files
 
 SOURCES = [str(ROOT / "slos"), *PRESET_FIXTURES]
 SLOS = [(obj.service, obj.name) for s in load_specs(SOURCES) for obj in s.objectives]
@@ -58,7 +58,7 @@ def test_a_threshold_bucket_spelt_le_1_as_by_prometheus_2_is_counted(
         "  - {name: ttft, objective: 95, sli: {ttft: {threshold: 1s}}}\n"
     )
     (service,) = load_specs([str(spec)])
-    assert 'le="1.0"' in render_tests(service, "rules.yml")
+    assert 'le="1.0"' in render_files(service)["prom-two.ttft.test.yml"]
     # The same cases with Prometheus 2's spelling of the bucket bound.
     (proof,) = prove(
         [str(spec)], tmp_path / "work", lambda text: text.replace('le="1.0"', 'le="1"')
