@@ -26,5 +26,66 @@ def alert_windows(obj: Objective) -> list[int]:
 
 
 def raw_windows(obj: Objective) -> set[int]:
-    """Windows read from raw series: the base window and every alert's short window."""
-    return {cv.BASE_WINDOW_SECONDS} | {w.short_seconds for w in obj.active_windows()}
+    """Windows read from raw series: the base window, and every short window (which
+    decides when an alert resets) that tiles cannot build exactly."""
+    shorts = {w.short_seconds for w in obj.active_windows()}
+    return {cv.BASE_WINDOW_SECONDS} | {s for s in shorts if not tileable(obj, s)}
+
+
+# Tile sizes, shortest first: the recorded 5m base rate, then the 1h and 1d windows built
+# from it. Every longer window is a sum of non-overlapping tiles read at offsets.
+TILE_SECONDS = (cv.BASE_WINDOW_SECONDS, 3600, 86400)
+
+
+def tiled(obj: Objective) -> bool:
+    """Whether the SLO's windows are built from tiles: every tile offset must land on an
+    evaluation of the rules (an interval that divides 5m), or tiles would overlap."""
+    return cv.BASE_WINDOW_SECONDS % obj.interval == 0
+
+
+def tileable(obj: Objective, seconds: int) -> bool:
+    """Whether tiles build the window exactly: a whole number of 5m tiles. (Others, such
+    as a 28d SLO's 56m, average the base rate, or for a short window read raw series.)"""
+    return tiled(obj) and seconds % cv.BASE_WINDOW_SECONDS == 0
+
+
+def exact(obj: Objective) -> bool:
+    """Whether every alert window is built from tiles, so alerts fire on the Workbook's
+    minute (an averaged window can fire one interval later)."""
+    return all(tileable(obj, w) for w in alert_windows(obj))
+
+
+def tiles_of(seconds: int) -> list[tuple[int, int]]:
+    """A whole number of 5m tiles as (tile, offset) pairs, newest first: greedy from the
+    longest tile shorter than the window (1d, 1h, then 5m)."""
+    assert seconds % cv.BASE_WINDOW_SECONDS == 0, seconds
+    terms: list[tuple[int, int]] = []
+    offset, left = 0, seconds
+    for tile in reversed(TILE_SECONDS):
+        if tile >= seconds and tile != cv.BASE_WINDOW_SECONDS:
+            continue
+        while left >= tile:
+            terms.append((tile, offset))
+            offset, left = offset + tile, left - tile
+    return terms
+
+
+def tile_windows(obj: Objective) -> list[int]:
+    """The roll-up tiles (1h, 1d) some window of the SLO is built from, shortest first:
+    recorded every interval, whether or not an alert reads them."""
+    if not tiled(obj):
+        return []
+    wanted: set[int] = set()
+    todo = [w for w in windows_of(obj) if w > cv.BASE_WINDOW_SECONDS and tileable(obj, w)]
+    while todo:
+        for tile, _ in tiles_of(todo.pop()):
+            if tile != cv.BASE_WINDOW_SECONDS and tile not in wanted:
+                wanted.add(tile)
+                todo.append(tile)
+    return sorted(wanted)
+
+
+def ranged_windows(obj: Objective) -> list[int]:
+    """Windows whose recorded history other rules read (at offsets): the base window and
+    the roll-up tiles, in the order to backfill them (each reads only the ones before)."""
+    return [cv.BASE_WINDOW_SECONDS, *tile_windows(obj)]
