@@ -187,20 +187,30 @@ def main_windows(obj: Objective) -> list[int]:
     return sorted({*alert_windows(obj), *tile_windows(obj)})
 
 
-def ranged_records(obj: Objective) -> list[tuple[str, dict[str, str]]]:
+def ranged_passes(obj: Objective) -> list[list[tuple[str, dict[str, str]]]]:
     """The recorded series whose history other rules read (at offsets), as (record,
-    labels) in the order to backfill them: each reads only those before it. A backfill
-    of these over a range makes every window whole from the first evaluation."""
-    out: list[tuple[str, dict[str, str]]] = []
+    labels), in backfill passes: the 5m base rates, then each roll-up tile (1h, 1d); a
+    pass reads only what the passes before it recorded. A backfill of these over a range
+    makes every window whole from the first evaluation."""
+    passes = []
+    names: tuple[str, ...]
     for seconds in ranged_windows(obj):
-        names = (cv.BAD_BASE, cv.TOTAL_BASE) if seconds == cv.BASE_WINDOW_SECONDS else ()
-        at = {**_ids(obj)}
-        if not names:
-            names = (cv.BAD_RATE, cv.TOTAL_RATE)
-            at[cv.WINDOW] = format_duration(seconds)
-        totals = (cv.TOTAL_BASE, cv.TOTAL_RATE)
-        out += [(name, at) for name in names if not (obj.is_spend and name in totals)]
-    return out
+        if seconds == cv.BASE_WINDOW_SECONDS:
+            names, at = (cv.BAD_BASE, cv.TOTAL_BASE), _ids(obj)
+        else:
+            names, at = (
+                (cv.BAD_RATE, cv.TOTAL_RATE),
+                {**_ids(obj), cv.WINDOW: format_duration(seconds)},
+            )
+        if obj.is_spend:
+            names = names[:1]
+        passes.append([(name, at) for name in names])
+    return passes
+
+
+def ranged_records(obj: Objective) -> list[tuple[str, dict[str, str]]]:
+    """Every pass of ``ranged_passes``, in order."""
+    return [record for each in ranged_passes(obj) for record in each]
 
 
 def recording_rules(obj: Objective) -> list[Rule]:
