@@ -26,7 +26,6 @@ from typing import Any
 import yaml
 
 from bench.slos import SERVICE
-from sloengine import conventions as cv
 from sloengine.model import Objective
 from sloengine.rules import ranged_passes
 from sloengine.sim import client, launch

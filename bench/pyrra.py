@@ -28,11 +28,11 @@ Only the shapes come from Pyrra; the code is this project's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 
-from bench.sloth import WINDOW_PLACEHOLDER, LiteralDumper, SlothSLO
+from bench.sloth import WINDOW_PLACEHOLDER, LiteralDumper, Rule, SlothSLO
 from sloengine.durations import format_duration
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
@@ -47,11 +47,11 @@ BURNRATE = "pyrra:burnrate"
 INCREASE = "pyrra:increase"
 BASE_INCREASE = "pyrra:increase5m"
 
-Rule = dict[str, Any]
-
 
 @dataclass(frozen=True)
 class Window:
+    """One of Pyrra's pairs: its severity, ``for``, windows and burn-rate factor."""
+
     severity: str
     for_seconds: int
     long_seconds: int

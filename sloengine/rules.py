@@ -1,13 +1,13 @@
 """Prometheus recording and alerting rules for resolved SLOs, as plain data then YAML.
 
-Cost and exactness: only the two 5m base rates (bad and total events) read the raw
-series. Every longer window is a sum of non-overlapping tiles read at offsets: 1h is the
-5m base rate at offsets 0, 5m, ..., 55m (12 samples per series), 1d the recorded 1h
-window at offsets 0, 1h, ..., 23h, 3d and 30d the recorded 1d window at whole days. A
-30d ratio reads 2 x 30 samples instead of every raw series for 30 days (or 2 x 43,200
-recorded samples for an average), stays event-weighted (a ratio is never averaged), and
-is exact: the tiles neither overlap nor lag, so short windows reset and long windows fire
-on the Workbook's minute. Numerator and denominator are summed apart.
+Cost and exactness: only the 5m base rates and the 1h window read the raw series. Every
+other window is a sum of non-overlapping tiles read at offsets: 30m is the 5m base rate
+at offsets 0, 5m, ..., 25m, 2h, 6h and 1d the recorded 1h window at whole hours, 3d and
+30d the recorded 1d window at whole days. A 30d ratio reads 2 x 30 samples instead of
+every raw series for 30 days (or 2 x 43,200 recorded samples for an average), stays
+event-weighted (a ratio is never averaged), and is exact: the tiles neither overlap nor
+lag, so short windows reset and long windows fire on the Workbook's minute. Numerator
+and denominator are summed apart.
 """
 
 from __future__ import annotations
@@ -189,22 +189,22 @@ def main_windows(obj: Objective) -> list[int]:
 
 def ranged_passes(obj: Objective) -> list[list[tuple[str, dict[str, str]]]]:
     """The recorded series whose history other rules read (at offsets), as (record,
-    labels), in backfill passes: the 5m base rates, then each roll-up tile (1h, 1d); a
-    pass reads only what the passes before it recorded. A backfill of these over a range
-    makes every window whole from the first evaluation."""
+    labels), in backfill passes: the 5m base rates and the 1h tile (both read raw
+    series), then the 1d tile (which reads the 1h tile); a pass reads only raw series and
+    what the passes before it recorded. A backfill of these over a range makes every
+    window whole from the first evaluation."""
     passes = []
     names: tuple[str, ...]
-    for seconds in ranged_windows(obj):
-        if seconds == cv.BASE_WINDOW_SECONDS:
-            names, at = (cv.BAD_BASE, cv.TOTAL_BASE), _ids(obj)
-        else:
-            names, at = (
-                (cv.BAD_RATE, cv.TOTAL_RATE),
-                {**_ids(obj), cv.WINDOW: format_duration(seconds)},
-            )
-        if obj.is_spend:
-            names = names[:1]
-        passes.append([(name, at) for name in names])
+    for windows in ranged_windows(obj):
+        records = []
+        for seconds in windows:
+            if seconds == cv.BASE_WINDOW_SECONDS:
+                names, at = (cv.BAD_BASE, cv.TOTAL_BASE), _ids(obj)
+            else:
+                names = (cv.BAD_RATE, cv.TOTAL_RATE)
+                at = {**_ids(obj), cv.WINDOW: format_duration(seconds)}
+            records += [(name, at) for name in (names[:1] if obj.is_spend else names)]
+        passes.append(records)
     return passes
 
 
