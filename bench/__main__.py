@@ -1,8 +1,13 @@
-"""``python -m bench``: every benchmark of issue #5, results in bench/RESULTS.md.
+"""``python -m bench``: every registered benchmark part, results in bench/RESULTS.md.
 
-python -m bench            # the full run (about 20 minutes on 2 CPUs)
-python -m bench --quick    # a smoke test in a few minutes (results in bench/out/)
-python -m bench --only timing,scaling
+python -m bench                    # every part (about 30 minutes on 2 CPUs)
+python -m bench --quick            # a smoke test in a few minutes (results in bench/out/)
+python -m bench --only cost,timing # refresh only those parts' sections of bench/RESULTS.md
+
+A part is a module with ``run(out: Path, quick: bool)`` returning its result and
+``markdown(result) -> str`` (its section, starting with its ``## `` title); register it
+in PARTS. Each section of RESULTS.md carries the command, commit, date and load it was
+measured with, and a run replaces only the sections of the parts it ran.
 """
 
 from __future__ import annotations
@@ -13,19 +18,39 @@ import pickle
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bench import accuracy, cost, history, report, rulesets, scaling, timing
+from bench import cost, report, scaling, timing
+from bench.progress import log
 from sloengine.sim import launch
-from sloengine.sim.exporter import serving
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("cost", "timing", "scaling")  # cost includes accuracy: they share one Prometheus
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+@dataclass(frozen=True)
+class Part:
+    run: Callable[[Path, bool], Any]
+    markdown: Callable[[Any], str]
+    # Not timed itself: runs alongside the other parts' set-up (the cost part waits for
+    # it to finish before it measures anything).
+    background: bool = False
+
+
+def _scaling(out: Path, quick: bool) -> scaling.ScalingResult:
+    log("4. generation scaling")
+    sizes = (10, 100, 1_000) if quick else scaling.SIZES
+    return scaling.run(out / "scaling", sizes, repeats=1 if quick else 3)
+
+
+PARTS: dict[str, Part] = {
+    "cost": Part(cost.run, cost.markdown),  # cost and accuracy: one Prometheus, one month
+    "timing": Part(timing.run, timing.markdown, background=True),
+    "scaling": Part(_scaling, report.scaling_markdown),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}"
     )
     parser.add_argument("--out", type=Path, default=HERE / "out", help="work directory")
-    parser.add_argument("--results", type=Path, help="default bench/RESULTS.md (full runs)")
+    parser.add_argument("--results", type=Path, help="default bench/RESULTS.md (not --quick)")
     parser.add_argument(
         "--rerender",
         action="store_true",
@@ -46,14 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     only = [p for p in args.only.split(",") if p]
     unknown = set(only) - set(PARTS)
     if unknown:
-        parser.error(f"unknown part(s) {sorted(unknown)}; choose from {PARTS}")
-    complete = not args.quick and set(only) == set(PARTS)
-    results = args.results or (HERE / "RESULTS.md" if complete else args.out / "RESULTS.md")
-    saved = args.out / "run.pickle"
+        parser.error(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    results = args.results or (args.out / "RESULTS.md" if args.quick else HERE / "RESULTS.md")
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
     if args.rerender:
-        with saved.open("rb") as fh:
-            previous: report.Run = pickle.load(fh)
-        report.write(previous, args.results or previous.results)
+        fresh = {}
+        for name in only:
+            saved = out / f"{name}.pickle"
+            if saved.exists():
+                with saved.open("rb") as fh:
+                    fresh[name] = report.render_part(pickle.load(fh), PARTS[name].markdown)
+        report.write_parts(results, fresh, list(PARTS))
         return 0
     if not launch.available():
         raise SystemExit(
@@ -62,73 +91,45 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
-    run = report.Run(command, args.quick, time.time(), report.machine())
-    run.load.append(("at start", os.getloadavg()))
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    runs = {
+        name: report.PartRun(name, command, args.quick, report.machine(), time.time())
+        for name in only
+    }
 
-    # promtool's alert-timing runs are not timed themselves, so they share the CPUs with
-    # building the month of history; nothing else runs while rule costs are measured.
+    def one(name: str) -> Any:
+        pr = runs[name]
+        pr.load.append(("at start", os.getloadavg()))
+        t = time.monotonic()
+        if name == "cost" and background:
+            # Nothing else runs while rule costs are measured.
+            pr.result = cost.run(out, args.quick, wait_for_background)
+        else:
+            pr.result = PARTS[name].run(out, args.quick)
+        pr.seconds = time.monotonic() - t
+        pr.stages = dict(getattr(pr.result, "stages", {}) or {})
+        pr.load.append(("at the end", os.getloadavg()))
+        with (out / f"{name}.pickle").open("wb") as fh:
+            pickle.dump(pr, fh)
+        return pr.result
+
     pool = ThreadPoolExecutor(max_workers=1)
-    timing_job: Future[timing.Result] | None = None
-    if "timing" in only:
-        log("3. alert timing: scenarios through promtool test rules (in the background)")
-        keys = ("outage",) if args.quick else ()
-        timing_job = pool.submit(timing.run, out / "timing", only=keys, workers=os.cpu_count() or 2)
+    background: dict[str, Future[Any]] = {
+        name: pool.submit(one, name) for name in only if PARTS[name].background
+    }
 
-    if "cost" in only:
-        t = time.monotonic()
-        days = 4 if args.quick else 31
-        log(f"1+2. cost and accuracy: building {days} days of history")
-        service, sets = rulesets.build(out / "rules")
-        run.rules_sha = report.sha(sets[rulesets.SLOENGINE].text)
-        texts = [sets[rulesets.SLOENGINE].text, sets[rulesets.OPTIMIZED].text]
-        month = history.build(out, days, texts, log)
-        run.month = month
-        run.stages.update(month.seconds)
-        if timing_job is not None:
-            log("  waiting for the alert-timing runs to finish before measuring")
-            run.timing = timing_job.result()
-            run.stages["alert timing (alongside the history)"] = run.timing.seconds
-        log("  measuring the three rule sets side by side")
-        with serving(month.scenario) as target:
-            # The simulator's series carry their own job and instance, as the history does.
-            config = launch.config(
-                rule_files=[rs.file for rs in sets.values()],
-                scrape=[target],
-                scrape_interval="1m",
-                keep_target_labels=True,
-            )
-            with history.running(month.tsdb, out / "prometheus", config) as s:
-                t_measure = time.monotonic()
-                run.cost = cost.measure(s, sets, 1 if args.quick else 5, log)
-                run.load.append(("while measuring cost", os.getloadavg()))
-                run.stages["cost measurement"] = time.monotonic() - t_measure
-                log("  accuracy: window ratios against the exact event counts")
-                t_acc = time.monotonic()
-                run.accuracy = accuracy.measure(s, service, sets, month.scenario, month.end)
-                run.stages["accuracy"] = time.monotonic() - t_acc
-        log(f"  done in {time.monotonic() - t:.0f} s")
+    def wait_for_background() -> None:
+        log("  waiting for the background parts to finish before measuring")
+        for job in background.values():
+            job.result()
 
-    if timing_job is not None and run.timing is None:
-        run.timing = timing_job.result()
-        run.stages["alert timing"] = run.timing.seconds
+    for name in only:
+        if not PARTS[name].background:
+            one(name)
+    wait_for_background()
     pool.shutdown()
-
-    if "scaling" in only:
-        t = time.monotonic()
-        log("4. generation scaling")
-        sizes = (10, 100, 1_000) if args.quick else scaling.SIZES
-        run.scaling = scaling.run(out / "scaling", sizes, repeats=1 if args.quick else 3)
-        run.stages["generation scaling"] = time.monotonic() - t
-        log(f"  done in {time.monotonic() - t:.0f} s")
-
-    run.seconds = time.monotonic() - started
-    run.results = results
-    with saved.open("wb") as fh:
-        pickle.dump(run, fh)
-    report.write(run, results)
-    log(f"all done in {run.seconds / 60:.1f} min")
+    fresh = {name: report.render_part(runs[name], PARTS[name].markdown) for name in only}
+    report.write_parts(results, fresh, list(PARTS))
+    log(f"all done in {(time.monotonic() - started) / 60:.1f} min")
     return 0
 
 

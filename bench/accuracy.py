@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from bench.rulesets import NAMES, SLOENGINE, RuleSet
+from bench import pyrra
+from bench.rulesets import NAMES, OPTIMIZED, SLOENGINE, RuleSet
 from sloengine import conventions as cv
 from sloengine.durations import parse_duration
 from sloengine.model import Objective, Service
@@ -64,8 +65,13 @@ def _truth_args(obj: Objective) -> dict[str, Any]:
     return {"threshold": float(spec.threshold)}
 
 
-def expressions(rs: RuleSet, slo: str, window: str) -> tuple[str, str | None]:
-    """The rule set's expression(s) for a window: (ratio, None) or (bad rate, total rate)."""
+def expressions(rs: RuleSet, slo: str, window: str) -> tuple[str, str | None] | None:
+    """The rule set's expression(s) for a window: (ratio, None) or (bad rate, total rate);
+    None when the set has no such window (Pyrra's windows are 1d1h43m and 4d6h51m)."""
+    if rs.name.startswith("pyrra"):
+        if window != pyrra.PERIOD:
+            return None
+        return pyrra.period_exprs(rs.text, f"{rs.service}-{slo}")
     for group in yaml.safe_load(rs.text)["groups"]:
         if rs.groups[group["name"]] != slo:
             continue
@@ -123,11 +129,15 @@ def measure(
                 assert exact, f"no bad events for {obj.name} over {window}"
                 truths[(obj.name, window)] = exact
                 for name in NAMES:
-                    got = ratio(server, expressions(sets[name], obj.name, window), t)
+                    exprs = expressions(sets[name], obj.name, window)
+                    if exprs is None:
+                        continue
+                    got = ratio(server, exprs, t)
                     rel = None if got is None or got != got else got / exact - 1
                     cells.setdefault((obj.name, window, name), Cell()).errors.append(rel)
         ours = base_expressions(sets[SLOENGINE], obj.name)
-        theirs = expressions(sets[NAMES[1]], obj.name, "5m")
+        theirs = expressions(sets[OPTIMIZED], obj.name, "5m")
+        assert theirs is not None
         gaps = []
         for t in instants:
             a, b = ratio(server, ours, t), ratio(server, theirs, t)

@@ -16,19 +16,24 @@ What is reported, per rule set:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench.rulesets import SLOENGINE, RuleSet
-from bench.slos import SERVICE
+from bench import accuracy, history, rulesets
+from bench.progress import log
+from bench.rulesets import GROUPED, RuleSet
+from sloengine import conventions as cv
 from sloengine.durations import parse_duration
-from sloengine.sim import client
+from sloengine.sim import client, launch
+from sloengine.sim.exporter import serving
 from sloengine.sim.launch import Server
 
 Log = Callable[[str], None]
@@ -76,6 +81,7 @@ class CostResult:
     rules: list[RuleCost]
     at: float
     measured_for: float
+    groups: int = 0  # groups of the grouped SLO (sloengine-grouped)
 
 
 def _labels(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -90,7 +96,7 @@ def _rule_name(rule: dict[str, Any]) -> str:
     if rule.get("alert"):
         labels = rule.get("labels") or {}
         severity = labels.get("severity") or labels.get("sloth_severity")
-        long_window = labels.get("long_window")
+        long_window = labels.get("long_window") or labels.get("long")
         return f"alert {severity}" + (f" {long_window}" if long_window else "")
     return f"{name}{{window={window}}}" if window and not name.endswith(str(window)) else name
 
@@ -181,10 +187,12 @@ def samples_touched(
 
 
 def series_created(server: Server, rs: RuleSet) -> int:
-    if rs.name == SLOENGINE:
-        expr = f'count({{__name__=~"sloengine:.+", service="{SERVICE}"}})'
+    if rs.is_sloengine:
+        expr = f'count({{__name__=~"sloengine:.+", service="{rs.service}"}})'
+    elif rs.name.startswith("pyrra"):
+        expr = f'count({{__name__=~"pyrra:.+", slo=~"{rs.service}-.+"}})'
     else:
-        expr = f'count({{__name__=~"slo:.+|sloth_slo_info", sloth_service="{rs.sloth_service}"}})'
+        expr = f'count({{__name__=~"slo:.+|sloth_slo_info", sloth_service="{rs.service}"}})'
     return int(client.scalar(server.url, expr) or 0)
 
 
@@ -193,7 +201,9 @@ def per_minute(group: dict[str, Any]) -> float:
     return 60 / parse_duration(str(group.get("interval", "1m")))
 
 
-def measure(server: Server, sets: dict[str, RuleSet], evaluations: int, log: Log) -> CostResult:
+def measure(
+    server: Server, sets: dict[str, RuleSet], evaluations: int, log: Log = log
+) -> CostResult:
     started = time.monotonic()
     groups, rule_times = watch(server, sets, evaluations, log)
     measured_for = time.monotonic() - started
@@ -201,6 +211,9 @@ def measure(server: Server, sets: dict[str, RuleSet], evaluations: int, log: Log
     log("  samples touched: every rule's expression with stats=all")
     touched = samples_touched(server, sets, at)
     result = CostResult({}, [], at, measured_for)
+    if GROUPED in sets:
+        base = f'{cv.TOTAL_BASE}{{service="{sets[GROUPED].service}"}}'
+        result.groups = int(client.scalar(server.url, f"count({base})", at) or 0)
     for rs in sets.values():
         mine = [g for g in groups.values() if g.rule_set == rs.name]
         by_slo: dict[str, float] = {}
@@ -247,3 +260,57 @@ def measure(server: Server, sets: dict[str, RuleSet], evaluations: int, log: Log
             query_seconds=query_seconds,
         )
     return result
+
+
+@dataclass
+class CostPart:
+    """The cost part's result: the month of history, rule cost and long-window accuracy."""
+
+    month: history.Month
+    cost: CostResult
+    accuracy: accuracy.AccuracyResult
+    rules_sha: str
+    stages: dict[str, float]
+
+
+def run(out: Path, quick: bool, before_measuring: Callable[[], None] | None = None) -> CostPart:
+    """Build the month, load every rule set into one Prometheus, measure cost, then accuracy.
+
+    ``before_measuring`` runs once the history is built, before anything is timed (the
+    caller waits there for background work that would share the CPUs).
+    """
+    days = 4 if quick else 31
+    log(f"1+2. cost and accuracy: building {days} days of history")
+    service, sets = rulesets.build(out / "rules")
+    sha = hashlib.sha256(sets[rulesets.SLOENGINE].text.encode()).hexdigest()[:12]
+    ranged = (rulesets.SLOENGINE, rulesets.OPTIMIZED, rulesets.PYRRA_PERFORMANCE, rulesets.GROUPED)
+    grouped = rulesets.grouped_service(out / "rules")
+    objectives = [*service.objectives, *grouped.objectives]
+    month = history.build(out, days, [sets[n].text for n in ranged], objectives, log)
+    stages = dict(month.seconds)
+    if before_measuring is not None:
+        before_measuring()
+    log("  measuring the rule sets side by side")
+    with serving(month.scenario) as target:
+        # The simulator's series carry their own job and instance, as the history does.
+        config = launch.config(
+            rule_files=[rs.file for rs in sets.values()],
+            scrape=[target],
+            scrape_interval="1m",
+            keep_target_labels=True,
+        )
+        with history.running(month.tsdb, out / "prometheus", config) as s:
+            t = time.monotonic()
+            cost = measure(s, sets, 1 if quick else 5, log)
+            stages["cost measurement"] = time.monotonic() - t
+            log("  accuracy: window ratios against the exact event counts")
+            t = time.monotonic()
+            acc = accuracy.measure(s, service, sets, month.scenario, month.end)
+            stages["accuracy"] = time.monotonic() - t
+    return CostPart(month, cost, acc, sha, stages)
+
+
+def markdown(result: CostPart) -> str:
+    from bench import report
+
+    return report.cost_markdown(result)

@@ -2,9 +2,12 @@
 
 1. The simulator writes the raw series (1m resolution, ending now) into TSDB blocks.
 2. A Prometheus over those blocks answers ``promtool tsdb create-blocks-from rules``
-   for every recording rule that another rule reads over a range: sloengine's two 5m
-   rates and Sloth-optimized's 5m ratio. (All other recorded series are read only at
-   the instant of evaluation, so their history cannot change what a rule costs.)
+   for every recording rule that another rule reads over a range or at an offset:
+   sloengine's 5m base rates, then (a second and third pass, once the first pass's
+   blocks are in) its 1h and 1d tiles (``sloengine.rules.ranged_records``);
+   Sloth-optimized's 5m ratio and Pyrra's performance-mode 5m increases. (All other
+   recorded series are read only at the instant of evaluation, so their history cannot
+   change what a rule costs.)
 3. A Prometheus with ordinary block settings compacts everything, as a server that has
    run for a month would have, before anything is measured.
 """
@@ -23,6 +26,8 @@ from typing import Any
 import yaml
 
 from bench.slos import SERVICE
+from sloengine.model import Objective
+from sloengine.rules import ranged_passes
 from sloengine.sim import client, launch
 from sloengine.sim.backfill import backfill, backfill_rules, count_blocks
 from sloengine.sim.traffic import Incident, Scenario, Scope, Traffic
@@ -30,9 +35,8 @@ from sloengine.sim.traffic import Incident, Scenario, Scope, Traffic
 DAY = 86400
 HOUR = 3600
 STEP = 60  # raw resolution: a 1m scrape interval
-# Rules whose history other rules read over a range (everything else reads "now").
-RANGED_RECORDS = ("sloengine:sli_bad:rate5m", "sloengine:sli_total:rate5m")
-SLOTH_RANGED = "slo:sli_error:ratio_rate5m"
+# Rules of the baselines whose history other rules read over a range (the rest read "now").
+OTHER_RANGED = ("slo:sli_error:ratio_rate5m", "pyrra:increase5m")
 RETENTION = "45d"  # enough for a 30d SLO; blocks compact up to 10% of it, like production
 
 # (kind, nights before the last one, start hour UTC, hours, intensity, provider or None).
@@ -97,20 +101,46 @@ class Month:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def ranged_groups(rule_texts: Sequence[str]) -> list[dict[str, Any]]:
-    """Each group's recording rules whose history other rules read, as a group of its own.
+def _stage(rule: dict[str, Any], passes: list[list[tuple[str, dict[str, str]]]]) -> int | None:
+    """Which backfill pass a rule belongs to (0 first), or None when nothing reads its past:
+    the base rates and the baselines' ranged rules first, then each tile in turn."""
+    if rule.get("record") in OTHER_RANGED:
+        return 0
+    labels = rule.get("labels") or {}
+    for i, records in enumerate(passes):
+        for record, at in records:
+            if rule.get("record") == record and all(labels.get(k) == v for k, v in at.items()):
+                return i
+    return None
+
+
+def ranged_groups(
+    rule_texts: Sequence[str], objectives: Sequence[Objective]
+) -> list[list[dict[str, Any]]]:
+    """The recording rules whose history other rules read, as groups, in passes: a pass
+    reads only what the passes before it wrote.
 
     A group's rules keep sharing a group, so they share its evaluation instants, as they
     do on a live server (sloengine divides a bad rate by a total rate recorded together).
     """
-    wanted = (*RANGED_RECORDS, SLOTH_RANGED)
-    out = []
+    ranged = {(o.service, o.name): ranged_passes(o) for o in objectives}
+    passes: list[list[dict[str, Any]]] = []
     for text in rule_texts:
         for group in yaml.safe_load(text)["groups"]:
-            rules = [r for r in group["rules"] if r.get("record") in wanted]
-            if rules:
-                out.append({"name": group["name"], "interval": group["interval"], "rules": rules})
-    return out
+            by_pass: dict[int, list[dict[str, Any]]] = {}
+            for rule in group["rules"]:
+                labels = rule.get("labels") or {}
+                own = ranged.get((labels.get("service", ""), labels.get("slo", "")), [])
+                stage = _stage(rule, own)
+                if stage is not None:
+                    by_pass.setdefault(stage, []).append(rule)
+            for stage, rules in by_pass.items():
+                while len(passes) <= stage:
+                    passes.append([])
+                passes[stage].append(
+                    {"name": group["name"], "interval": group["interval"], "rules": rules}
+                )
+    return passes
 
 
 def backfill_groups(
@@ -176,7 +206,11 @@ def running(
 
 
 def build(
-    out: Path, days: int, rule_texts: Sequence[str], log: Callable[[str], None] = print
+    out: Path,
+    days: int,
+    rule_texts: Sequence[str],
+    objectives: Sequence[Objective],
+    log: Callable[[str], None] = print,
 ) -> Month:
     """Backfill ``days`` of raw and recording-rule history ending now, then compact it."""
     tsdb = out / "tsdb"
@@ -193,12 +227,13 @@ def build(
     month.seconds["raw backfill"] = time.monotonic() - t
 
     t = time.monotonic()
-    groups = ranged_groups(rule_texts)
-    rules = sum(len(g["rules"]) for g in groups)
-    log(f"  recording-rule history: {rules} rules x {days}d at 1m")
-    with running(tsdb, out / "prometheus-backfill", compaction=False) as server:
-        backfill_groups(server, groups, start, end, out / "rule-backfill")
-    move_blocks(out / "rule-backfill", tsdb)
+    passes = ranged_groups(rule_texts, objectives)
+    for i, groups in enumerate(passes):
+        rules = sum(len(g["rules"]) for g in groups)
+        log(f"  recording-rule history, pass {i + 1}/{len(passes)}: {rules} rules x {days}d at 1m")
+        with running(tsdb, out / f"prometheus-backfill-{i}", compaction=False) as server:
+            backfill_groups(server, groups, start, end, out / "rule-backfill")
+        move_blocks(out / "rule-backfill", tsdb)
     month.seconds["rule backfill"] = time.monotonic() - t
     month.blocks_before_compaction = count_blocks(tsdb)
 

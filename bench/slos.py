@@ -48,6 +48,19 @@ COST_SLOS = spec(
 """,
 )
 
+# One grouped SLO for its cost per group: availability per (provider, feature), the
+# simulator's 3 x 3 = 9 groups, as its own service so its series stay apart.
+GROUPED_SERVICE = "chat-assistant-grouped"
+GROUPED_SLOS = spec(
+    SERVICE,
+    """\
+  - name: availability-by-provider-feature
+    objective: 99.5
+    sli: {success_rate: {include: [guardrail_rejections]}}
+    group_by: [provider, feature]
+""",
+).replace(f"service: {SERVICE}\n", f"service: {GROUPED_SERVICE}\n", 1)
+
 # One SLO for the alert-timing scenarios: 99.9% makes the four thresholds 1.44%, 0.6%,
 # 0.3% and 0.1% errors, the Workbook's own example.
 TIMING_SERVICE = "timing"

@@ -15,6 +15,7 @@ threshold. For a constant error ratio after a clean history this fires at the Wo
 from __future__ import annotations
 
 import math
+import os
 import re
 import subprocess
 import time
@@ -27,6 +28,7 @@ from typing import Any
 import yaml
 
 from bench import sloth
+from bench.progress import log
 from bench.slos import TIMING_SERVICE, TIMING_SLOS, as_sloth, load
 from sloengine.budget import AlertWindow, detection_seconds
 from sloengine.durations import parse_duration
@@ -389,7 +391,19 @@ class Result:
     seconds: float = 0.0
 
 
-def run(out: Path, *, only: Sequence[str] = (), workers: int = 2) -> Result:
+def run(out: Path, quick: bool) -> Result:
+    """The part: every scenario (the full outage only, quick) on every CPU."""
+    log("3. alert timing: scenarios through promtool test rules")
+    return measure(out / "timing", only=("outage",) if quick else (), workers=os.cpu_count() or 2)
+
+
+def markdown(result: Result) -> str:
+    from bench import report
+
+    return report.timing_markdown(result)
+
+
+def measure(out: Path, *, only: Sequence[str] = (), workers: int = 2) -> Result:
     """Every scenario through promtool for sloengine and Sloth, in parallel."""
     started = time.monotonic()
     service = load(TIMING_SLOS, out / "slos", "timing")

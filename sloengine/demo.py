@@ -33,7 +33,7 @@ from sloengine.evaluate import Evaluator
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
-from sloengine.rules import render, rule_groups
+from sloengine.rules import ranged_passes, render, rule_groups
 from sloengine.scheduler import Engine, watch
 from sloengine.server import address, check_free
 from sloengine.sim.backfill import backfill, backfill_rules
@@ -84,14 +84,30 @@ def _rule_file(groups: list[dict[str, Any]]) -> str:
     return yaml.safe_dump({"groups": groups}, sort_keys=False)
 
 
-def base_rules(service: Service) -> str:
-    """The rule file with only the 5m base series, which every longer window reads."""
+def base_rules(service: Service, stage: int = 0) -> str:
+    """The rule file with only the series whose history other rules read, one backfill
+    pass of them (``rules.ranged_records``): 0, the 5m base series; 1 and 2, the 1h and
+    1d tiles the longer windows sum. Empty of groups when no SLO has that pass."""
+    wanted = {
+        (record, tuple(sorted(at.items())))
+        for obj in service.objectives
+        for record, at in ([*ranged_passes(obj), []])[min(stage, len(ranged_passes(obj)))]
+    }
     groups = []
     for group in rule_groups(service):
-        rules = [r for r in group["rules"] if r.get("record") in (cv.BAD_BASE, cv.TOTAL_BASE)]
+        rules = [
+            r
+            for r in group["rules"]
+            if "record" in r and (r["record"], tuple(sorted(_ids_of(r).items()))) in wanted
+        ]
         if rules:
             groups.append({**group, "rules": rules})
     return _rule_file(groups)
+
+
+def _ids_of(rule: dict[str, Any]) -> dict[str, str]:
+    labels = rule.get("labels") or {}
+    return {k: labels[k] for k in (cv.SERVICE, cv.SLO, cv.WINDOW) if k in labels}
 
 
 def budget_rules(service: Service) -> str:
@@ -145,8 +161,11 @@ def run_demo(
         )
         interval = service.objectives[0].interval
         base, budgets = work / "base.rules.yml", work / "budget.rules.yml"
-        base.write_text(base_rules(service))
-        _backfill_rules(tsdb, base, start, end, interval, work)
+        for stage in range(3):  # the base rates, then the 1h and 1d tiles built from them
+            text = base_rules(service, stage)
+            if yaml.safe_load(text)["groups"]:
+                base.write_text(text)
+                _backfill_rules(tsdb, base, start, end, interval, work / f"pass-{stage}")
         # The budget groups run every few minutes; their last few evaluations let status
         # read the SLO window before Prometheus first evaluates them itself.
         budgets.write_text(budget_rules(service))

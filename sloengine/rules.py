@@ -1,10 +1,13 @@
 """Prometheus recording and alerting rules for resolved SLOs, as plain data then YAML.
 
-Cost and exactness: the long windows (1h, 1d, 3d and the 30d SLO window, for 30d) are
-built from two recorded 5m series, numerator and denominator apart, so a 30d ratio reads
-2 x 43,200 samples instead of every raw series for 30 days, and stays event-weighted (a
-ratio is never averaged). The short windows (5m, 30m, 2h, 6h) decide when an alert
-resets, so they are read exactly from the raw series; being short, they are cheap.
+Cost and exactness: only the 5m base rates and the 1h window read the raw series. Every
+other window is a sum of non-overlapping tiles read at offsets: 30m is the 5m base rate
+at offsets 0, 5m, ..., 25m, 2h, 6h and 1d the recorded 1h window at whole hours, 3d and
+30d the recorded 1d window at whole days. A 30d ratio reads 2 x 30 samples instead of
+every raw series for 30 days (or 2 x 43,200 recorded samples for an average), stays
+event-weighted (a ratio is never averaged), and is exact: the tiles neither overlap nor
+lag, so short windows reset and long windows fire on the Workbook's minute. Numerator
+and denominator are summed apart.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from sloengine.errors import printable
 from sloengine.model import Objective, Service, group_text
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
-from sloengine.windows import alert_windows, raw_windows
+from sloengine.windows import (
+    alert_windows,
+    ranged_windows,
+    raw_windows,
+    tile_windows,
+    tileable,
+    tiles_of,
+)
 from sloengine.yamlwriter import dump_yaml
 
 Rule = dict[str, Any]
@@ -43,7 +53,8 @@ def _sel(obj: Objective, **extra: str) -> str:
 
 
 def window_rate(obj: Objective, base: str, seconds: int) -> str:
-    """Per-second rate over ``seconds`` built from a recorded base-window rate.
+    """Per-second rate over ``seconds`` built from a recorded base-window rate, for an
+    evaluation interval that does not divide 5m (tiles would overlap there).
 
     The base rate covers 5m and is recorded every interval i, so consecutive samples
     overlap: their average over W lags the true W-window by (5m - i) / 2. The newest
@@ -62,6 +73,38 @@ def window_rate(obj: Objective, base: str, seconds: int) -> str:
     return f"clamp_min({average} + {number(lag / seconds)} * {edge}, 0)"
 
 
+def tile_series(obj: Objective, base: str, rate: str, tile: int) -> str:
+    """The recorded series of one tile: the 5m base rate, or the 1h or 1d window."""
+    if tile == cv.BASE_WINDOW_SECONDS:
+        return base + _sel(obj)
+    return rate + _sel(obj, window=format_duration(tile))
+
+
+def tiled_rate(obj: Objective, base: str, rate: str, seconds: int) -> str:
+    """Per-second rate over ``seconds`` as the sum of the tiles that cover it, newest first.
+
+    Each tile is the rate over the ``tile`` seconds ending at its offset; the rules of a
+    group evaluate on a grid of whole intervals, so ``offset`` reads the sample recorded
+    exactly that long ago and the tiles meet without overlap. A tile with no sample at
+    its offset (before the rules ran that long, or after a gap) counts as no events:
+    ``or <tile> * 0`` keeps the sum (and a group's labels) instead of dropping it.
+    """
+    parts: list[tuple[int, list[str]]] = []  # (tile, terms)
+    for tile, offset in tiles_of(seconds):
+        series = tile_series(obj, base, rate, tile)
+        term = series
+        if offset:
+            term = f"({series} offset {format_duration(offset)} or {series} * 0)"
+        if parts and parts[-1][0] == tile:
+            parts[-1][1].append(term)
+        else:
+            parts.append((tile, [term]))
+    if len(parts) == 1:
+        return f"({' + '.join(parts[0][1])}) / {len(parts[0][1])}"
+    weighted = [f"({' + '.join(terms)}) * {tile}" for tile, terms in parts]
+    return f"({' + '.join(weighted)}) / {seconds}"
+
+
 def window_count(obj: Objective, base: str, rate: str, seconds: int) -> str:
     """Events seen in the last ``seconds``, for the ``min_events`` guards.
 
@@ -71,7 +114,7 @@ def window_count(obj: Objective, base: str, rate: str, seconds: int) -> str:
     counts as no events, which errs towards not paging on thin data).
     """
     window = format_duration(seconds)
-    if seconds in raw_windows(obj):
+    if seconds in raw_windows(obj) or tileable(obj, seconds):  # counts only what was seen
         return f"{rate}{_sel(obj, window=window)} * {seconds}"
     return f"sum_over_time({base}{_sel(obj)}[{window}]) * {obj.interval}"
 
@@ -117,19 +160,57 @@ def window_exprs(obj: Objective, seconds: int) -> tuple[str, str]:
     if seconds in raw_windows(obj):
         raw = obj.queries(seconds)
         return raw.bad, raw.total or ""
+    if tileable(obj, seconds):
+        return (
+            tiled_rate(obj, cv.BAD_BASE, cv.BAD_RATE, seconds),
+            tiled_rate(obj, cv.TOTAL_BASE, cv.TOTAL_RATE, seconds),
+        )
     return window_rate(obj, cv.BAD_BASE, seconds), window_rate(obj, cv.TOTAL_BASE, seconds)
 
 
-def _window_rules(obj: Objective, seconds: int) -> list[Rule]:
-    """The bad rate, total rate and burn rate over one window."""
+def _window_rules(obj: Objective, seconds: int, burn: bool = True) -> list[Rule]:
+    """The bad rate, total rate and burn rate over one window (a tile no alert reads
+    needs no burn rate)."""
     window = format_duration(seconds)
     at = {**obj.labels, **_ids(obj), cv.WINDOW: window}
     bad, total = window_exprs(obj, seconds)
     rules: list[Rule] = [{"record": cv.BAD_RATE, "expr": bad, "labels": at}]
     if not obj.is_spend:
         rules.append({"record": cv.TOTAL_RATE, "expr": total, "labels": at})
-    rules.append({"record": cv.BURN_RATE, "expr": burn_expr(obj, window), "labels": at})
+    if burn:
+        rules.append({"record": cv.BURN_RATE, "expr": burn_expr(obj, window), "labels": at})
     return rules
+
+
+def main_windows(obj: Objective) -> list[int]:
+    """Windows recorded every evaluation interval: the alerts' and the roll-up tiles."""
+    return sorted({*alert_windows(obj), *tile_windows(obj)})
+
+
+def ranged_passes(obj: Objective) -> list[list[tuple[str, dict[str, str]]]]:
+    """The recorded series whose history other rules read (at offsets), as (record,
+    labels), in backfill passes: the 5m base rates and the 1h tile (both read raw
+    series), then the 1d tile (which reads the 1h tile); a pass reads only raw series and
+    what the passes before it recorded. A backfill of these over a range makes every
+    window whole from the first evaluation."""
+    passes = []
+    names: tuple[str, ...]
+    for windows in ranged_windows(obj):
+        records = []
+        for seconds in windows:
+            if seconds == cv.BASE_WINDOW_SECONDS:
+                names, at = (cv.BAD_BASE, cv.TOTAL_BASE), _ids(obj)
+            else:
+                names = (cv.BAD_RATE, cv.TOTAL_RATE)
+                at = {**_ids(obj), cv.WINDOW: format_duration(seconds)}
+            records += [(name, at) for name in (names[:1] if obj.is_spend else names)]
+        passes.append(records)
+    return passes
+
+
+def ranged_records(obj: Objective) -> list[tuple[str, dict[str, str]]]:
+    """Every pass of ``ranged_passes``, in order."""
+    return [record for each in ranged_passes(obj) for record in each]
 
 
 def recording_rules(obj: Objective) -> list[Rule]:
@@ -139,8 +220,9 @@ def recording_rules(obj: Objective) -> list[Rule]:
     rules: list[Rule] = [{"record": cv.BAD_BASE, "expr": base.bad, "labels": ids}]
     if base.total is not None:
         rules.append({"record": cv.TOTAL_BASE, "expr": base.total, "labels": ids})
-    for seconds in alert_windows(obj):
-        rules += _window_rules(obj, seconds)
+    alerted = set(alert_windows(obj))
+    for seconds in main_windows(obj):
+        rules += _window_rules(obj, seconds, burn=seconds in alerted)
     active = obj.active_windows()
     current = min((w.long_seconds for w in active), default=obj.period)
     rules.append(
@@ -156,11 +238,11 @@ def recording_rules(obj: Objective) -> list[Rule]:
 def budget_rules(obj: Objective) -> list[Rule]:
     """The SLO window and the budget metadata, for the slower budget group.
 
-    No alert reads the SLO window, and it is the costliest rule by far (a 30d window
-    averages 43,200 base samples per series): a budget needs no fresher figure than
-    every couple of minutes.
+    No alert reads the SLO window, and a budget needs no fresher figure than every
+    couple of minutes (without tiles a 30d window averages 43,200 base samples per
+    series, by far the costliest rule).
     """
-    rolling = obj.period not in alert_windows(obj) and not obj.calendar_month
+    rolling = obj.period not in main_windows(obj) and not obj.calendar_month
     rules = _window_rules(obj, obj.period) if rolling else []
     return rules + metadata_rules(obj, {**obj.labels, **_ids(obj)})
 

@@ -24,6 +24,7 @@ from sloengine.model import Objective, Service
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
 from sloengine.rules import Rule, header, rule_groups
+from sloengine.windows import exact
 from sloengine.yamlwriter import dump_yaml
 
 EVENTS_PER_MINUTE = 1000.0
@@ -182,10 +183,15 @@ def outage_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
     phases = [Phase(history, 0.0), Phase(length, outage), Phase(recovery, 0.0)]
     checks = [_check(_alerts_query(obj), history, [])]
     for w, seconds in sorted(detect.items(), key=lambda kv: kv[1]):
-        # Evaluations land on whole intervals: the alert may not fire before the last
-        # evaluation ahead of the Workbook's time, and must fire by one interval after it.
-        quiet_at = history + math.floor(seconds / 60) - 1
-        fire_at = history + _minutes(seconds) + 1
+        # Evaluations land on whole intervals: tiled windows fire at the first evaluation
+        # after the Workbook's time and not before; an averaged window (one tiles cannot
+        # build) may lag by one interval.
+        if exact(obj):
+            quiet_at = history + _minutes(seconds) - 1
+            fire_at = history + math.floor(seconds / 60) + 1
+        else:
+            quiet_at = history + math.floor(seconds / 60) - 1
+            fire_at = history + _minutes(seconds) + 1
         if quiet_at > history:
             checks.append(_check(_alerts_query(obj, w), quiet_at, []))
         checks.append(_check(_alerts_query(obj, w), fire_at, _expect(obj, [w])))

@@ -16,7 +16,8 @@ from sloengine.durations import format_duration
 from sloengine.inputs import plan
 from sloengine.loading import load_specs
 from sloengine.model import Objective, Service
-from sloengine.rules import render
+from sloengine.rules import ranged_records, render
+from sloengine.windows import raw_windows, tile_windows, tileable, tiles_of
 
 EXAMPLES = sorted((ROOT / "slos").glob("*.yaml"))
 FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("*.yaml"))
@@ -146,23 +147,78 @@ def test_every_example_alert_links_a_runbook_that_exists_in_runbooks() -> None:
 
 
 @pytest.mark.parametrize("obj", objectives(), ids=lambda o: f"{o.service}/{o.name}")
-def test_long_windows_read_recorded_series_never_the_raw_metrics(obj: Objective) -> None:
+def test_windows_past_the_base_read_recorded_series_never_the_raw_metrics(obj: Objective) -> None:
+    """Only the 5m base rates (and short windows tiles cannot build) read raw series."""
     (service,) = [s for s in services(EXAMPLES + FIXTURES) if s.name == obj.service]
     raw_names = {series.metric for series in plan(obj).series}
     assert raw_names
-    short = {w.short_seconds for w in obj.active_windows()} | {cv.BASE_WINDOW_SECONDS}
-    long_rules = [
+    recorded = [
         r
         for r in rules_of(service)
         if r.get("record") in (cv.BAD_RATE, cv.TOTAL_RATE)
         and r["labels"][cv.SLO] == obj.name
-        and _seconds(r["labels"][cv.WINDOW]) not in short
+        and _seconds(r["labels"][cv.WINDOW]) not in raw_windows(obj)
     ]
-    assert long_rules, "the SLO window at least is a long window"
-    for rule in long_rules:
-        assert "avg_over_time(sloengine:sli_" in rule["expr"]
+    assert recorded, "the SLO window at least is built from recorded series"
+    for rule in recorded:
+        tiled = tileable(obj, _seconds(rule["labels"][cv.WINDOW]))
+        # Tiles are instant samples at offsets; other windows average the base rate.
+        assert ("[" not in rule["expr"]) == tiled
+        assert ("avg_over_time(sloengine:sli_" in rule["expr"]) == (not tiled)
         for name in raw_names:
             assert not re.search(rf"\b{re.escape(name)}\b", rule["expr"]), rule["expr"]
+
+
+H, D = 3600, 86400
+
+
+@pytest.mark.parametrize(
+    ("window", "tiles"),
+    [
+        ("5m", [(300, 0)]),
+        ("30m", [(300, 300 * k) for k in range(6)]),
+        ("1h", [(300, 300 * k) for k in range(12)]),
+        ("6h", [(H, H * k) for k in range(6)]),
+        ("1d", [(H, H * k) for k in range(24)]),
+        ("3d", [(D, D * k) for k in range(3)]),
+        ("1h10m", [(H, 0), (300, H), (300, H + 300)]),
+        ("30d", [(D, D * k) for k in range(30)]),
+    ],
+)
+def test_a_window_is_the_longest_tiles_shorter_than_it_newest_first_without_overlap(
+    window: str, tiles: list[tuple[int, int]]
+) -> None:
+    assert tiles_of(_seconds(window)) == tiles
+
+
+def test_a_30d_slo_records_the_1h_and_1d_tiles_and_reads_30_samples_per_series_for_30d() -> None:
+    (service,) = services([ROOT / "slos" / "chat-assistant.yaml"])
+    obj = service.objectives[0]
+    assert obj.period == 30 * D and tile_windows(obj) == [H, D]
+    thirty = next(
+        r
+        for r in rules_of(service)
+        if r.get("record") == cv.TOTAL_RATE
+        and r["labels"][cv.SLO] == obj.name
+        and r["labels"][cv.WINDOW] == "30d"
+    )
+    day = f'sloengine:sli_total:rate{{service="{obj.service}", slo="{obj.name}", window="1d"}}'
+    terms = [day] + [f"({day} offset {k}d or {day} * 0)" for k in range(1, 30)]
+    assert thirty["expr"] == f"({' + '.join(terms)}) / 30"
+
+
+def test_the_ranged_records_are_the_base_rates_then_the_tiles_in_backfill_order() -> None:
+    (service,) = services([ROOT / "slos" / "gateway.yaml"])
+    obj = service.objectives[0]
+    ids = {cv.SERVICE: obj.service, cv.SLO: obj.name}
+    assert ranged_records(obj) == [
+        (cv.BAD_BASE, ids),
+        (cv.TOTAL_BASE, ids),
+        (cv.BAD_RATE, {**ids, cv.WINDOW: "1h"}),
+        (cv.TOTAL_RATE, {**ids, cv.WINDOW: "1h"}),
+        (cv.BAD_RATE, {**ids, cv.WINDOW: "1d"}),
+        (cv.TOTAL_RATE, {**ids, cv.WINDOW: "1d"}),
+    ]
 
 
 def test_a_burn_rate_divides_bad_by_total_over_the_same_window_never_averaging_ratios() -> None:
