@@ -729,13 +729,18 @@ def save(result: Result, out: Path) -> None:
 
 def merged(result: Result, saved: Path) -> Result:
     """``result`` with the parts it did not measure taken from the run saved before it
-    (``--only`` re-measures a part and keeps the others); both commands are named."""
+    (``--only`` re-measures a part and keeps the others); both commands are named, with
+    when each started and how long it took."""
     with saved.open("rb") as fh:
         before: Result = pickle.load(fh)
     if before.quick != result.quick:
         return result
     return Result(
-        command=f"{before.command}`, then `{result.command}",
+        command=(
+            f"{before.command}` (from {before.machine['date']}, {before.seconds / 60:.0f} min)"
+            f" and `{result.command}` (from {result.machine['date']}, "
+            f"{result.seconds / 60:.0f} min)"
+        ),
         quick=result.quick,
         machine=result.machine,
         load=[*before.load, *result.load],
