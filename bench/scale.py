@@ -82,6 +82,10 @@ SCHEDULER_SLOS = 10_000
 QUICK_SCHEDULER_SLOS = 1_000
 CYCLES = 6  # the first (alert rows created, first looks) and five steady ones
 TARGET_CYCLE_SECONDS = 2.0
+SCRAPE_INTERVAL, SCRAPE_TIMEOUT = "1m", "55s"  # the recorded series' exposition
+# Seconds per scheduler query (`sloengine run --timeout`; the CLI's default is 10): the
+# one query of every recorded series took Prometheus 18 s on the VM at a load of 40.
+QUERY_TIMEOUT = 60.0
 WARMUP_LIMIT = 240.0  # seconds to wait for every group's first evaluation
 STEP = 60  # the rules' interval, and the base history's resolution
 BLOCK = 7200  # promtool's block window; Prometheus compacts them before measuring
@@ -651,7 +655,10 @@ def scheduler(out: Path, quick: bool, log: Log) -> SchedulerResult:
     series = text.count("\n")
     log(f"  {n:,} SLOs: {series:,} recorded series served ({len(body) / 2**20:.0f} MB)")
     with serving_exposition(lambda: body) as target:
-        config = launch.config(scrape=[target], scrape_interval="15s")
+        config = launch.config(scrape=[target], scrape_interval=SCRAPE_INTERVAL)
+        # 14 MB a scrape: on a loaded machine the default 10s timeout loses scrapes, and
+        # the series go stale.
+        config["scrape_configs"][0]["scrape_timeout"] = SCRAPE_TIMEOUT
         with launch.running(work / "tsdb", config, workdir=work / "prometheus", timeout=120) as s:
             prom = cycle_data.Prom(s)
             while (
@@ -666,7 +673,7 @@ def scheduler(out: Path, quick: bool, log: Log) -> SchedulerResult:
             profile = work / "profile.txt"
             started = time.monotonic()
             measure = run_sloengine(
-                prom, slo_dir, "recorded", CYCLES, work / "state.db", n, profile
+                prom, slo_dir, "recorded", CYCLES, work / "state.db", n, profile, QUERY_TIMEOUT
             )
             worker_seconds = time.monotonic() - started
             log("    the scheduler's queries with stats=all")
@@ -727,12 +734,16 @@ def save(result: Result, out: Path) -> None:
     (out / "scale.json").write_text(json.dumps(asdict(result), indent=1, default=str))
 
 
-def merged(result: Result, saved: Path) -> Result:
+def _load(saved: Path) -> Result:
+    with saved.open("rb") as fh:
+        result: Result = pickle.load(fh)
+    return result
+
+
+def merged(result: Result, before: Result) -> Result:
     """``result`` with the parts it did not measure taken from the run saved before it
     (``--only`` re-measures a part and keeps the others); both commands are named, with
     when each started and how long it took."""
-    with saved.open("rb") as fh:
-        before: Result = pickle.load(fh)
     if before.quick != result.quick:
         return result
     return Result(
@@ -947,10 +958,10 @@ def _scheduler_markdown(s: SchedulerResult) -> list[str]:
         f"- **Recorded series, written directly**: not computed from raw data. A static "
         f"exposition of {s.series:,} series (every SLO's `{cv.BAD_RATE}` and "
         f"`{cv.TOTAL_RATE}` at every window it reads, its `{cv.BAD_BASE}`, whose sample age "
-        "the scheduler checks) is scraped every 15s by an otherwise empty Prometheus. One SLO "
+        "the scheduler checks) is scraped every minute by an otherwise empty Prometheus. One SLO "
         "in a hundred burns fast enough to page, four in a hundred enough for a ticket.",
         "- **A cycle** is `Engine.cycle()` (bench/cycle/sloengine_worker.py, in a process of "
-        "its own): read and judge every SLO, advance alert state in SQLite, deliver (to a "
+        f"its own, `--timeout {QUERY_TIMEOUT:g}`): read and judge every SLO, advance alert state in SQLite, deliver (to a "
         "console notifier writing nowhere), update the gauges. The first cycle creates every "
         "alert row and takes a *first look* (a few raw queries) at every SLO that opens an "
         "incident, so it is reported apart. Requests are counted by Prometheus "
@@ -1018,8 +1029,7 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out.resolve()
     saved, rendered = out / "scale.pickle", out / "scale.md"
     if args.rerender:
-        with saved.open("rb") as fh:
-            result: Result = pickle.load(fh)
+        result = _load(saved)
     else:
         if not launch.available():
             raise SystemExit(f"{launch.PROMETHEUS} or {launch.PROMTOOL} not found")
@@ -1027,9 +1037,10 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(parts) - set(PARTS)
         if unknown:
             parser.error(f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
+        before = _load(saved) if args.only and saved.exists() else None
         result = run(out, args.quick, parts=parts)
-        if args.only and saved.exists():
-            result = merged(result, saved)
+        if before is not None:
+            result = merged(result, before)
             save(result, out)
     rendered.write_text(markdown(result))
     _log(f"wrote {rendered}")
