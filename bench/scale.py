@@ -734,9 +734,16 @@ def save(result: Result, out: Path) -> None:
     (out / "scale.json").write_text(json.dumps(asdict(result), indent=1, default=str))
 
 
+class _Unpickler(pickle.Unpickler):
+    """Reads results saved by ``python -m bench.scale`` before it saved them as bench.scale's."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class("bench.scale" if module == "__main__" else module, name)
+
+
 def _load(saved: Path) -> Result:
     with saved.open("rb") as fh:
-        result: Result = pickle.load(fh)
+        result: Result = _Unpickler(fh).load()
     return result
 
 
@@ -1048,4 +1055,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Through the module, so the saved result's classes are bench.scale's, not __main__'s,
+    # and the report (which imports bench.scale) can read it.
+    from bench.scale import main as module_main
+
+    raise SystemExit(module_main())
