@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import cost, report, scaling, timing
+from bench import cipath, cost, detectors, report, scale, scaling, timing
 from bench.progress import log
 from sloengine.sim import launch
 
@@ -50,6 +50,9 @@ PARTS: dict[str, Part] = {
     "cost": Part(cost.run, cost.markdown),  # cost and accuracy: one Prometheus, one month
     "timing": Part(timing.run, timing.markdown, background=True),
     "scaling": Part(_scaling, report.scaling_markdown),
+    "cipath": Part(cipath.run, cipath.markdown),  # the generated promtool proofs, as CI runs them
+    "detectors": Part(detectors.run, detectors.markdown),
+    "scale": Part(scale.run, scale.markdown),  # 1,000/5,000 SLOs in Prometheus; 10,000 scheduled
 }
 
 
