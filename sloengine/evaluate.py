@@ -13,6 +13,7 @@ same verdicts on the same rates.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -221,6 +222,7 @@ def _one(samples: list[Any]) -> float:
     return sum(s.value for s in samples) if samples else 0.0
 
 
+@functools.cache  # a cycle reads a handful of window labels on every one of its series
 def _seconds(window: str) -> int:
     return round(parse_duration(window))
 

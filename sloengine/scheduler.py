@@ -98,6 +98,7 @@ class EngineMetrics:
             registry=r,
         )
         ids = [cv.SERVICE, cv.SLO]
+        self._children: dict[tuple[int, tuple[str, ...]], Gauge] = {}
         self.remaining = Gauge(
             "sloengine_slo_error_budget_remaining",
             "Share of the error budget left",
@@ -134,15 +135,24 @@ class EngineMetrics:
             states[s.key] = max(states.get(s.key, 0), rank)
             healths.setdefault(s.key, set()).add(s.health)
         for key, value in remaining.items():
-            self.remaining.labels(*key).set(value)
+            self._child(self.remaining, key).set(value)
         for at, value in burns.items():
-            self.burn.labels(*at).set(value)
+            self._child(self.burn, at).set(value)
         for key, rank in states.items():
-            self.state.labels(*key).set(rank)
+            self._child(self.state, key).set(rank)
         for key, seen in healths.items():
             worst = next((h for h in reversed(Health) if h in seen), Health.OK)
             for health in Health:
-                self.healthy.labels(*key, health).set(1 if health == worst else 0)
+                self._child(self.healthy, (*key, health)).set(1 if health == worst else 0)
+
+    def _child(self, gauge: Gauge, values: tuple[str, ...]) -> Gauge:
+        """``gauge.labels(*values)``, kept: at 10,000 SLOs a cycle sets 150,000 gauges, and
+        looking each up anew was a tenth of the cycle."""
+        key = (id(gauge), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = gauge.labels(*values)
+        return child
 
 
 class Engine:

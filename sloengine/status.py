@@ -8,6 +8,7 @@ same rates give the same verdict.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from sloengine.conventions import Mode, Severity
 from sloengine.durations import format_duration
 from sloengine.model import Objective
 from sloengine.spec import SLIKind
+
+# A cycle spells the same few windows for every SLO it judges.
+_duration = functools.cache(format_duration)
 
 # Recorded series older than this many evaluation intervals mean the rules stopped running.
 STALE_INTERVALS = 3
@@ -178,7 +182,7 @@ def judge(obj: Objective, rates: Rates, now: float) -> Status:
         sli=sli,
         error_budget_remaining=remaining,
         budget_remaining=units,
-        burn_rates={format_duration(s): b for s, b in burns.items()},
+        burn_rates={_duration(s): b for s, b in burns.items()},
         state=state,
         exhaustion_at=exhaustion,
         health=health(obj, rates),
@@ -234,7 +238,7 @@ def _iso(at: float) -> str:
 
 def window_name(obj: Objective) -> str:
     """The SLO window as shown: ``month`` for a calendar month, else its duration."""
-    return cv.MONTH_WINDOW if obj.calendar_month else format_duration(obj.period)
+    return cv.MONTH_WINDOW if obj.calendar_month else _duration(obj.period)
 
 
 def _values(rates: Rates) -> list[tuple[int, float]]:
@@ -251,8 +255,8 @@ def _pair(obj: Objective, w: AlertWindow, burns: dict[int, float], rates: Rates)
     bad_events = rates.bad.get(w.long_seconds, 0.0) * w.long_seconds
     return PairState(
         severity=w.severity,
-        long_window=format_duration(w.long_seconds),
-        short_window=format_duration(w.short_seconds),
+        long_window=_duration(w.long_seconds),
+        short_window=_duration(w.short_seconds),
         threshold=w.burn_rate,
         long_burn=long_b,
         short_burn=short_b,

@@ -137,6 +137,7 @@ def run_sloengine(
     state: Path,
     size: int,
     profile: Path | None = None,
+    timeout: float | None = None,
 ) -> Measure:
     if state.exists():
         state.unlink()
@@ -151,7 +152,11 @@ def run_sloengine(
         str(cycles),
         str(state),
     ]
-    out = _worker(command + ([str(profile)] if profile else []))
+    if timeout is not None:  # seconds per query; the worker's default is the CLI's
+        command += [str(profile or ""), str(timeout)]
+    elif profile:
+        command.append(str(profile))
+    out = _worker(command)
     m = Measure(RECORDED if mode == "recorded" else RAW, size, out["cycles"])
     m.rss_before, m.max_rss = out["rss_before"], out["max_rss"]
     m.prometheus_cpu = prom.cpu_seconds() - cpu

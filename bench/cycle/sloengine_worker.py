@@ -1,6 +1,6 @@
 """Measure sloengine scheduler cycles in a process of their own; prints one JSON object.
 
-``python -m bench.cycle.sloengine_worker SLO_DIR PROMETHEUS_URL MODE CYCLES STATE_DB [PROFILE]``
+``python -m bench.cycle.sloengine_worker SLO_DIR PROMETHEUS_URL MODE CYCLES STATE_DB [PROFILE [TIMEOUT]]``
 
 A cycle is ``Engine.cycle()``, what ``sloengine run`` does every interval: evaluate every
 SLO (``Evaluator`` in ``recorded`` or ``raw`` mode, the CLI's default concurrency of 8),
@@ -37,9 +37,10 @@ from sloengine.status import Status
 
 def main(argv: list[str]) -> int:
     slo_dir, url, mode, cycles, state = argv[0], argv[1], argv[2], int(argv[3]), argv[4]
-    profile = argv[5] if len(argv) > 5 else None
+    profile = argv[5] if len(argv) > 5 and argv[5] else None
+    timeout = float(argv[6]) if len(argv) > 6 else 10.0  # the CLI's default
     objectives = [o for s in load_specs([slo_dir]) for o in s.objectives]
-    prom = Prometheus(url)
+    prom = Prometheus(url, timeout=timeout)
     evaluator = Evaluator(prom, mode=Mode(mode), concurrency=8)
     evaluate_seconds: list[float] = []
     evaluate_requests: list[int] = []

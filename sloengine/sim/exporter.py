@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sloengine.sim.openmetrics import exposition
@@ -24,15 +24,22 @@ def serve_metrics(
 
     The caller stops it with ``shutdown()`` (or leaves it to die with the process).
     """
+    return serve_exposition(lambda: exposition(scenario, time.time()).encode(), host, port)
+
+
+def serve_exposition(
+    body: Callable[[], bytes], host: str = "127.0.0.1", port: int = 0
+) -> ThreadingHTTPServer:
+    """Serve ``body()`` (a text exposition) on /metrics from a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = exposition(scenario, time.time()).encode()
+            text = body()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(text)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(text)
 
         def log_message(self, format: str, *args: object) -> None:
             del format, args  # scrapes are not news
@@ -43,10 +50,15 @@ def serve_metrics(
     return server
 
 
-@contextlib.contextmanager
-def serving(scenario: Scenario) -> Iterator[str]:
+def serving(scenario: Scenario) -> contextlib.AbstractContextManager[str]:
     """Serve ``scenario`` on a free loopback port until the block exits; yields host:port."""
-    server = serve_metrics(scenario)
+    return serving_exposition(lambda: exposition(scenario, time.time()).encode())
+
+
+@contextlib.contextmanager
+def serving_exposition(body: Callable[[], bytes]) -> Iterator[str]:
+    """Serve ``body()`` on a free loopback port until the block exits; yields host:port."""
+    server = serve_exposition(body)
     try:
         host, port = server.server_address[:2]
         yield f"{host!s}:{port}"
