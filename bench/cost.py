@@ -284,9 +284,7 @@ def run(out: Path, quick: bool, before_measuring: Callable[[], None] | None = No
     service, sets = rulesets.build(out / "rules")
     sha = hashlib.sha256(sets[rulesets.SLOENGINE].text.encode()).hexdigest()[:12]
     ranged = (rulesets.SLOENGINE, rulesets.OPTIMIZED, rulesets.PYRRA_PERFORMANCE, rulesets.GROUPED)
-    grouped = rulesets.grouped_service(out / "rules")
-    objectives = [*service.objectives, *grouped.objectives]
-    month = history.build(out, days, [sets[n].text for n in ranged], objectives, log)
+    month = history.build(out, days, [sets[n].text for n in ranged], log)
     stages = dict(month.seconds)
     if before_measuring is not None:
         before_measuring()

@@ -7,8 +7,9 @@
    (``slos/chat-assistant.yaml``: nine SLOs, five detectors), measured as
    ``bench/cost.py`` measures the SLO rules: one real Prometheus holding the simulated
    chatbot's raw history (``example_scenario``, 1m samples) and the history of the
-   recorded series other rules read over a range (the SLOs' two 5m rates, the
-   detectors' two 5m rates, backfilled with promtool); every rule's expression is run
+   recorded series other rules read over a range or at an offset (the SLOs' tiles and
+   the detectors' 5m rates and baselines, ``bench.history.recorded_history``); every
+   rule's expression is run
    once through the query API with ``stats=all`` at the last instant (samples loaded,
    ``totalQueryableSamples``; evaluation time, the median of three), times its group's
    evaluations per minute (the detectors' groups run every 5m and hourly).
@@ -65,12 +66,6 @@ SPEC = ROOT / "slos" / "chat-assistant.yaml"
 DAY = 86400
 STEP = 60
 INTERVAL = cv.DETECTOR_INTERVAL_SECONDS
-RANGED = {
-    cv.BAD_BASE,
-    cv.TOTAL_BASE,
-    cv.DETECTOR_NUMERATOR_BASE,
-    cv.DETECTOR_DENOMINATOR_BASE,
-}
 Log = Callable[[str], None]
 
 
@@ -132,15 +127,6 @@ def _cost(
     return total
 
 
-def _ranged(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for group in groups:
-        rules = [r for r in group["rules"] if r.get("record") in RANGED]
-        if rules:
-            out.append({**group, "rules": rules})
-    return out
-
-
 def rule_cost(
     service: Service, out: Path, days: int, log: Log
 ) -> tuple[RuleSetCost, RuleSetCost, int, int]:
@@ -156,11 +142,9 @@ def rule_cost(
     samples = backfill(scenario, tsdb, start, end, STEP)
     slo_groups = slo_rules.rule_groups(service)
     det_groups = detector_rules.rule_groups(service.detectors)
-    ranged = _ranged(slo_groups + det_groups)
-    log(f"  recording-rule history: {sum(len(g['rules']) for g in ranged)} rules x {days}d")
-    with history.running(tsdb, out / "detectors-backfill", compaction=False) as server:
-        history.backfill_groups(server, ranged, start, end, out / "detectors-rule-backfill")
-    history.move_blocks(out / "detectors-rule-backfill", tsdb)
+    history.recorded_history(
+        tsdb, out / "detectors-history", slo_groups + det_groups, start, end, log
+    )
     log("  measuring every rule's expression at the last instant")
     with history.running(tsdb, out / "detectors-measure", compaction=False) as server:
         slo = _cost("SLO rules", slo_groups, server.url, end, lambda g: g.split(":")[-1])

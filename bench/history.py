@@ -1,13 +1,16 @@
 """A month in production: raw history, recording-rule history, compacted blocks.
 
 1. The simulator writes the raw series (1m resolution, ending now) into TSDB blocks.
-2. A Prometheus over those blocks answers ``promtool tsdb create-blocks-from rules``
-   for every recording rule that another rule reads over a range or at an offset:
-   sloengine's 5m base rates, then (a second and third pass, once the first pass's
-   blocks are in) its 1h and 1d tiles (``sloengine.rules.ranged_records``);
-   Sloth-optimized's 5m ratio and Pyrra's performance-mode 5m increases. (All other
-   recorded series are read only at the instant of evaluation, so their history cannot
-   change what a rule costs.)
+2. Every recording rule that another rule reads over a range or at an offset gets its
+   history, in the dependency layers ``sloengine.lookback.plan`` finds from the PromQL
+   (the plan of ``sloengine backfill``): sloengine's 5m base rates and raw 1h tile, then
+   each roll-up tile once the tiles it sums are in; Sloth-optimized's 5m ratio; Pyrra's
+   performance-mode 5m increases. A layer is each rule's expression evaluated by a
+   Prometheus over the blocks so far, at the rule's interval (``query_range``, exactly
+   what ``promtool tsdb create-blocks-from rules`` asks), written as one block per 2h
+   for all its series (promtool's rule backfill writes one per rule per 2h: thousands
+   of blocks, past the open-file limit). (All other recorded series are read only at
+   the instant of evaluation, so their history cannot change what a rule costs.)
 3. A Prometheus with ordinary block settings compacts everything, as a server that has
    run for a month would have, before anything is measured.
 """
@@ -15,7 +18,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,17 +32,14 @@ from typing import Any
 import yaml
 
 from bench.slos import SERVICE
-from sloengine.model import Objective
-from sloengine.rules import ranged_passes
+from sloengine import lookback
 from sloengine.sim import client, launch
-from sloengine.sim.backfill import backfill, backfill_rules, count_blocks
+from sloengine.sim.backfill import backfill, count_blocks
 from sloengine.sim.traffic import Incident, Scenario, Scope, Traffic
 
 DAY = 86400
 HOUR = 3600
 STEP = 60  # raw resolution: a 1m scrape interval
-# Rules of the baselines whose history other rules read over a range (the rest read "now").
-OTHER_RANGED = ("slo:sli_error:ratio_rate5m", "pyrra:increase5m")
 RETENTION = "45d"  # enough for a 30d SLO; blocks compact up to 10% of it, like production
 
 # (kind, nights before the last one, start hour UTC, hours, intensity, provider or None).
@@ -99,78 +102,146 @@ class Month:
     blocks_before_compaction: int = 0
     blocks: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    recorded: Recorded | None = None
 
 
-def _stage(rule: dict[str, Any], passes: list[list[tuple[str, dict[str, str]]]]) -> int | None:
-    """Which backfill pass a rule belongs to (0 first), or None when nothing reads its past:
-    the base rates and the baselines' ranged rules first, then each tile in turn."""
-    if rule.get("record") in OTHER_RANGED:
-        return 0
-    labels = rule.get("labels") or {}
-    for i, records in enumerate(passes):
-        for record, at in records:
-            if rule.get("record") == record and all(labels.get(k) == v for k, v in at.items()):
-                return i
-    return None
+BLOCK = 7200  # a block per 2h, as Prometheus writes them; it compacts them before measuring
+MAX_POINTS = 10_000  # per series and query_range (Prometheus refuses over 11,000)
 
 
-def ranged_groups(
-    rule_texts: Sequence[str], objectives: Sequence[Objective]
-) -> list[list[dict[str, Any]]]:
-    """The recording rules whose history other rules read, as groups, in passes: a pass
-    reads only what the passes before it wrote.
-
-    A group's rules keep sharing a group, so they share its evaluation instants, as they
-    do on a live server (sloengine divides a bad rate by a total rate recorded together).
-    """
-    ranged = {(o.service, o.name): ranged_passes(o) for o in objectives}
-    passes: list[list[dict[str, Any]]] = []
-    for text in rule_texts:
-        for group in yaml.safe_load(text)["groups"]:
-            by_pass: dict[int, list[dict[str, Any]]] = {}
-            for rule in group["rules"]:
-                labels = rule.get("labels") or {}
-                own = ranged.get((labels.get("service", ""), labels.get("slo", "")), [])
-                stage = _stage(rule, own)
-                if stage is not None:
-                    by_pass.setdefault(stage, []).append(rule)
-            for stage, rules in by_pass.items():
-                while len(passes) <= stage:
-                    passes.append([])
-                passes[stage].append(
-                    {"name": group["name"], "interval": group["interval"], "rules": rules}
-                )
-    return passes
+@dataclass
+class HistorySeries:
+    name: str
+    labels: dict[str, str]
+    points: list[tuple[int, float]]
 
 
-def backfill_groups(
-    server: launch.Server, groups: list[dict[str, Any]], start: int, end: int, work: Path
-) -> None:
-    """``promtool tsdb create-blocks-from rules``, a group per file, two files at a time."""
-    work.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for i, group in enumerate(groups):
-        rule_file = work / f"group-{i}.yml"
-        rule_file.write_text(yaml.safe_dump({"groups": [group]}, width=1_000_000))
-        jobs.append((rule_file, work / f"blocks-{i}"))
+def evaluated(
+    url: str, rules: Sequence[tuple[dict[str, Any], int]], start: int, end: int
+) -> tuple[list[HistorySeries], int]:
+    """Each recording rule's series over [start, end] on its group's grid (``start`` plus
+    whole intervals), as promtool's rule backfill evaluates it; each distinct (expression,
+    interval) evaluated once (SLOs over the same raw series and threshold share one).
+    Returns the series and the number of distinct expressions."""
+    exprs = sorted({(str(rule["expr"]), step) for rule, step in rules})
 
-    def one(job: tuple[Path, Path]) -> None:
-        rule_file, out = job
-        backfill_rules(server.url, rule_file, start, end, 60, out)
+    def one(job: tuple[str, int]) -> list[dict[str, Any]]:
+        expr, step = job
+        merged: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+        at = start
+        while at <= end:
+            until = min(end, at + step * (MAX_POINTS - 1))
+            for s in client.query_range(url, expr, at, until, step):
+                key = tuple(sorted(s["metric"].items()))
+                merged.setdefault(key, {"metric": s["metric"], "values": []})["values"] += s[
+                    "values"
+                ]
+            at = until + step
+        return list(merged.values())
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(one, jobs))
+        values = dict(zip(exprs, pool.map(one, exprs), strict=True))
+    out = []
+    for rule, step in rules:
+        for s in values[(str(rule["expr"]), step)]:
+            labels = {k: v for k, v in s["metric"].items() if k != "__name__"}
+            labels.update(rule.get("labels") or {})
+            points = [(int(float(t)), float(v)) for t, v in s["values"]]
+            out.append(HistorySeries(str(rule["record"]), labels, points))
+    return out, len(exprs)
 
 
-def move_blocks(source: Path, tsdb: Path) -> int:
-    moved = 0
-    for directory in sorted(source.glob("blocks-*")):
-        for block in directory.iterdir():
-            if block.is_dir():
-                block.rename(tsdb / block.name)
-                moved += 1
-    shutil.rmtree(source)
-    return moved
+def _labels(pairs: dict[str, str]) -> str:
+    return ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(pairs.items()))
+
+
+def write_history(series: list[HistorySeries], tsdb: Path, work: Path) -> int:
+    """The series as TSDB blocks: one OpenMetrics file and promtool run per 2h window,
+    all series together. Returns the samples written."""
+    work.mkdir(parents=True, exist_ok=True)
+    # Each series' points split by block window once (they come oldest first).
+    windows: dict[int, list[tuple[HistorySeries, list[tuple[int, float]]]]] = {}
+    for s in series:
+        for window, points in itertools.groupby(s.points, key=lambda p: p[0] - p[0] % BLOCK):
+            windows.setdefault(window, []).append((s, list(points)))
+    keys = {id(s): f"{s.name}{{{_labels(s.labels)}}} " for s in series}
+
+    def one(window: int) -> int:
+        source, out = work / f"{window}.om", work / str(window)
+        written = 0
+        with source.open("w", encoding="utf-8") as fh:
+            by_name: dict[str, list[str]] = {}
+            for s, points in windows[window]:
+                key = keys[id(s)]
+                by_name.setdefault(s.name, []).append(
+                    "".join(f"{key}{v!r} {t}\n" for t, v in points)
+                )
+                written += len(points)
+            for name, chunks in by_name.items():  # a family's samples stay together
+                fh.write(f"# TYPE {name} gauge\n")
+                fh.write("".join(chunks))
+            fh.write("# EOF\n")
+        subprocess.run(
+            [
+                launch.PROMTOOL,
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--quiet",
+                "--max-block-duration=2h",
+                str(source),
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        source.unlink()
+        for made in out.iterdir():
+            made.rename(tsdb / made.name)
+        out.rmdir()
+        return written
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        total = sum(pool.map(one, sorted(windows)))
+    shutil.rmtree(work)
+    return total
+
+
+@dataclass
+class Recorded:
+    """What ``recorded_history`` wrote."""
+
+    layers: list[list[str]]  # the records of each layer, in order
+    expressions: int
+    samples: int
+    skipped: list[str]
+    series: int = 0
+
+
+def recorded_history(
+    tsdb: Path,
+    work: Path,
+    groups: Sequence[dict[str, Any]],
+    start: int,
+    end: int,
+    log: Callable[[str], None] = print,
+) -> Recorded:
+    """History for every recorded series some rule reads over a range or at an offset,
+    layer by layer (``sloengine.lookback.plan``): each layer evaluated by a Prometheus
+    over the blocks written so far."""
+    plan = lookback.plan(list(groups))
+    done = Recorded([], 0, 0, [f"{s.record}: {s.reason}" for s in plan.skipped])
+    for i, layer in enumerate(plan.layers):
+        rules = [(rule, p.interval) for p in layer for rule in p.rules]
+        names = sorted({str(rule["record"]) for rule, _ in rules})
+        log(f"  recorded history, layer {i + 1}/{len(plan.layers)}: {len(rules)} rules {names}")
+        with running(tsdb, work / f"prometheus-history-{i}", compaction=False) as server:
+            series, exprs = evaluated(server.url, rules, start, end)
+        done.samples += write_history(series, tsdb, work / "history-blocks")
+        done.series += len(series)
+        done.layers.append(names)
+        done.expressions += exprs
+    return done
 
 
 def compact(tsdb: Path, work: Path, log: Callable[[str], None]) -> None:
@@ -209,7 +280,6 @@ def build(
     out: Path,
     days: int,
     rule_texts: Sequence[str],
-    objectives: Sequence[Objective],
     log: Callable[[str], None] = print,
 ) -> Month:
     """Backfill ``days`` of raw and recording-rule history ending now, then compact it."""
@@ -227,13 +297,8 @@ def build(
     month.seconds["raw backfill"] = time.monotonic() - t
 
     t = time.monotonic()
-    passes = ranged_groups(rule_texts, objectives)
-    for i, groups in enumerate(passes):
-        rules = sum(len(g["rules"]) for g in groups)
-        log(f"  recording-rule history, pass {i + 1}/{len(passes)}: {rules} rules x {days}d at 1m")
-        with running(tsdb, out / f"prometheus-backfill-{i}", compaction=False) as server:
-            backfill_groups(server, groups, start, end, out / "rule-backfill")
-        move_blocks(out / "rule-backfill", tsdb)
+    groups = [g for text in rule_texts for g in yaml.safe_load(text)["groups"]]
+    month.recorded = recorded_history(tsdb, out, groups, start, end, log)
     month.seconds["rule backfill"] = time.monotonic() - t
     month.blocks_before_compaction = count_blocks(tsdb)
 

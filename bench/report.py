@@ -543,19 +543,20 @@ def _cost_notes(cost: CostResult) -> list[str]:
         f"its {ours.samples:,} samples a minute ({raw_samples / max(1, ours.samples):.0%}); "
         "every other window is a sum of non-overlapping tiles read at offsets, two samples "
         "per tile and series (the tile and its zero fill), so a 30d window reads 120 "
-        "samples. Time is spent per selector as much as per sample: each offset term "
-        "seeks into a chunk of its own, so the 24-term 1d tile is the costliest rule in "
-        f"time. {ours.rules} rules against Sloth-optimized's {opt.rules}."
+        "samples (ten 3d tiles). Time is spent per selector and per rule as much as per "
+        "sample: each offset term seeks into a chunk of its own, and a rule group's own "
+        "evaluation (writing every rule's result) costs several times its expressions "
+        f"through the query API. {ours.rules} rules against Sloth-optimized's {opt.rules}."
     )
     for what, attr, name, bound in COST_TARGETS:
         mine_v, theirs = getattr(ours, attr), getattr(sets[name], attr)
         if mine_v > bound * theirs:
             notes.append(
                 f"**{what} against {name}** ({ratio(mine_v, theirs)}, target {bound}x, "
-                "missed). What would close it: fewer rules per SLO (the tile-only 1h and 1d "
-                "series need no burn rate; the 5m window's copies of the base rates could "
-                "be read directly), and the 2h/6h/1d windows summed from the next tile up "
-                "where it is exact."
+                "missed). What would close it: fewer rules per SLO (the 5m window's copies "
+                "of the base rates could be read directly, and the current burn rate is a "
+                "copy too) and fewer selectors per term (each offset term carries a second "
+                "selector for its zero fill)."
             )
     notes.append(
         f"**Series created**: sloengine writes {ours.series} series for four SLOs, "
@@ -688,10 +689,12 @@ def cost_markdown(result: Any) -> str:
         "requests by status, guardrail and validation counters, spend, and four histograms "
         f"with their buckets) at 1m resolution, {m.raw_samples:,} samples, 20:1 day/night "
         "traffic. The recording rules whose history other rules read over a range or at an "
-        "offset (sloengine's 5m base rates, then its 1h and 1d tiles, in three passes: "
-        "`sloengine.rules.ranged_records`; Sloth-optimized's 5m ratio; Pyrra's "
-        "performance-mode 5m increases) were backfilled over the whole history with "
-        "`promtool tsdb create-blocks-from rules`, and Prometheus compacted the "
+        "offset (sloengine's 5m base rates and raw 1h tile, then each roll-up tile once the "
+        "tiles it sums are in; Sloth-optimized's 5m ratio; Pyrra's performance-mode 5m "
+        f"increases), {len(m.recorded.layers) if m.recorded else 0} dependency layers "
+        "as `sloengine.lookback.plan` orders them, were evaluated over the whole history "
+        "on each rule's own grid (`query_range`, as `promtool tsdb create-blocks-from "
+        "rules` evaluates them) and written as blocks, and Prometheus compacted the "
         f"{m.blocks_before_compaction:,} backfilled blocks into {m.blocks} before anything "
         "was measured. The raw series then continue live: Prometheus scrapes the same "
         "simulated counters every minute. It loads every rule set for the same four 30d "

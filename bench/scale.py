@@ -30,19 +30,16 @@ A part of the benchmark report: ``run(out, quick)`` measures and returns a ``Res
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import pickle
 import random
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,125 +266,6 @@ def _labels(pairs: dict[str, str]) -> str:
     return ",".join(f"{k}={quote(v)}" for k, v in sorted(pairs.items()))
 
 
-RANGE = r"(?:\{[^}]*\})?\s*(?:\[|offset\b)"
-
-
-def ranged_records(texts: list[str]) -> list[str]:
-    """Records of these rule files that some rule reads over a range (or at an offset):
-    the only recorded series whose history changes what a rule costs."""
-    groups = [g for text in texts for g in _yaml(text)["groups"]]
-    records = {r["record"] for g in groups for r in g["rules"] if "record" in r}
-    exprs = [str(r["expr"]) for g in groups for r in g["rules"]]
-    found = []
-    for name in sorted(records):
-        pattern = re.compile(rf"(?<![\w:]){re.escape(name)}{RANGE}")
-        if any(pattern.search(e) for e in exprs):
-            found.append(name)
-    for g in groups:
-        for r in g["rules"]:
-            if r.get("record") in found:
-                reads = [
-                    n
-                    for n in records
-                    if re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", str(r["expr"]))
-                ]
-                if reads:
-                    raise RuntimeError(
-                        f"{r['record']} is read over a range and itself reads {reads}: "
-                        "bench.scale backfills only records computed from raw series"
-                    )
-    return found
-
-
-@dataclass
-class HistorySeries:
-    name: str
-    labels: dict[str, str]
-    points: list[tuple[int, float]]
-
-
-def ranged_history(
-    url: str, texts: list[str], ranged: list[str], start: int, end: int
-) -> tuple[list[HistorySeries], int]:
-    """Every ranged record's series over [start, end] at the rules' step, each distinct
-    expression evaluated once (SLOs over the same raw series and threshold share one)."""
-    wanted = [
-        (r, g)
-        for text in texts
-        for g in _yaml(text)["groups"]
-        for r in g["rules"]
-        if r.get("record") in ranged
-    ]
-    exprs = sorted({str(r["expr"]) for r, _ in wanted})
-    values: dict[str, list[dict[str, Any]]] = {}
-
-    def one(expr: str) -> list[dict[str, Any]]:
-        return client.query_range(url, expr, start, end, STEP)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for expr, result in zip(exprs, pool.map(one, exprs), strict=True):
-            values[expr] = result
-    out = []
-    for rule, _group in wanted:
-        for s in values[str(rule["expr"])]:
-            labels = {k: v for k, v in s["metric"].items() if k != "__name__"}
-            labels.update(rule.get("labels") or {})
-            points = [(int(float(t)), float(v)) for t, v in s["values"]]
-            out.append(HistorySeries(str(rule["record"]), labels, points))
-    return out, len(exprs)
-
-
-def write_history(series: list[HistorySeries], tsdb: Path, work: Path) -> int:
-    """The series as TSDB blocks (one OpenMetrics file and promtool run per 2h window)."""
-    work.mkdir(parents=True, exist_ok=True)
-    # Each series' points split by block window once (they come oldest first).
-    windows: dict[int, list[tuple[HistorySeries, list[tuple[int, float]]]]] = {}
-    for s in series:
-        for window, points in itertools.groupby(s.points, key=lambda p: p[0] - p[0] % BLOCK):
-            windows.setdefault(window, []).append((s, list(points)))
-    keys = {id(s): f"{s.name}{{{_labels(s.labels)}}} " for s in series}
-
-    def one(window: int) -> int:
-        source, out = work / f"{window}.om", work / str(window)
-        written = 0
-        with source.open("w", encoding="utf-8") as fh:
-            by_name: dict[str, list[str]] = {}
-            for s, points in windows[window]:
-                key = keys[id(s)]
-                by_name.setdefault(s.name, []).append(
-                    "".join(f"{key}{v!r} {t}\n" for t, v in points)
-                )
-                written += len(points)
-            for name, chunks in by_name.items():  # a family's samples stay together
-                fh.write(f"# TYPE {name} gauge\n")
-                fh.write("".join(chunks))
-            fh.write("# EOF\n")
-        subprocess.run(
-            [
-                launch.PROMTOOL,
-                "tsdb",
-                "create-blocks-from",
-                "openmetrics",
-                "--quiet",
-                "--max-block-duration=2h",
-                str(source),
-                str(out),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        source.unlink()
-        for made in out.iterdir():
-            made.rename(tsdb / made.name)
-        out.rmdir()
-        return written
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        total = sum(pool.map(one, sorted(windows)))
-    shutil.rmtree(work)
-    return total
-
-
 def _snapshot(url: str) -> dict[str, Any]:
     """The figures read from Prometheus's /metrics, summed over groups where it says so."""
     snap: dict[str, Any] = {"at": time.monotonic(), "stamps": {}, "last": {}}
@@ -518,16 +396,17 @@ def rule_cost(out: Path, quick: bool, log: Log, sizes: tuple[int, ...] | None = 
     seconds["raw backfill"] = time.monotonic() - t
 
     t = time.monotonic()
-    texts = {rs: [p.read_text() for p in files[(rs, largest)]] for rs in RULE_SETS}
-    ranged = {rs: ranged_records(texts[rs]) for rs in RULE_SETS}
-    log(f"  recorded history of {ranged} for {largest:,} SLOs")
-    series: list[HistorySeries] = []
+    ranged: dict[str, list[str]] = {}
     distinct: dict[str, int] = {}
-    with history.running(tsdb, out / "prometheus-history", compaction=False) as server:
-        for rs in RULE_SETS:
-            got, distinct[rs] = ranged_history(server.url, texts[rs], ranged[rs], start, end)
-            series += got
-    history_samples = write_history(series, tsdb, out / "history-blocks")
+    history_samples = history_series = 0
+    for rs in RULE_SETS:
+        groups = [g for p in files[(rs, largest)] for g in _yaml(p.read_text())["groups"]]
+        log(f"  recorded history of {rs}'s rules for {largest:,} SLOs")
+        done = history.recorded_history(tsdb, out / f"history-{rs}", groups, start, end, log)
+        ranged[rs] = [name for layer in done.layers for name in layer]
+        distinct[rs] = done.expressions
+        history_samples += done.samples
+        history_series += done.series
     seconds["recorded history"] = time.monotonic() - t
     blocks_before = count_blocks(tsdb)
     t = time.monotonic()
@@ -558,7 +437,7 @@ def rule_cost(out: Path, quick: bool, log: Log, sizes: tuple[int, ...] | None = 
         raw_samples=raw_samples,
         ranged=ranged,
         distinct=distinct,
-        history_series=len(series),
+        history_series=history_series,
         history_samples=history_samples,
         blocks_before=blocks_before,
         blocks=count_blocks(tsdb),

@@ -24,7 +24,7 @@ from sloengine.model import Objective, Service
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
 from sloengine.rules import Rule, header, rule_groups
-from sloengine.windows import exact
+from sloengine.windows import exact, raw_windows, tileable
 from sloengine.yamlwriter import dump_yaml
 
 EVENTS_PER_MINUTE = 1000.0
@@ -132,6 +132,16 @@ def _settle(obj: Objective) -> int:
     return 30 + max(_minutes(s) for s in obj.for_seconds.values())
 
 
+def _seen(obj: Objective, seconds: int, minutes: int) -> float:
+    """The share of a steady pace a window's rate shows ``minutes`` after the data starts:
+    all of it for a ratio (both sides scale alike) and for a window that averages the
+    base rate; for spend over raw series or tiles (which count the time before the data
+    as no spending), the share of the window the data covers."""
+    if not obj.is_spend or not (seconds in raw_windows(obj) or tileable(obj, seconds)):
+        return 1.0
+    return min(1.0, minutes * 60 / seconds)
+
+
 def steady_tests(obj: Objective, p: Plan) -> list[dict[str, Any]]:
     groups = []
     active = obj.active_windows()
@@ -141,13 +151,20 @@ def steady_tests(obj: Objective, p: Plan) -> list[dict[str, Any]]:
             if ratio > 1 and not obj.is_spend:  # a spend burn is dollars, not a share
                 continue
             at = _settle(obj)
+            burn = factor * w.burn_rate
             if obj.is_spend:
-                # Spend has no denominator to cancel a half-empty window: raw short windows
-                # must hold a full window of spending before their rate means the pace.
-                at += max(_minutes(o.short_seconds) for o in active)
+                # Spend has no denominator to cancel a half-empty window: the pair under
+                # test needs a full window of spending before its rate means the pace
+                # (every short window too); a longer window shows its share of the pace.
+                at += max(_minutes(w.long_seconds), *(_minutes(o.short_seconds) for o in active))
             events = max(EVENTS_PER_MINUTE, obj.min_events)
             phases = [Phase(at + 5, ratio, events)]
-            firing = [o for o in active if o.burn_rate < factor * w.burn_rate]
+            firing = [
+                o
+                for o in active
+                if o.burn_rate < burn * _seen(obj, o.long_seconds, at)
+                and o.burn_rate < burn * _seen(obj, o.short_seconds, at)
+            ]
             groups.append(
                 {
                     "name": (
@@ -369,9 +386,15 @@ def groups_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
         phases = {"hot": [Phase(at + 5, burning, events)], "calm": [Phase(at + 5, 0.0, events)]}
         what = "one group burning and another clean"
     inputs = _inputs(p, phases["hot"], obj, hot) + _inputs(p, phases["calm"], obj, calm)
+
+    def fires(w: AlertWindow, burn: float) -> bool:
+        return all(
+            w.burn_rate < burn * _seen(obj, s, at) for s in (w.long_seconds, w.short_seconds)
+        )
+
     expected = [
-        *_expect(obj, [w for w in active if w.burn_rate < burns["hot"]], hot),
-        *_expect(obj, [w for w in active if w.burn_rate < burns["calm"]], calm),
+        *_expect(obj, [w for w in active if fires(w, burns["hot"])], hot),
+        *_expect(obj, [w for w in active if fires(w, burns["calm"])], calm),
     ]
     return {
         "name": f"{obj.service}/{obj.name}: {what}: only the burning pairs of each group fire, with its labels",
