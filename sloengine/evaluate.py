@@ -35,7 +35,7 @@ from sloengine.detectors.verdict import (
 )
 from sloengine.durations import format_duration, parse_duration
 from sloengine.model import Objective
-from sloengine.prometheus import Prometheus, PrometheusError
+from sloengine.prometheus import Prometheus, PrometheusError, collector_paused
 from sloengine.status import Rates, Status, judge, unavailable
 from sloengine.windows import windows_of
 
@@ -54,8 +54,10 @@ class Evaluator:
     def evaluate(self, objectives: Iterable[Objective], now: float | None = None) -> list[Status]:
         """One status per SLO (per group, for a grouped SLO); a failed query marks that
         SLO unavailable, it never raises."""
-        objectives = list(objectives)
-        at = time.time() if now is None else now
+        with collector_paused():
+            return self._evaluate(list(objectives), time.time() if now is None else now)
+
+    def _evaluate(self, objectives: list[Objective], at: float) -> list[Status]:
         recorded: dict[tuple[str, str], list[Rates]] = {}
         if self.mode in (Mode.RECORDED, Mode.AUTO):
             try:

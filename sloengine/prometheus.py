@@ -100,6 +100,12 @@ class _CollectorPause:
 _collector = _CollectorPause()
 
 
+def collector_paused() -> contextlib.AbstractContextManager[None]:
+    """The garbage collector paused (see _CollectorPause) for a caller that walks the
+    decoded answers: the collector would walk them again with every thousand new objects."""
+    return _collector.held()
+
+
 class _BoundedSession(requests.Session):
     """A session whose every answer arrives whole within ``deadline`` seconds and
     ``max_bytes`` bytes (together with its siblings', for queries sent at once): a
