@@ -14,6 +14,7 @@ from conftest import ROOT
 
 from sloengine.cli import cli
 from sloengine.conventions import Mode
+from sloengine.durations import parse_duration
 from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.prometheus import Prometheus
@@ -24,6 +25,7 @@ from sloengine.sim.exporter import serve_metrics
 from sloengine.sim.launch import prometheus_server
 from sloengine.sim.traffic import Baseline, Scenario, Scope, Traffic, example_scenario, truth
 from sloengine.status import Rates, Status
+from sloengine.windows import raw_windows
 
 DAYS = 3
 # The data ends when the module's Prometheus starts (set there), not at import: tests that
@@ -240,14 +242,21 @@ def test_recorded_and_raw_modes_read_the_same_numbers(tmp_path: Path) -> None:
     grouped = [(slo, f) for slo in ("by-feature", "feature-spend") for f in ("chat", "summarize")]
     assert set(by_mode[Mode.RECORDED]) == set(by_mode[Mode.RAW])
     assert set(grouped) <= set(by_mode[Mode.RECORDED])
+    spend = {o.name: o for o in objectives if o.is_spend}
     for key in [("availability",), ("ttft",), ("spend",), *grouped]:
         rec, raw = by_mode[Mode.RECORDED][key], by_mode[Mode.RAW][key]
         slo = key
         assert rec.mode == Mode.RECORDED and raw.mode == Mode.RAW
         for window, value in raw.burn_rates.items():
+            if key[0] in spend and parse_duration(window) not in raw_windows(spend[key[0]]):
+                # Rules loaded a minute ago: their tiles count the time before as no
+                # spending (README, "Rolling out"), where raw mode reads the raw series.
+                # A ratio is the same either way: both sides miss the same minutes.
+                continue
             # 1% of the burn, or a thousandth of the budget rate for near-zero burns.
             assert rec.burn_rates[window] == pytest.approx(value, rel=0.01, abs=1e-3), (slo, window)
-        assert rec.sli == pytest.approx(raw.sli, rel=0.001)
+        if key[0] not in spend:  # a spend SLI is the dollars of its (tiled) window
+            assert rec.sli == pytest.approx(raw.sli, rel=0.001)
 
 
 def _validate(url: str, tmp_path: Path, body: str) -> tuple[int, str]:
