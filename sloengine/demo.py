@@ -86,8 +86,9 @@ def _rule_file(groups: list[dict[str, Any]]) -> str:
 
 def base_rules(service: Service, stage: int = 0) -> str:
     """The rule file with only the series whose history other rules read, one backfill
-    pass of them (``rules.ranged_records``): 0, the 5m base series; 1 and 2, the 1h and
-    1d tiles the longer windows sum. Empty of groups when no SLO has that pass."""
+    pass of them (``rules.ranged_passes``): 0, the 5m base series and the 1h tile; then
+    each roll-up the longer windows sum, once its tiles have history. Empty of groups when
+    no SLO has that pass."""
     wanted = {
         (record, tuple(sorted(at.items())))
         for obj in service.objectives
@@ -161,7 +162,8 @@ def run_demo(
         )
         interval = service.objectives[0].interval
         base, budgets = work / "base.rules.yml", work / "budget.rules.yml"
-        for stage in range(3):  # the base rates, then the 1h and 1d tiles built from them
+        passes = max(len(ranged_passes(obj)) for obj in service.objectives)
+        for stage in range(passes):  # the base rates and 1h tile, then the roll-ups on them
             text = base_rules(service, stage)
             if yaml.safe_load(text)["groups"]:
                 base.write_text(text)

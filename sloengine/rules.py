@@ -1,10 +1,11 @@
 """Prometheus recording and alerting rules for resolved SLOs, as plain data then YAML.
 
 Cost and exactness: only the 5m base rates and the 1h window read the raw series. Every
-other window is a sum of non-overlapping tiles read at offsets: 30m is the 5m base rate
-at offsets 0, 5m, ..., 25m, 2h, 6h and 1d the recorded 1h window at whole hours, 3d and
-30d the recorded 1d window at whole days. A 30d ratio reads 2 x 30 samples instead of
-every raw series for 30 days (or 2 x 43,200 recorded samples for an average), stays
+other window is a sum of non-overlapping tiles read at offsets, each from the longest
+shorter window that divides it (``windows.tile_terms``): 30m is six 5m base rates, 2h
+two 1h windows, 6h three 2h ones, 1d four 6h ones, 3d three 1d ones and 30d ten 3d ones.
+A 30d ratio reads 2 x 10 samples instead of every raw series for 30 days (or 2 x 43,200
+recorded samples for an average), stays
 event-weighted (a ratio is never averaged), and is exact: the tiles neither overlap nor
 lag, so short windows reset and long windows fire on the Workbook's minute. Numerator
 and denominator are summed apart.
@@ -28,9 +29,9 @@ from sloengine.windows import (
     alert_windows,
     ranged_windows,
     raw_windows,
+    tile_terms,
     tile_windows,
     tileable,
-    tiles_of,
 )
 from sloengine.yamlwriter import dump_yaml
 
@@ -90,7 +91,7 @@ def tiled_rate(obj: Objective, base: str, rate: str, seconds: int) -> str:
     ``or <tile> * 0`` keeps the sum (and a group's labels) instead of dropping it.
     """
     parts: list[tuple[int, list[str]]] = []  # (tile, terms)
-    for tile, offset in tiles_of(seconds):
+    for tile, offset in tile_terms(obj, seconds):
         series = tile_series(obj, base, rate, tile)
         term = series
         if offset:
@@ -190,7 +191,8 @@ def main_windows(obj: Objective) -> list[int]:
 def ranged_passes(obj: Objective) -> list[list[tuple[str, dict[str, str]]]]:
     """The recorded series whose history other rules read (at offsets), as (record,
     labels), in backfill passes: the 5m base rates and the 1h tile (both read raw
-    series), then the 1d tile (which reads the 1h tile); a pass reads only raw series and
+    series), then each roll-up once the tiles it sums have theirs (2h, then 6h, 1d, 3d
+    for a 30d SLO on the Workbook's windows); a pass reads only raw series and
     what the passes before it recorded. A backfill of these over a range makes every
     window whole from the first evaluation."""
     passes = []

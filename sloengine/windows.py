@@ -6,6 +6,8 @@ SLO's policy; the answers live here once.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sloengine import conventions as cv
 from sloengine.model import Objective
 
@@ -35,8 +37,9 @@ def raw_windows(obj: Objective) -> set[int]:
     return out
 
 
-# Tile sizes, shortest first: the recorded 5m base rate, then the 1h and 1d windows. Every
-# longer window is a sum of non-overlapping tiles read at offsets.
+# Roll-up tiles every SLO may use besides its own windows: the recorded 5m base rate, the
+# 1h window and the 1d window. Every longer window is a sum of non-overlapping tiles read
+# at offsets.
 TILE_SECONDS = (cv.BASE_WINDOW_SECONDS, 3600, 86400)
 # The 1h tile reads the raw series (60 samples a series): a live server scrapes out of
 # phase with the rules, so a tile's rate() misses the scrape interval between its first
@@ -65,43 +68,85 @@ def exact(obj: Objective) -> bool:
     return all(tileable(obj, w) for w in alert_windows(obj))
 
 
-def tiles_of(seconds: int) -> list[tuple[int, int]]:
-    """A whole number of 5m tiles as (tile, offset) pairs, newest first: greedy from the
-    longest tile shorter than the window (1d, 1h, then 5m)."""
+def tiles_of(seconds: int, sizes: Collection[int] = TILE_SECONDS) -> list[tuple[int, int]]:
+    """A whole number of 5m as (tile, offset) pairs, newest first, from the tile ``sizes``
+    (the 5m base rate always among them) shorter than the window (the 1h raw tile may
+    also be the window itself): the longest size that divides the window, so its terms
+    are few and alike (30d from ten 3d tiles, 1d from four 6h ones); failing that, greedy
+    from the longest (1h10m is 1h and two 5m tiles)."""
     assert seconds % cv.BASE_WINDOW_SECONDS == 0, seconds
+    shorter = sorted({cv.BASE_WINDOW_SECONDS, *(t for t in sizes if t < seconds)}, reverse=True)
+    whole = [t for t in shorter if seconds % t == 0]
+    if whole and whole[0] != cv.BASE_WINDOW_SECONDS:
+        return [(whole[0], whole[0] * k) for k in range(seconds // whole[0])]
     terms: list[tuple[int, int]] = []
     offset, left = 0, seconds
-    for tile in reversed(TILE_SECONDS):
-        if tile >= seconds and tile != cv.BASE_WINDOW_SECONDS:
-            continue
+    for tile in shorter:
         while left >= tile:
             terms.append((tile, offset))
             offset, left = offset + tile, left - tile
     return terms
 
 
+def tile_sizes(obj: Objective) -> list[int]:
+    """Every tile size the SLO's windows may be summed from, shortest first: the 5m base
+    rate, the 1h and 1d roll-ups where a window is longer, and the SLO's own tileable
+    windows (each recorded anyway), so a window reads the fewest offsets."""
+    if not tiled(obj):
+        return []
+    windows = [w for w in windows_of(obj) if tileable(obj, w)]
+    longest = max(windows, default=0)
+    rollups = {t for t in TILE_SECONDS if t < longest or t == RAW_TILE_SECONDS == longest}
+    return sorted({cv.BASE_WINDOW_SECONDS, *rollups, *windows})
+
+
+def tile_terms(obj: Objective, seconds: int) -> list[tuple[int, int]]:
+    """The (tile, offset) pairs that sum to one of the SLO's tileable windows."""
+    return tiles_of(seconds, [t for t in tile_sizes(obj) if t != seconds])
+
+
 def tile_windows(obj: Objective) -> list[int]:
-    """The roll-up tiles (1h, 1d) some window of the SLO is built from, shortest first:
-    recorded every interval, whether or not an alert reads them (the 1h tile from the
-    raw series, the 1d tile from 1h tiles)."""
+    """The roll-up tiles (other than the 5m base rate) some window of the SLO is built
+    from, shortest first: recorded every interval, whether or not an alert reads them
+    (the 1h tile from the raw series, the others from shorter tiles)."""
     if not tiled(obj):
         return []
     wanted: set[int] = set()
     todo = [w for w in windows_of(obj) if w > cv.BASE_WINDOW_SECONDS and tileable(obj, w)]
     while todo:
-        for tile, _ in tiles_of(todo.pop()):
+        window = todo.pop()
+        if window == RAW_TILE_SECONDS:
+            continue
+        for tile, _ in tile_terms(obj, window):
             if tile != cv.BASE_WINDOW_SECONDS and tile not in wanted:
                 wanted.add(tile)
-                if tile != RAW_TILE_SECONDS:
-                    todo.append(tile)
+                todo.append(tile)
     return sorted(wanted)
 
 
 def ranged_windows(obj: Objective) -> list[list[int]]:
-    """Windows whose recorded history other rules read (at offsets), in backfill passes:
-    those read from raw series (the base window, the 1h tile), then the 1d tile (which
-    reads the 1h tile)."""
-    tiles = tile_windows(obj)
-    first = [cv.BASE_WINDOW_SECONDS, *(t for t in tiles if t == RAW_TILE_SECONDS)]
-    rest = [t for t in tiles if t != RAW_TILE_SECONDS]
-    return [first, *([t] for t in rest)]
+    """Windows whose recorded history other rules read (at offsets, or over a range where
+    a window averages the base rate), in backfill passes: those read from raw series (the
+    base window, the 1h tile), then each roll-up once every tile it is summed from has
+    its history."""
+    read = {
+        tile
+        for window in [*windows_of(obj), *tile_windows(obj)]
+        if window > cv.BASE_WINDOW_SECONDS and tileable(obj, window) and window != RAW_TILE_SECONDS
+        for tile, offset in tile_terms(obj, window)
+        if offset
+    }
+    depth: dict[int, int] = {cv.BASE_WINDOW_SECONDS: 0, RAW_TILE_SECONDS: 0}
+    for window in sorted({*tile_windows(obj), *read}):
+        if window not in depth:
+            depth[window] = 1 + max(depth[t] for t, _ in tile_terms(obj, window))
+    raw = raw_windows(obj)
+    if any(w not in raw and not tileable(obj, w) for w in windows_of(obj)):
+        read.add(cv.BASE_WINDOW_SECONDS)  # averaged windows read the base rate over a range
+    wanted = sorted(read)
+    passes: list[list[int]] = []
+    for window in wanted:
+        while len(passes) <= depth[window]:
+            passes.append([])
+        passes[depth[window]].append(window)
+    return [each for each in passes if each]

@@ -77,8 +77,8 @@ def test_base_rates_are_summed_by_the_group_labels_and_a_group_without_failures_
 def test_the_longer_windows_and_alerts_keep_the_group_labels_by_selecting_every_group() -> None:
     got = rules("availability")
     # Built from the base series without aggregating: every group keeps its labels.
-    hour = 'sloengine:sli_bad:rate{service="grouped", slo="availability", window="1h"}'
-    assert got[(cv.BAD_RATE, "6h")].startswith(f"({hour} + ({hour} offset 1h or {hour} * 0) + ")
+    two = 'sloengine:sli_bad:rate{service="grouped", slo="availability", window="2h"}'
+    assert got[(cv.BAD_RATE, "6h")].startswith(f"({two} + ({two} offset 2h or {two} * 0) + ")
     assert "sum" not in got[(cv.BURN_RATE, "1h")] and "by" not in got[(cv.BURN_RATE, "1h")]
     assert got[(cv.ALERT_NAME, "1h")].startswith(
         'max without (window) (sloengine:slo_burn_rate{service="grouped", slo="availability", '

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
+from sloengine import conventions as cv
 from sloengine import lookback, rules
 from sloengine.detectors import rules as detector_rules
 from sloengine.loading import load_specs
+from sloengine.model import Objective
 
 
 def group(name: str, *rules_: dict[str, Any], interval: str = "1m") -> dict[str, Any]:
@@ -127,21 +129,40 @@ def test_every_rule_orders_all_recording_rules_by_what_they_read() -> None:
     ]
 
 
-def test_the_example_rules_need_their_base_rates_for_the_slo_window_and_detectors_in_layers() -> (
+def test_the_example_rules_need_their_base_rates_then_each_tile_in_the_layers_the_rules_list() -> (
     None
 ):
+    """From the PromQL alone, the plan finds what ``rules.ranged_passes`` says each SLO's
+    windows are summed from: the base rates and the raw 1h tile first, then each roll-up
+    one layer after the tiles it is summed from (two bookkeepings of one fact agree)."""
     groups: list[dict[str, Any]] = []
+    objectives: list[Objective] = []
     for service in load_specs([str(ROOT / "slos")]):
         groups += rules.rule_groups(service) + detector_rules.rule_groups(service.detectors)
+        objectives += service.objectives
     plan = lookback.plan(groups)
-    slo_groups = [p for p in plan.groups if not p.group.startswith("sloengine-detector")]
-    assert slo_groups and all(p.layer == 0 for p in slo_groups)
-    assert {str(r["record"]) for p in slo_groups for r in p.rules} == {
-        "sloengine:sli_bad:rate5m",
-        "sloengine:sli_total:rate5m",
+    found = {
+        (
+            str(r["record"]),
+            r["labels"][cv.SERVICE],
+            r["labels"][cv.SLO],
+            r["labels"].get(cv.WINDOW),
+        ): p.layer
+        for p in plan.groups
+        if not p.group.startswith("sloengine-detector")
+        for r in p.rules
     }
-    # The longest SLO window is 30d; the rates read over it are needed for all of it.
-    assert plan.lookback == 30 * 86400
+    wanted = {
+        (record, obj.service, obj.name, at.get(cv.WINDOW)): layer
+        for obj in objectives
+        for layer, records in enumerate(rules.ranged_passes(obj))
+        for record, at in records
+    }
+    assert found == wanted
+    assert max(wanted.values()) == 4  # chat-assistant: 1h, 2h, 6h, 1d, 3d (30d reads 3d)
+    # The 30d window reads the 3d tile at offsets up to 27d: 30d of history, bar the hour
+    # the raw 1h tile reads itself.
+    assert plan.lookback == 30 * 86400 - 3600
     # A detector's hourly baseline sums its recorded 5m rates: a later layer.
     assert any(p.layer > 0 for p in plan.groups if p.group.startswith("sloengine-detector"))
     assert plan.skipped == ()

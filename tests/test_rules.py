@@ -17,7 +17,14 @@ from sloengine.inputs import plan
 from sloengine.loading import load_specs
 from sloengine.model import Objective, Service
 from sloengine.rules import ranged_records, render
-from sloengine.windows import raw_windows, tile_windows, tileable, tiles_of
+from sloengine.windows import (
+    TILE_SECONDS,
+    raw_windows,
+    tile_terms,
+    tile_windows,
+    tileable,
+    tiles_of,
+)
 
 EXAMPLES = sorted((ROOT / "slos").glob("*.yaml"))
 FIXTURES = sorted((ROOT / "tests" / "fixtures").glob("*.yaml"))
@@ -173,28 +180,41 @@ H, D = 3600, 86400
 
 
 @pytest.mark.parametrize(
-    ("window", "tiles"),
+    ("window", "sizes", "tiles"),
     [
-        ("5m", [(300, 0)]),
-        ("30m", [(300, 300 * k) for k in range(6)]),
-        ("1h", [(300, 300 * k) for k in range(12)]),
-        ("6h", [(H, H * k) for k in range(6)]),
-        ("1d", [(H, H * k) for k in range(24)]),
-        ("3d", [(D, D * k) for k in range(3)]),
-        ("1h10m", [(H, 0), (300, H), (300, H + 300)]),
-        ("30d", [(D, D * k) for k in range(30)]),
+        ("5m", TILE_SECONDS, [(300, 0)]),
+        ("30m", TILE_SECONDS, [(300, 300 * k) for k in range(6)]),
+        ("1h", TILE_SECONDS, [(300, 300 * k) for k in range(12)]),
+        ("6h", TILE_SECONDS, [(H, H * k) for k in range(6)]),
+        ("1d", TILE_SECONDS, [(H, H * k) for k in range(24)]),
+        ("3d", TILE_SECONDS, [(D, D * k) for k in range(3)]),
+        ("1h10m", TILE_SECONDS, [(H, 0), (300, H), (300, H + 300)]),
+        ("30d", TILE_SECONDS, [(D, D * k) for k in range(30)]),
+        # The longest size that divides the window, so a window reads few offsets:
+        ("6h", (300, H, 2 * H), [(2 * H, 2 * H * k) for k in range(3)]),
+        ("1d", (300, H, 2 * H, 6 * H, D), [(6 * H, 6 * H * k) for k in range(4)]),
+        ("30d", (300, H, D, 3 * D), [(3 * D, 3 * D * k) for k in range(10)]),
+        # None divides it: greedy from the longest.
+        ("6h10m", (300, H, 2 * H, 6 * H), [(6 * H, 0), (300, 6 * H), (300, 6 * H + 300)]),
     ],
 )
-def test_a_window_is_the_longest_tiles_shorter_than_it_newest_first_without_overlap(
-    window: str, tiles: list[tuple[int, int]]
+def test_a_window_is_the_longest_dividing_tiles_shorter_than_it_newest_first_without_overlap(
+    window: str, sizes: tuple[int, ...], tiles: list[tuple[int, int]]
 ) -> None:
-    assert tiles_of(_seconds(window)) == tiles
+    assert tiles_of(_seconds(window), sizes) == tiles
 
 
-def test_a_30d_slo_records_the_1h_and_1d_tiles_and_reads_30_samples_per_series_for_30d() -> None:
+def test_a_30d_slo_sums_each_window_from_its_longest_dividing_window_30d_from_ten_3d() -> None:
     (service,) = services([ROOT / "slos" / "chat-assistant.yaml"])
     obj = service.objectives[0]
-    assert obj.period == 30 * D and tile_windows(obj) == [H, D]
+    assert obj.period == 30 * D and tile_windows(obj) == [H, 2 * H, 6 * H, D, 3 * D]
+    assert [[t for t, _ in tile_terms(obj, w)] for w in (2 * H, 6 * H, D, 3 * D, 30 * D)] == [
+        [H] * 2,
+        [2 * H] * 3,
+        [6 * H] * 4,
+        [D] * 3,
+        [3 * D] * 10,
+    ]
     thirty = next(
         r
         for r in rules_of(service)
@@ -202,9 +222,9 @@ def test_a_30d_slo_records_the_1h_and_1d_tiles_and_reads_30_samples_per_series_f
         and r["labels"][cv.SLO] == obj.name
         and r["labels"][cv.WINDOW] == "30d"
     )
-    day = f'sloengine:sli_total:rate{{service="{obj.service}", slo="{obj.name}", window="1d"}}'
-    terms = [day] + [f"({day} offset {k}d or {day} * 0)" for k in range(1, 30)]
-    assert thirty["expr"] == f"({' + '.join(terms)}) / 30"
+    tile = f'sloengine:sli_total:rate{{service="{obj.service}", slo="{obj.name}", window="3d"}}'
+    terms = [tile] + [f"({tile} offset {3 * k}d or {tile} * 0)" for k in range(1, 10)]
+    assert thirty["expr"] == f"({' + '.join(terms)}) / 10"
 
 
 def test_the_ranged_records_are_the_base_rates_then_the_tiles_in_backfill_order() -> None:
