@@ -20,7 +20,7 @@ by the minutes that put the check on an evaluation.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -168,8 +168,9 @@ def _check(query: str, at_minutes: int, samples: list[dict[str, Any]]) -> Check:
 ALERTS_PART = "alerts"
 
 
-def outage_part(w: AlertWindow) -> str:
-    return f"outage-{w.severity.value}-{format_duration(w.long_seconds)}"
+def pair_part(w: AlertWindow) -> str:
+    """The part of one pair's cases (its outage; for spend, its steady burns)."""
+    return f"{w.severity.value}-{format_duration(w.long_seconds)}"
 
 
 def test_group(
@@ -217,6 +218,44 @@ def _settle(obj: Objective) -> int:
     return 30 + max(_minutes(s) for s in obj.for_seconds.values())
 
 
+def _spend_cases(
+    obj: Objective,
+    name: str,
+    at: int,
+    inputs: Callable[[int], list[tuple[list[Phase], dict[str, str] | None]]],
+    expected: Callable[[AlertWindow], list[dict[str, Any]]],
+) -> list[Case]:
+    """Spend has no denominator to cancel a half-empty window: a window's rate is the
+    pace only once it holds a whole window of spending. So each pair is checked on its
+    own, ``at`` minutes after its long window is full, in its pair's file: ``inputs``
+    the series over so many minutes, ``expected`` the pair's samples."""
+    cases = []
+    for o in obj.active_windows():
+        when = at + _minutes(o.long_seconds)
+        cases.append(
+            Case(
+                f"{name}: the {o.severity} alert over {format_duration(o.long_seconds)}, "
+                f"after {format_duration(when * 60)}",
+                inputs(when + 5),
+                [_check(_alerts_query(obj, o), when, expected(o))],
+                pair_part(o),
+            )
+        )
+    return cases
+
+
+def _steady_inputs(
+    ratio: float, events: float
+) -> Callable[[int], list[tuple[list[Phase], dict[str, str] | None]]]:
+    return lambda minutes: [([Phase(minutes, ratio, events)], None)]
+
+
+def _steady_expected(
+    obj: Objective, firing: list[AlertWindow]
+) -> Callable[[AlertWindow], list[dict[str, Any]]]:
+    return lambda o: _expect(obj, [o] if o in firing else [])
+
+
 def steady_tests(obj: Objective, p: Plan) -> list[Case]:
     groups = []
     active = obj.active_windows()
@@ -226,19 +265,23 @@ def steady_tests(obj: Objective, p: Plan) -> list[Case]:
             if ratio > 1 and not obj.is_spend:  # a spend burn is dollars, not a share
                 continue
             at = _settle(obj)
-            if obj.is_spend:
-                # Spend has no denominator to cancel a half-empty window: raw short windows
-                # must hold a full window of spending before their rate means the pace.
-                at += max(_minutes(o.short_seconds) for o in active)
             events = max(EVENTS_PER_MINUTE, obj.min_events)
-            phases = [Phase(at + 5, ratio, events)]
             firing = [o for o in active if o.burn_rate < factor * w.burn_rate]
+            name = (
+                f"{obj.service}/{obj.name}: a steady {number(round(factor * w.burn_rate, 4))}x burn, "
+                f"{word} the {w.severity} threshold {number(round(w.burn_rate, 4))}x over "
+                f"{format_duration(w.long_seconds)}, "
+                + ("fires it" if word == "above" else "does not fire it")
+            )
+            if obj.is_spend:
+                groups += _spend_cases(
+                    obj, name, at, _steady_inputs(ratio, events), _steady_expected(obj, firing)
+                )
+                continue
+            phases = [Phase(at + 5, ratio, events)]
             groups.append(
                 Case(
-                    f"{obj.service}/{obj.name}: a steady {number(round(factor * w.burn_rate, 4))}x burn, "
-                    f"{word} the {w.severity} threshold {number(round(w.burn_rate, 4))}x over "
-                    f"{format_duration(w.long_seconds)}, "
-                    + ("fires it" if word == "above" else "does not fire it"),
+                    name,
                     [(phases, None)],
                     [_check(_alerts_query(obj), at, _expect(obj, firing))],
                     ALERTS_PART,
@@ -295,7 +338,7 @@ def outage_tests(obj: Objective, p: Plan) -> list[Case]:
                 "resets within its short window after recovery",
                 [(phases, None)],
                 checks,
-                outage_part(w),
+                pair_part(w),
             )
         )
     return cases
@@ -420,15 +463,15 @@ def _apart(active: list[AlertWindow], ratio: float) -> dict[str, float]:
     return {"hot": hot, "calm": hot * ratio}
 
 
-def groups_test(obj: Objective, p: Plan) -> Case | None:
+def groups_test(obj: Objective, p: Plan) -> list[Case]:
     """A grouped SLO: one group burning, another clean at the same traffic; only the
     burning group's alerts fire, each with its group's labels. For per-group spend
     budgets, a group with a budget of its own and one on the default spend the same
     dollars: each fires exactly the pairs its own budget's burn crosses."""
     active = obj.active_windows()
     if not obj.group_by or not active or any(g in s.labels for s in p.series for g in obj.group_by):
-        return None
-    at = _settle(obj) + (max(_minutes(w.short_seconds) for w in active) if obj.is_spend else 0)
+        return []
+    at = _settle(obj)
     events = max(EVENTS_PER_MINUTE, obj.min_events)
     hot, calm = a_group(obj, "burning"), a_group(obj, "clean")
     if obj.is_spend and obj.budget_usd_by:
@@ -439,34 +482,42 @@ def groups_test(obj: Objective, p: Plan) -> Case | None:
         calm = dict.fromkeys(obj.group_by, value)
         burns = _apart(active, default / own)
         # Equal dollars: the second group spends what the first does, against its own budget.
-        phases = {"hot": [Phase(at + 5, burns["hot"], events)]}
-        phases["calm"] = phases["hot"]
+        spent = {"hot": burns["hot"], "calm": burns["hot"]}
         what = f"the same spend burns the default budget at {number(round(burns['hot'], 4))}x and {value}'s own at {number(round(burns['calm'], 4))}x"
     else:
         top = max(w.burn_rate for w in active)
         burning = min(1.0, ABOVE * top * obj.error_budget) if not obj.is_spend else ABOVE * top
         burns = {"hot": burning / obj.error_budget, "calm": 0.0}
-        phases = {"hot": [Phase(at + 5, burning, events)], "calm": [Phase(at + 5, 0.0, events)]}
+        spent = {"hot": burning, "calm": 0.0}
         what = "one group burning and another clean"
-    expected = [
-        *_expect(obj, [w for w in active if w.burn_rate < burns["hot"]], hot),
-        *_expect(obj, [w for w in active if w.burn_rate < burns["calm"]], calm),
+
+    def inputs(minutes: int) -> list[tuple[list[Phase], dict[str, str] | None]]:
+        return [
+            ([Phase(minutes, spent["hot"], events)], hot),
+            ([Phase(minutes, spent["calm"], events)], calm),
+        ]
+
+    def expected(pairs: list[AlertWindow]) -> list[dict[str, Any]]:
+        return [
+            *_expect(obj, [w for w in pairs if w.burn_rate < burns["hot"]], hot),
+            *_expect(obj, [w for w in pairs if w.burn_rate < burns["calm"]], calm),
+        ]
+
+    name = f"{obj.service}/{obj.name}: {what}: only the burning pairs of each group fire, with its labels"
+    if obj.is_spend:
+        return _spend_cases(obj, name, at, inputs, lambda o: expected([o]))
+    return [
+        Case(name, inputs(at + 5), [_check(_alerts_query(obj), at, expected(active))], ALERTS_PART)
     ]
-    return Case(
-        f"{obj.service}/{obj.name}: {what}: only the burning pairs of each group fire, with its labels",
-        [(phases["hot"], hot), (phases["calm"], calm)],
-        [_check(_alerts_query(obj), at, expected)],
-        ALERTS_PART,
-    )
 
 
 def slo_cases(obj: Objective, p: Plan) -> list[Case]:
     """Every one-minute case of one SLO (its month-boundary proof is :func:`month_test`)."""
     cases = steady_tests(obj, p) + outage_tests(obj, p)
-    for case in (low_traffic_test(obj, p), zero_test(obj, p), groups_test(obj, p)):
+    for case in (low_traffic_test(obj, p), zero_test(obj, p)):
         if case is not None:
             cases.append(case)
-    return cases
+    return cases + groups_test(obj, p)
 
 
 def slo_tests(obj: Objective, p: Plan) -> list[dict[str, Any]]:
