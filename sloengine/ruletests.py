@@ -654,12 +654,14 @@ def slo_files(service: Service, obj: Objective, groups: list[Rule]) -> dict[str,
     stem = file_stem(obj.service, obj.name)
     service_file = file_name(service, Format.PROMETHEUS)
     own = _Rules([g for g in groups if cv.group_slo(g["name"]) == (obj.service, obj.name)])
-    parts: dict[str, list[Case]] = {}
+    parts: dict[str, list[Case]] = {"": []}  # the SLO's own files first
     for case in slo_cases(obj, p):
         parts.setdefault(case.part, []).append(case)
     files: dict[str, str] = {}
     everything = set(range(len(own.rules)))
     for part, cases in parts.items():
+        if not cases:
+            continue
         chosen = own.closure(c.query for case in cases for c in case.checks) if part else everything
         name = f"{stem}.{part}" if part else stem
         kept = own.subset(chosen)
