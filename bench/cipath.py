@@ -15,13 +15,15 @@ the rules it reads and steps as wide as they allow), the same cases in the layou
 (per SLO one file stepping 1m over all its rules) are timed in the same run (not with
 --quick). For the small services, the layout before that (one test file per service,
 every case evaluating every rule group of the service) is rebuilt from the same cases.
-Results go to stdout and bench/out/cipath.md.
+Results go to stdout, bench/out/cipath.md and, with the command, commit and machine that
+made them, bench/CIPATH.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -33,6 +35,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
+from bench import report
 from bench.markdown import table
 from bench.report import machine
 from sloengine import conventions as cv
@@ -432,13 +435,33 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="promtool calls at a time (default 1; more: only the CPU seconds compare)",
     )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="where the section goes, with what made it (default bench/CIPATH.md; "
+        "--quick: OUT/CIPATH.md)",
+    )
     args = parser.parse_args(argv)
     if not launch.available():
         raise SystemExit(f"{launch.PROMTOOL} not found: install Debian's prometheus package")
+    started, clock = time.time(), time.monotonic()
     result = run(args.out.resolve(), args.quick, args.jobs)
     text = markdown(result)
     (args.out / "cipath.md").write_text(text)
     print(text)
+    words = sys.argv[1:] if argv is None else argv
+    made = report.PartRun(
+        "cipath",
+        "python -m bench.cipath" + "".join(f" {shlex.quote(w)}" for w in words),
+        args.quick,
+        result.machine,
+        started,
+        result,
+        time.monotonic() - clock,
+        load=result.load,
+    )
+    results = args.results or (args.out / "CIPATH.md" if args.quick else HERE / "CIPATH.md")
+    results.write_text(report.render_part(made, markdown))
     ok = all(t.ok for t in [result.chatbot, *result.after, *result.before])
     ok = ok and (result.chatbot_before is None or result.chatbot_before.ok)
     return 0 if ok else 1
