@@ -204,7 +204,13 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run(out: Path, quick: bool, jobs: int = 1) -> Result:
+def run(
+    out: Path,
+    quick: bool,
+    jobs: int = 1,
+    sizes: tuple[int, ...] | None = None,
+    before_sizes: tuple[int, ...] = BEFORE_SIZES,
+) -> Result:
     """Every measurement; ``jobs`` promtool calls at a time (1: wall times mean what they
     say; more: only the CPU seconds do, each call's own)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -223,11 +229,11 @@ def run(out: Path, quick: bool, jobs: int = 1) -> Result:
             # promtool runs the files of a call one after another: the call's CPU is the
             # sum of the files' (measured a file a call, at the same time).
             calls += [(kind, f"{kind} {f}", len(chatbot.objectives), directory, [f]) for f in names]
-    for n in QUICK_SIZES if quick else SIZES:
+    for n in sizes or (QUICK_SIZES if quick else SIZES):
         spec = service_file(work, n)
         tests, files = generated(spec, work / f"after-{n}")
         calls.append(("after", f"{n} SLOs", n, tests, files))
-        if n in BEFORE_SIZES:
+        if n in before_sizes:
             directory, files = old_layout(spec, work / f"before-{n}")
             calls.append(("before", f"{n} SLOs", n, directory, files))
 
@@ -402,7 +408,7 @@ def markdown(result: Result) -> str:
         "After: a test file and a rule file per SLO, one promtool call over the service's "
         "`*.test.yml`. Before: one test file for the service, every case evaluating every "
         "rule group of the service (the same cases), run only at "
-        + ", ".join(str(n) for n in BEFORE_SIZES)
+        + (", ".join(str(t.slos) for t in result.before) or "no size (not run)")
         + " SLOs. A ratio per doubling of 2 is linear, 4 quadratic.",
         "",
         "## Machine",
@@ -436,6 +442,14 @@ def main(argv: list[str] | None = None) -> int:
         help="promtool calls at a time (default 1; more: only the CPU seconds compare)",
     )
     parser.add_argument(
+        "--sizes", help=f"comma-separated service sizes (default {','.join(map(str, SIZES))})"
+    )
+    parser.add_argument(
+        "--before-sizes",
+        default=",".join(map(str, BEFORE_SIZES)),
+        help="sizes also run in the service-wide layout (default %(default)s; '' for none)",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         help="where the section goes, with what made it (default bench/CIPATH.md; "
@@ -445,7 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     if not launch.available():
         raise SystemExit(f"{launch.PROMTOOL} not found: install Debian's prometheus package")
     started, clock = time.time(), time.monotonic()
-    result = run(args.out.resolve(), args.quick, args.jobs)
+    sizes = tuple(int(n) for n in args.sizes.split(",")) if args.sizes else None
+    before_sizes = tuple(int(n) for n in args.before_sizes.split(",") if n)
+    result = run(args.out.resolve(), args.quick, args.jobs, sizes, before_sizes)
     text = markdown(result)
     (args.out / "cipath.md").write_text(text)
     print(text)
