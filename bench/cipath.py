@@ -11,9 +11,9 @@ process on the machine does not inflate as much) for the example chatbot
 (``slos/chat-assistant.yaml``: its SLOs, month and detector proofs) and for services of
 5 to 40 SLOs. Linear time doubles with the SLO count: the table gives the ratio per
 doubling. Beside the chatbot's proofs as generated (each case in a file that loads only
-the rules it reads and steps as wide as they allow), the same cases in the layout before
-(per SLO one file stepping 1m over all its rules) are timed in the same run (not with
---quick). For the small services, the layout before that (one test file per service,
+the rules it reads and steps as wide as they allow), ``--chatbot-before`` times the same
+cases in the layout before (per SLO one file stepping 1m over all its rules) in the same
+run: many minutes, as each spend pair's steady burns then step 1m through three days. For the small services, the layout before that (one test file per service,
 every case evaluating every rule group of the service) is rebuilt from the same cases.
 Results go to stdout, bench/out/cipath.md and, with the command, commit and machine that
 made them, bench/CIPATH.md.
@@ -210,6 +210,7 @@ def run(
     jobs: int = 1,
     sizes: tuple[int, ...] | None = None,
     before_sizes: tuple[int, ...] = BEFORE_SIZES,
+    with_before: bool = False,
 ) -> Result:
     """Every measurement; ``jobs`` promtool calls at a time (1: wall times mean what they
     say; more: only the CPU seconds do, each call's own)."""
@@ -220,7 +221,7 @@ def run(
     calls: list[tuple[str, str, int, Path, list[str]]] = []  # kind, label, SLOs, dir, files
     tests, files = generated(CHATBOT, work / "chatbot")
     layouts = [("chatbot", tests, files)]
-    if not quick:
+    if with_before:
         layouts.append(("chatbot-before", *chatbot_before(work / "chatbot-before")))
     for kind, directory, names in layouts:
         if jobs == 1:
@@ -357,7 +358,7 @@ def markdown(result: Result) -> str:
         + (
             f": {result.chatbot_before.cpu / chat.cpu:.1f} times the CPU."
             if result.chatbot_before is not None and chat.cpu > 0
-            else " (not run with --quick)."
+            else " (not run: `--chatbot-before`)."
         ),
         "",
         f"## One service of n SLOs ({SCALING_WINDOW} window, the chatbot's kinds in turn)",
@@ -405,8 +406,9 @@ def markdown(result: Result) -> str:
             "rrrrrrrlrrrl",
         ),
         "",
-        "After: a test file and a rule file per SLO, one promtool call over the service's "
-        "`*.test.yml`. Before: one test file for the service, every case evaluating every "
+        "After: per SLO its own test and rule files and one pair per part (the alerts' "
+        "cases, each pair's outage), one promtool call over the service's `*.test.yml`. "
+        "Before: one test file for the service, every case evaluating every "
         "rule group of the service (the same cases), run only at "
         + (", ".join(str(t.slos) for t in result.before) or "no size (not run)")
         + " SLOs. A ratio per doubling of 2 is linear, 4 quadratic.",
@@ -450,6 +452,12 @@ def main(argv: list[str] | None = None) -> int:
         help="sizes also run in the service-wide layout (default %(default)s; '' for none)",
     )
     parser.add_argument(
+        "--chatbot-before",
+        action="store_true",
+        help="also time the chatbot's cases in the 1m layout (each spend pair's steady "
+        "burns then step 1m through three days: many minutes)",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         help="where the section goes, with what made it (default bench/CIPATH.md; "
@@ -461,7 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     started, clock = time.time(), time.monotonic()
     sizes = tuple(int(n) for n in args.sizes.split(",")) if args.sizes else None
     before_sizes = tuple(int(n) for n in args.before_sizes.split(",") if n)
-    result = run(args.out.resolve(), args.quick, args.jobs, sizes, before_sizes)
+    result = run(
+        args.out.resolve(), args.quick, args.jobs, sizes, before_sizes, args.chatbot_before
+    )
     text = markdown(result)
     (args.out / "cipath.md").write_text(text)
     print(text)
