@@ -10,17 +10,20 @@ This times that call (wall time, and the CPU seconds promtool spent, which anoth
 process on the machine does not inflate as much) for the example chatbot
 (``slos/chat-assistant.yaml``: its SLOs, month and detector proofs) and for services of
 5 to 40 SLOs. Linear time doubles with the SLO count: the table gives the ratio per
-doubling. The layout before (one test file per service, every case evaluating every
-rule group of the service) is rebuilt from the same cases for the small services, where
-running it is cheap; for the chatbot it would take many minutes, so the figure before is
-the last one measured in the project's history, named as such. Results go to stdout and
-bench/out/cipath.md.
+doubling. Beside the chatbot's proofs as generated (each case in a file that loads only
+the rules it reads and steps as wide as they allow), ``--chatbot-before`` times the same
+cases in the layout before (per SLO one file stepping 1m over all its rules) in the same
+run: many minutes, as each spend pair's steady burns then step 1m through three days. For the small services, the layout before that (one test file per service,
+every case evaluating every rule group of the service) is rebuilt from the same cases.
+Results go to stdout, bench/out/cipath.md and, with the command, commit and machine that
+made them, bench/CIPATH.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -32,14 +35,24 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
+from bench import report
 from bench.markdown import table
 from bench.report import machine
+from sloengine import conventions as cv
 from sloengine.cli import cli
+from sloengine.detectors.ruletests import DETECTOR_SUFFIX
 from sloengine.formats import Format, file_name
 from sloengine.inputs import plan
 from sloengine.loading import load_specs
-from sloengine.rules import render
-from sloengine.ruletests import TEST_SUFFIX, proof_file, slo_tests
+from sloengine.rules import render, rule_groups
+from sloengine.ruletests import (
+    RULES_SUFFIX,
+    TEST_SUFFIX,
+    file_stem,
+    own_rules,
+    proof_file,
+    slo_tests,
+)
 from sloengine.sim import launch
 
 HERE = Path(__file__).resolve().parent
@@ -56,15 +69,6 @@ KINDS = (
     "{ttft: {threshold: 1s}}",
     "{latency: {threshold: 5s}}",
     "{cost_per_call: {threshold_usd: 0.1}}",
-)
-# The chatbot's proofs in the old layout were never timed in one call: the last figure
-# measured (README at d3c5e0d, "Wiring it into a service repo's CI") was per SLO.
-CHATBOT_BEFORE = (
-    "not run (one service-wide file takes many minutes); last measured figure, README at "
-    "d3c5e0d: a service of 7 SLOs on a 30d window took about two and a half minutes per "
-    "SLO run alone and far more run together (so one call over its old file: over 17 "
-    "minutes); the project's tests split the file per SLO (tests/ruleproof.py), and the "
-    "proofs still took about 6.5 of CI's 9.5 minutes (commit ff7f446)"
 )
 
 
@@ -90,7 +94,9 @@ class Result:
     after: list[Timed]
     before: list[Timed]
     jobs: int = 1
-    chatbot_before: str = CHATBOT_BEFORE
+    # The same chatbot proofs in the layout before (per SLO one 1m file, all its rules);
+    # None when not run (--quick).
+    chatbot_before: Timed | None = None
     load: list[tuple[str, tuple[float, float, float]]] = field(default_factory=list)
 
 
@@ -143,6 +149,32 @@ def old_layout(spec: Path, work: Path) -> tuple[Path, list[str]]:
     return work, ["service.test.yml"]
 
 
+def chatbot_before(work: Path) -> tuple[Path, list[str]]:
+    """The chatbot's proofs in the layout before they were split by the rules they read:
+    per SLO one test file of all its cases stepping 1m against all its rules (the same
+    cases), and the same detector files."""
+    tests, files = generated(CHATBOT, work)
+    for name in files:
+        if DETECTOR_SUFFIX not in name:
+            (tests / name).unlink()
+    for path in tests.glob("*" + RULES_SUFFIX):
+        if DETECTOR_SUFFIX not in path.name:
+            path.unlink()
+    (service,) = load_specs([str(CHATBOT)])
+    groups = rule_groups(service)
+    for obj in service.objectives:
+        p = plan(obj)
+        if p.reason:
+            continue
+        stem, what = file_stem(obj.service, obj.name), f"{obj.service}/{obj.name}"
+        own = [g for g in groups if cv.group_slo(g["name"]) == (obj.service, obj.name)]
+        service_file = file_name(service, Format.PROMETHEUS)
+        (tests / (stem + RULES_SUFFIX)).write_text(own_rules(service, what, own, service_file))
+        text = proof_file(service, what, stem + RULES_SUFFIX, "1m", slo_tests(obj, p))
+        (tests / (stem + TEST_SUFFIX)).write_text(text)
+    return tests, sorted(p.name for p in tests.glob("*" + TEST_SUFFIX))
+
+
 def timed(label: str, slos: int, directory: Path, files: list[str]) -> Timed:
     wall, cpu, code, output = promtool(directory, files)
     cases = _cases(directory, files)
@@ -172,7 +204,14 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run(out: Path, quick: bool, jobs: int = 1) -> Result:
+def run(
+    out: Path,
+    quick: bool,
+    jobs: int = 1,
+    sizes: tuple[int, ...] | None = None,
+    before_sizes: tuple[int, ...] = BEFORE_SIZES,
+    with_before: bool = False,
+) -> Result:
     """Every measurement; ``jobs`` promtool calls at a time (1: wall times mean what they
     say; more: only the CPU seconds do, each call's own)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -181,17 +220,21 @@ def run(out: Path, quick: bool, jobs: int = 1) -> Result:
     (chatbot,) = load_specs([str(CHATBOT)])
     calls: list[tuple[str, str, int, Path, list[str]]] = []  # kind, label, SLOs, dir, files
     tests, files = generated(CHATBOT, work / "chatbot")
-    if jobs == 1:
-        calls.append(("chatbot", "chatbot", len(chatbot.objectives), tests, files))
-    else:
-        # promtool runs the files of a call one after another: the call's CPU is the sum
-        # of the files' (measured a file a call, at the same time).
-        calls += [("chatbot", f"chatbot {f}", len(chatbot.objectives), tests, [f]) for f in files]
-    for n in QUICK_SIZES if quick else SIZES:
+    layouts = [("chatbot", tests, files)]
+    if with_before:
+        layouts.append(("chatbot-before", *chatbot_before(work / "chatbot-before")))
+    for kind, directory, names in layouts:
+        if jobs == 1:
+            calls.append((kind, kind, len(chatbot.objectives), directory, names))
+        else:
+            # promtool runs the files of a call one after another: the call's CPU is the
+            # sum of the files' (measured a file a call, at the same time).
+            calls += [(kind, f"{kind} {f}", len(chatbot.objectives), directory, [f]) for f in names]
+    for n in sizes or (QUICK_SIZES if quick else SIZES):
         spec = service_file(work, n)
         tests, files = generated(spec, work / f"after-{n}")
         calls.append(("after", f"{n} SLOs", n, tests, files))
-        if n in BEFORE_SIZES:
+        if n in before_sizes:
             directory, files = old_layout(spec, work / f"before-{n}")
             calls.append(("before", f"{n} SLOs", n, directory, files))
 
@@ -213,25 +256,44 @@ def run(out: Path, quick: bool, jobs: int = 1) -> Result:
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(measure, calls))
     load.append(("at end", os.getloadavg()))
-    by_kind: dict[str, list[Timed]] = {"chatbot": [], "after": [], "before": []}
+    by_kind: dict[str, list[Timed]] = {
+        "chatbot": [],
+        "chatbot-before": [],
+        "after": [],
+        "before": [],
+    }
     for call, result in zip(calls, results, strict=True):
         by_kind[call[0]].append(result)
     for rows in by_kind.values():
         rows.sort(key=lambda t: t.slos)
-    parts = by_kind["chatbot"]
-    chat = parts[0]
-    if len(parts) > 1:
-        chat = Timed(
-            "chatbot (the sum of a call per file)",
-            chat.slos,
-            sum(t.files for t in parts),
-            sum(t.cases for t in parts),
-            max(t.wall for t in parts),
-            sum(t.cpu for t in parts),
-            all(t.ok for t in parts),
-            "".join(t.output for t in parts),
-        )
-    return Result(quick, machine(), chat, by_kind["after"], by_kind["before"], jobs, load=load)
+    before = _one_call(by_kind["chatbot-before"]) if by_kind["chatbot-before"] else None
+    return Result(
+        quick,
+        machine(),
+        _one_call(by_kind["chatbot"]),
+        by_kind["after"],
+        by_kind["before"],
+        jobs,
+        before,
+        load=load,
+    )
+
+
+def _one_call(parts: list[Timed]) -> Timed:
+    """A layout's files measured a call each, as the one call over them all would spend."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return Timed(
+        f"{first.label.split()[0]} (the sum of a call per file)",
+        first.slos,
+        sum(t.files for t in parts),
+        sum(t.cases for t in parts),
+        max(t.wall for t in parts),
+        sum(t.cpu for t in parts),
+        all(t.ok for t in parts),
+        "".join(t.output for t in parts),
+    )
 
 
 def _per_doubling(rows: list[Timed]) -> dict[int, str]:
@@ -240,9 +302,15 @@ def _per_doubling(rows: list[Timed]) -> dict[int, str]:
     return {n: f"{cpu[n] / cpu[n // 2]:.2f}" for n in cpu if n // 2 in cpu and cpu[n // 2] > 0}
 
 
+def _target(t: Timed, jobs: int) -> str:
+    """Under 60 s: the call's wall time when it ran alone, its CPU seconds otherwise."""
+    if jobs == 1:
+        return "under 60 s wall: " + ("met" if t.ok and t.wall < 60 else "missed")
+    return "under 60 s CPU: " + ("met" if t.ok and t.cpu < 60 else "missed")
+
+
 def markdown(result: Result) -> str:
     chat = result.chatbot
-    verdict = "pass" if chat.ok else "FAIL"
     lines = [
         "# CI path: a service's generated promtool proofs in one call",
         "",
@@ -264,27 +332,34 @@ def markdown(result: Result) -> str:
         "## The example chatbot",
         "",
         table(
-            ["service", "SLOs", "files", "cases", "wall (s)", "CPU (s)", "promtool", "target"],
+            ["layout", "SLOs", "files", "cases", "wall (s)", "CPU (s)", "promtool", "target"],
             [
                 [
-                    "chat-assistant (slos/)",
-                    chat.slos,
-                    chat.files,
-                    chat.cases,
-                    f"{chat.wall:.1f}",
-                    f"{chat.cpu:.1f}",
-                    verdict,
-                    (
-                        "under 60 s: " + ("met" if chat.ok and chat.wall < 60 else "missed")
-                        if result.jobs == 1
-                        else f"under 60 s: not judged at --jobs {result.jobs}"
-                    ),
+                    label,
+                    t.slos,
+                    t.files,
+                    t.cases,
+                    f"{t.wall:.1f}",
+                    f"{t.cpu:.1f}",
+                    "pass" if t.ok else "FAIL",
+                    _target(t, result.jobs) if t is chat else "",
                 ]
+                for label, t in (
+                    ("after: split by the rules each case reads", chat),
+                    ("before: per SLO one 1m file, all its rules", result.chatbot_before),
+                )
+                if t is not None
             ],
             "lrrrrrll",
         ),
         "",
-        f"Before: {result.chatbot_before}.",
+        "Both layouts hold the same cases, from one generator, and the same five detector "
+        "files; before, each SLO's cases were one file stepping 1m over all its rules"
+        + (
+            f": {result.chatbot_before.cpu / chat.cpu:.1f} times the CPU."
+            if result.chatbot_before is not None and chat.cpu > 0
+            else " (not run: `--chatbot-before`)."
+        ),
         "",
         f"## One service of n SLOs ({SCALING_WINDOW} window, the chatbot's kinds in turn)",
         "",
@@ -331,10 +406,11 @@ def markdown(result: Result) -> str:
             "rrrrrrrlrrrl",
         ),
         "",
-        "After: a test file and a rule file per SLO, one promtool call over the service's "
-        "`*.test.yml`. Before: one test file for the service, every case evaluating every "
+        "After: per SLO its own test and rule files and one pair per part (the alerts' "
+        "cases, each pair's outage), one promtool call over the service's `*.test.yml`. "
+        "Before: one test file for the service, every case evaluating every "
         "rule group of the service (the same cases), run only at "
-        + ", ".join(str(n) for n in BEFORE_SIZES)
+        + (", ".join(str(t.slos) for t in result.before) or "no size (not run)")
         + " SLOs. A ratio per doubling of 2 is linear, 4 quadratic.",
         "",
         "## Machine",
@@ -346,6 +422,8 @@ def markdown(result: Result) -> str:
         + ".",
     ]
     failed = [t for t in [chat, *result.after, *result.before] if not t.ok]
+    if result.chatbot_before is not None and not result.chatbot_before.ok:
+        failed.append(result.chatbot_before)
     for t in failed:
         lines += ["", f"promtool failed on {t.label}:", "", "```", t.output[-2000:], "```"]
     return "\n".join(lines) + "\n"
@@ -365,14 +443,53 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="promtool calls at a time (default 1; more: only the CPU seconds compare)",
     )
+    parser.add_argument(
+        "--sizes", help=f"comma-separated service sizes (default {','.join(map(str, SIZES))})"
+    )
+    parser.add_argument(
+        "--before-sizes",
+        default=",".join(map(str, BEFORE_SIZES)),
+        help="sizes also run in the service-wide layout (default %(default)s; '' for none)",
+    )
+    parser.add_argument(
+        "--chatbot-before",
+        action="store_true",
+        help="also time the chatbot's cases in the 1m layout (each spend pair's steady "
+        "burns then step 1m through three days: many minutes)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="where the section goes, with what made it (default bench/CIPATH.md; "
+        "--quick: OUT/CIPATH.md)",
+    )
     args = parser.parse_args(argv)
     if not launch.available():
         raise SystemExit(f"{launch.PROMTOOL} not found: install Debian's prometheus package")
-    result = run(args.out.resolve(), args.quick, args.jobs)
+    started, clock = time.time(), time.monotonic()
+    sizes = tuple(int(n) for n in args.sizes.split(",")) if args.sizes else None
+    before_sizes = tuple(int(n) for n in args.before_sizes.split(",") if n)
+    result = run(
+        args.out.resolve(), args.quick, args.jobs, sizes, before_sizes, args.chatbot_before
+    )
     text = markdown(result)
     (args.out / "cipath.md").write_text(text)
     print(text)
-    ok = result.chatbot.ok and all(t.ok for t in [*result.after, *result.before])
+    words = sys.argv[1:] if argv is None else argv
+    made = report.PartRun(
+        "cipath",
+        "python -m bench.cipath" + "".join(f" {shlex.quote(w)}" for w in words),
+        args.quick,
+        result.machine,
+        started,
+        result,
+        time.monotonic() - clock,
+        load=result.load,
+    )
+    results = args.results or (args.out / "CIPATH.md" if args.quick else HERE / "CIPATH.md")
+    results.write_text(report.render_part(made, markdown))
+    ok = all(t.ok for t in [result.chatbot, *result.after, *result.before])
+    ok = ok and (result.chatbot_before is None or result.chatbot_before.ok)
     return 0 if ok else 1
 
 

@@ -32,11 +32,14 @@ Rule = dict[str, Any]
 @dataclass(frozen=True)
 class Read:
     """One selector of a rule's expression: the series name, its label matchers
-    (label, operator, value) and how far before the evaluation it reaches (seconds)."""
+    (label, operator, value), how far before the evaluation it reaches (seconds) and
+    whether it reads a range of samples (a range selector or inside a subquery) rather
+    than the one sample at its offset."""
 
     name: str
     matchers: tuple[tuple[str, str, str], ...]
     back: int
+    ranged: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,18 +87,18 @@ def _seconds(delta: Any) -> int:
     return max(0, round(delta.total_seconds())) if delta is not None else 0
 
 
-def _walk(node: object, back: int) -> Iterator[Read]:
+def _walk(node: object, back: int, ranged: bool = False) -> Iterator[Read]:
     if isinstance(node, promql_parser.VectorSelector):
         matchers = tuple((m.name, MATCH_OPS[str(m.op)], m.value) for m in node.matchers.matchers)
         name = node.name or next((v for n, op, v in matchers if n == "__name__" and op == "="), "")
-        yield Read(name, matchers, back + _seconds(node.offset))
+        yield Read(name, matchers, back + _seconds(node.offset), ranged)
         return
     if isinstance(node, promql_parser.MatrixSelector):
-        back += _seconds(node.range)
+        back, ranged = back + _seconds(node.range), True
     elif isinstance(node, promql_parser.SubqueryExpr):
-        back += _seconds(node.range) + _seconds(node.offset)
+        back, ranged = back + _seconds(node.range) + _seconds(node.offset), True
     for child in children(node):
-        yield from _walk(child, back)
+        yield from _walk(child, back, ranged)
 
 
 def reads(expr: str) -> list[Read]:
@@ -104,7 +107,7 @@ def reads(expr: str) -> list[Read]:
     return list(_walk(parse(expr), 0))
 
 
-def _matches(read: Read, rule: Rule) -> bool:
+def selects(read: Read, rule: Rule) -> bool:
     """Whether a selector can select a recording rule's series. Only labels the rule sets
     itself decide; any other label may hold anything, so it matches."""
     if read.name != rule.get("record"):
@@ -163,7 +166,7 @@ def plan(groups: Sequence[Rule], *, every_rule: bool = False) -> Plan:
         by_name.setdefault(str(node.rule["record"]), []).append(i)
 
     def targets(read: Read) -> list[int]:
-        return [i for i in by_name.get(read.name, []) if _matches(read, nodes[i].rule)]
+        return [i for i in by_name.get(read.name, []) if selects(read, nodes[i].rule)]
 
     for node in nodes:
         for read in reads(str(node.rule["expr"])):

@@ -5,30 +5,46 @@ it and one just below does not; a full outage after a clean history fires it wit
 one evaluation interval of the Workbook's detection time; it resets within its short
 window once the outage ends; a single bad event in a trickle of traffic fires nothing;
 zero traffic fires nothing and leaves the budget whole.
+
+promtool evaluates every rule a test file loads at every step from 0 to the case's last
+check, so each file loads only the rules its checks read (their dependency closure, from
+the PromQL), and steps as far apart as those rules allow: every offset at which one of
+them reads a recorded series is a whole number of steps, none reads a recorded series
+over a range, every series it reads is recorded earlier in the same evaluation, and no
+alert waits (``for``). On that grid every recorded value is the one a 1m evaluation
+records at the same instant, so a check on it proves what it proves at 1m; a check off
+it moves, with the whole scenario, to a test group of its own whose first phase is longer
+by the minutes that put the check on an evaluation.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sloengine import conventions as cv
 from sloengine.budget import AlertWindow, detection_seconds
 from sloengine.conventions import Severity
-from sloengine.durations import format_duration
+from sloengine.durations import format_duration, parse_duration
 from sloengine.errors import printable
 from sloengine.formats import Format, file_name
 from sloengine.inputs import ALL, BAD, GOOD, Plan, plan
+from sloengine.lookback import Read, reads, selects
 from sloengine.model import Objective, Service
 from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
 from sloengine.rules import Rule, header, rule_groups
-from sloengine.windows import exact, raw_windows, tileable
+from sloengine.windows import exact
 from sloengine.yamlwriter import dump_yaml
 
 EVENTS_PER_MINUTE = 1000.0
 ABOVE, BELOW = 1.1, 0.9
+MINUTE = 60
+# The widest step a proof file takes: an hour, so that a 3d window's clean history is
+# 73 evaluations rather than 4,330.
+WIDEST_STEP = 3600
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,27 @@ class Phase:
     minutes: int
     bad_ratio: float  # share of events that are bad; for spend, the burn rate
     events: float = EVENTS_PER_MINUTE
+
+
+@dataclass(frozen=True)
+class Check:
+    """A PromQL check: ``query`` at ``at`` minutes after the start gives ``samples``."""
+
+    query: str
+    at: int
+    samples: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One scenario: the plan's series over phases (per group of labels, None for the
+    default group) and the checks on what the rules make of them. ``part`` names the
+    proof file it goes to ("" for the SLO's own, which loads all its rules)."""
+
+    name: str
+    inputs: list[tuple[list[Phase], dict[str, str] | None]]
+    checks: list[Check]
+    part: str = ""
 
 
 def _values(phases: list[Phase], role: str, obj: Objective) -> str:
@@ -123,8 +160,57 @@ def _minutes(seconds: float) -> int:
     return math.ceil(seconds / 60)
 
 
-def _check(query: str, at_minutes: int, samples: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"expr": query, "eval_time": f"{at_minutes}m", "exp_samples": samples}
+def _check(query: str, at_minutes: int, samples: list[dict[str, Any]]) -> Check:
+    return Check(query, at_minutes, samples)
+
+
+# The parts (proof files besides the SLO's own) that cases go to.
+ALERTS_PART = "alerts"
+
+
+def pair_part(w: AlertWindow) -> str:
+    """The part of one pair's cases (its outage; for spend, its steady burns)."""
+    return f"{w.severity.value}-{format_duration(w.long_seconds)}"
+
+
+def test_group(
+    case: Case, p: Plan, obj: Objective, shift: int = 0, note: str = ""
+) -> dict[str, Any]:
+    """The case as a promtool test group, its first phase ``shift`` minutes longer and
+    every check as much later."""
+    inputs = []
+    for phases, group in case.inputs:
+        if shift:
+            phases = [replace(phases[0], minutes=phases[0].minutes + shift), *phases[1:]]
+        inputs += _inputs(p, phases, obj, group)
+    return {
+        "name": case.name + note,
+        "interval": "1m",
+        "input_series": inputs,
+        "promql_expr_test": [
+            {"expr": c.query, "eval_time": f"{c.at + shift}m", "exp_samples": c.samples}
+            for c in case.checks
+        ],
+    }
+
+
+def stepped(case: Case, p: Plan, obj: Objective, step: int) -> list[dict[str, Any]]:
+    """The case as test groups evaluated every ``step`` seconds: the checks that land on
+    an evaluation in one group; each other minute's checks in a group whose first phase
+    is longer by the minutes that bring them onto one."""
+    every = step // MINUTE
+    if every == 1:
+        return [test_group(case, p, obj)]
+    by_shift: dict[int, list[Check]] = {}
+    for c in case.checks:
+        by_shift.setdefault(-c.at % every, []).append(c)
+    groups = []
+    for shift, checks in sorted(by_shift.items()):
+        note = f" (evaluated every {format_duration(step)}"
+        if shift:
+            note += f"; the first phase {shift}m longer, the checks as much later"
+        groups.append(test_group(replace(case, checks=checks), p, obj, shift, note + ")"))
+    return groups
 
 
 def _settle(obj: Objective) -> int:
@@ -132,17 +218,45 @@ def _settle(obj: Objective) -> int:
     return 30 + max(_minutes(s) for s in obj.for_seconds.values())
 
 
-def _seen(obj: Objective, seconds: int, minutes: int) -> float:
-    """The share of a steady pace a window's rate shows ``minutes`` after the data starts:
-    all of it for a ratio (both sides scale alike) and for a window that averages the
-    base rate; for spend over raw series or tiles (which count the time before the data
-    as no spending), the share of the window the data covers."""
-    if not obj.is_spend or not (seconds in raw_windows(obj) or tileable(obj, seconds)):
-        return 1.0
-    return min(1.0, minutes * 60 / seconds)
+def _spend_cases(
+    obj: Objective,
+    name: str,
+    at: int,
+    inputs: Callable[[int], list[tuple[list[Phase], dict[str, str] | None]]],
+    expected: Callable[[AlertWindow], list[dict[str, Any]]],
+) -> list[Case]:
+    """Spend has no denominator to cancel a half-empty window: a window's rate is the
+    pace only once it holds a whole window of spending. So each pair is checked on its
+    own, ``at`` minutes after its long window is full, in its pair's file: ``inputs``
+    the series over so many minutes, ``expected`` the pair's samples."""
+    cases = []
+    for o in obj.active_windows():
+        when = at + _minutes(o.long_seconds)
+        cases.append(
+            Case(
+                f"{name}: the {o.severity} alert over {format_duration(o.long_seconds)}, "
+                f"after {format_duration(when * 60)}",
+                inputs(when + 5),
+                [_check(_alerts_query(obj, o), when, expected(o))],
+                pair_part(o),
+            )
+        )
+    return cases
 
 
-def steady_tests(obj: Objective, p: Plan) -> list[dict[str, Any]]:
+def _steady_inputs(
+    ratio: float, events: float
+) -> Callable[[int], list[tuple[list[Phase], dict[str, str] | None]]]:
+    return lambda minutes: [([Phase(minutes, ratio, events)], None)]
+
+
+def _steady_expected(
+    obj: Objective, firing: list[AlertWindow]
+) -> Callable[[AlertWindow], list[dict[str, Any]]]:
+    return lambda o: _expect(obj, [o] if o in firing else [])
+
+
+def steady_tests(obj: Objective, p: Plan) -> list[Case]:
     groups = []
     active = obj.active_windows()
     for w in active:
@@ -151,55 +265,50 @@ def steady_tests(obj: Objective, p: Plan) -> list[dict[str, Any]]:
             if ratio > 1 and not obj.is_spend:  # a spend burn is dollars, not a share
                 continue
             at = _settle(obj)
-            burn = factor * w.burn_rate
-            if obj.is_spend:
-                # Spend has no denominator to cancel a half-empty window: the pair under
-                # test needs a full window of spending before its rate means the pace
-                # (every short window too); a longer window shows its share of the pace.
-                at += max(_minutes(w.long_seconds), *(_minutes(o.short_seconds) for o in active))
             events = max(EVENTS_PER_MINUTE, obj.min_events)
+            firing = [o for o in active if o.burn_rate < factor * w.burn_rate]
+            name = (
+                f"{obj.service}/{obj.name}: a steady {number(round(factor * w.burn_rate, 4))}x burn, "
+                f"{word} the {w.severity} threshold {number(round(w.burn_rate, 4))}x over "
+                f"{format_duration(w.long_seconds)}, "
+                + ("fires it" if word == "above" else "does not fire it")
+            )
+            if obj.is_spend:
+                groups += _spend_cases(
+                    obj, name, at, _steady_inputs(ratio, events), _steady_expected(obj, firing)
+                )
+                continue
             phases = [Phase(at + 5, ratio, events)]
-            firing = [
-                o
-                for o in active
-                if o.burn_rate < burn * _seen(obj, o.long_seconds, at)
-                and o.burn_rate < burn * _seen(obj, o.short_seconds, at)
-            ]
             groups.append(
-                {
-                    "name": (
-                        f"{obj.service}/{obj.name}: a steady {number(round(factor * w.burn_rate, 4))}x burn, "
-                        f"{word} the {w.severity} threshold {number(round(w.burn_rate, 4))}x over "
-                        f"{format_duration(w.long_seconds)}, "
-                        + ("fires it" if word == "above" else "does not fire it")
-                    ),
-                    "interval": "1m",
-                    "input_series": _inputs(p, phases, obj),
-                    "promql_expr_test": [_check(_alerts_query(obj), at, _expect(obj, firing))],
-                }
+                Case(
+                    name,
+                    [(phases, None)],
+                    [_check(_alerts_query(obj), at, _expect(obj, firing))],
+                    ALERTS_PART,
+                )
             )
     return groups
 
 
-def outage_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
-    """Full outage after a clean history as long as the longest window, then recovery."""
+def outage_tests(obj: Objective, p: Plan) -> list[Case]:
+    """Per pair: a full outage after a clean history as long as its long window, then
+    recovery (each pair its own case, so that its file loads its rules alone)."""
     active = obj.active_windows()
     if not active:
-        return None
+        return []
     outage = 1.0 if not obj.is_spend else 2 * max(w.burn_rate for w in active)
-    history = _minutes(max(w.long_seconds for w in active)) + 10
-    detect = {}
+    cases = []
     for w in active:
         seconds = detection_seconds(w.burn_rate, w.long_seconds, obj.error_budget, outage)
-        if seconds is not None:
-            detect[w] = seconds + obj.for_seconds.get(w.severity, 0)
-    if not detect:
-        return None
-    length = _minutes(max(detect.values())) + 10
-    recovery = max(_minutes(w.short_seconds) for w in detect) + 10
-    phases = [Phase(history, 0.0), Phase(length, outage), Phase(recovery, 0.0)]
-    checks = [_check(_alerts_query(obj), history, [])]
-    for w, seconds in sorted(detect.items(), key=lambda kv: kv[1]):
+        if seconds is None:
+            continue
+        seconds += obj.for_seconds.get(w.severity, 0)
+        history = _minutes(w.long_seconds) + 10
+        length = _minutes(seconds) + 10
+        recovery = _minutes(w.short_seconds) + 10
+        phases = [Phase(history, 0.0), Phase(length, outage), Phase(recovery, 0.0)]
+        query = _alerts_query(obj, w)
+        checks = [_check(query, history, [])]
         # Evaluations land on whole intervals: tiled windows fire at the first evaluation
         # after the Workbook's time and not before; an averaged window (one tiles cannot
         # build) may lag by one interval.
@@ -210,8 +319,8 @@ def outage_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
             quiet_at = history + math.floor(seconds / 60) - 1
             fire_at = history + _minutes(seconds) + 1
         if quiet_at > history:
-            checks.append(_check(_alerts_query(obj, w), quiet_at, []))
-        checks.append(_check(_alerts_query(obj, w), fire_at, _expect(obj, [w])))
+            checks.append(_check(query, quiet_at, []))
+        checks.append(_check(query, fire_at, _expect(obj, [w])))
         reset_at = (
             history
             + length
@@ -219,20 +328,23 @@ def outage_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
             + 1
             + _minutes(obj.for_seconds.get(w.severity, 0))
         )
-        checks.append(_check(_alerts_query(obj, w), reset_at, []))
-    return {
-        "name": (
-            f"{obj.service}/{obj.name}: a full outage after a clean "
-            f"{format_duration(history * 60)} fires each alert within one interval of the "
-            "Workbook's detection time, and each resets within its short window after recovery"
-        ),
-        "interval": "1m",
-        "input_series": _inputs(p, phases, obj),
-        "promql_expr_test": checks,
-    }
+        checks.append(_check(query, reset_at, []))
+        long, short = format_duration(w.long_seconds), format_duration(w.short_seconds)
+        cases.append(
+            Case(
+                f"{obj.service}/{obj.name}: a full outage after a clean "
+                f"{format_duration(history * 60)} fires the {w.severity} alert over {long} "
+                f"and {short} within one interval of the Workbook's detection time, and it "
+                "resets within its short window after recovery",
+                [(phases, None)],
+                checks,
+                pair_part(w),
+            )
+        )
+    return cases
 
 
-def low_traffic_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
+def low_traffic_test(obj: Objective, p: Plan) -> Case | None:
     """Ten events an hour and a single bad one: no alert (``min_bad_events``/``min_events``)."""
     if obj.is_spend or (obj.min_bad_events < 1 and obj.min_events <= 10):
         return None
@@ -242,26 +354,23 @@ def low_traffic_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
     after = min(longest, 6 * 60) + 10
     phases = [Phase(before, 0.0, trickle), Phase(1, 1.0, 1.0), Phase(after, 0.0, trickle)]
     times = sorted({before + m for m in (1, 2, 5, 10, 30, 60, after - 5) if m < after})
-    return {
-        "name": (
-            f"{obj.service}/{obj.name}: ten events an hour with a single bad one fires nothing"
-        ),
-        "interval": "1m",
-        "input_series": _inputs(p, phases, obj),
-        "promql_expr_test": [_check(_alerts_query(obj), at, []) for at in times],
-    }
+    return Case(
+        f"{obj.service}/{obj.name}: ten events an hour with a single bad one fires nothing",
+        [(phases, None)],
+        [_check(_alerts_query(obj), at, []) for at in times],
+        ALERTS_PART,
+    )
 
 
-def zero_test(obj: Objective, p: Plan) -> dict[str, Any]:
+def zero_test(obj: Objective, p: Plan) -> Case:
     at = _settle(obj) + 30
     phases = [Phase(at + 5, 0.0, 0.0)]
     ids = {cv.SERVICE: obj.service, cv.SLO: obj.name}
     remaining = {**obj.labels, **a_group(obj), **ids, cv.WINDOW: format_duration(obj.period)}
-    return {
-        "name": f"{obj.service}/{obj.name}: zero traffic fires nothing and leaves the whole budget",
-        "interval": "1m",
-        "input_series": _inputs(p, phases, obj),
-        "promql_expr_test": [
+    return Case(
+        f"{obj.service}/{obj.name}: zero traffic fires nothing and leaves the whole budget",
+        [(phases, None)],
+        [
             _check(_alerts_query(obj), at, []),
             _check(
                 f"{cv.BUDGET_REMAINING}{{{label_matchers(ids)}}}",
@@ -269,7 +378,7 @@ def zero_test(obj: Objective, p: Plan) -> dict[str, Any]:
                 [{"labels": f"{cv.BUDGET_REMAINING}{{{label_matchers(remaining)}}}", "value": 1}],
             ),
         ],
-    }
+    )
 
 
 # January 1970 has 31 days and February 28: promtool's clock starts at 00:00 UTC on
@@ -281,7 +390,7 @@ _JANUARY, _FEBRUARY = 31, 28
 MONTH_STEP = "1h"
 
 
-def month_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
+def month_test(obj: Objective, p: Plan) -> Case | None:
     """A calendar month's budget resets at 00:00 UTC on the 1st, and the forecast pages
     when the month would end over budget and not when it would end under it.
 
@@ -326,16 +435,13 @@ def month_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
         _check(exactly(forecast, rate * _FEBRUARY * day), boundary + 60, true),
         _check(query, boundary + 60, []),
     ]
-    return {
-        "name": (
-            f"{obj.service}/{obj.name}: a steady ${number(round(rate * day, 2))} a day pages "
-            f"in January ({_JANUARY} days end over the ${number(budget)} budget), the budget "
-            f"resets at 00:00 UTC on 1 February, and February ({_FEBRUARY} days) ends under it"
-        ),
-        "interval": "1m",
-        "input_series": _inputs(p, [phase], obj),
-        "promql_expr_test": checks,
-    }
+    return Case(
+        f"{obj.service}/{obj.name}: a steady ${number(round(rate * day, 2))} a day pages "
+        f"in January ({_JANUARY} days end over the ${number(budget)} budget), the budget "
+        f"resets at 00:00 UTC on 1 February, and February ({_FEBRUARY} days) ends under it",
+        [([phase], None)],
+        checks,
+    )
 
 
 def _apart(active: list[AlertWindow], ratio: float) -> dict[str, float]:
@@ -357,15 +463,15 @@ def _apart(active: list[AlertWindow], ratio: float) -> dict[str, float]:
     return {"hot": hot, "calm": hot * ratio}
 
 
-def groups_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
+def groups_test(obj: Objective, p: Plan) -> list[Case]:
     """A grouped SLO: one group burning, another clean at the same traffic; only the
     burning group's alerts fire, each with its group's labels. For per-group spend
     budgets, a group with a budget of its own and one on the default spend the same
     dollars: each fires exactly the pairs its own budget's burn crosses."""
     active = obj.active_windows()
     if not obj.group_by or not active or any(g in s.labels for s in p.series for g in obj.group_by):
-        return None
-    at = _settle(obj) + (max(_minutes(w.short_seconds) for w in active) if obj.is_spend else 0)
+        return []
+    at = _settle(obj)
     events = max(EVENTS_PER_MINUTE, obj.min_events)
     hot, calm = a_group(obj, "burning"), a_group(obj, "clean")
     if obj.is_spend and obj.budget_usd_by:
@@ -376,49 +482,55 @@ def groups_test(obj: Objective, p: Plan) -> dict[str, Any] | None:
         calm = dict.fromkeys(obj.group_by, value)
         burns = _apart(active, default / own)
         # Equal dollars: the second group spends what the first does, against its own budget.
-        phases = {"hot": [Phase(at + 5, burns["hot"], events)]}
-        phases["calm"] = phases["hot"]
+        spent = {"hot": burns["hot"], "calm": burns["hot"]}
         what = f"the same spend burns the default budget at {number(round(burns['hot'], 4))}x and {value}'s own at {number(round(burns['calm'], 4))}x"
     else:
         top = max(w.burn_rate for w in active)
         burning = min(1.0, ABOVE * top * obj.error_budget) if not obj.is_spend else ABOVE * top
         burns = {"hot": burning / obj.error_budget, "calm": 0.0}
-        phases = {"hot": [Phase(at + 5, burning, events)], "calm": [Phase(at + 5, 0.0, events)]}
+        spent = {"hot": burning, "calm": 0.0}
         what = "one group burning and another clean"
-    inputs = _inputs(p, phases["hot"], obj, hot) + _inputs(p, phases["calm"], obj, calm)
 
-    def fires(w: AlertWindow, burn: float) -> bool:
-        return all(
-            w.burn_rate < burn * _seen(obj, s, at) for s in (w.long_seconds, w.short_seconds)
-        )
+    def inputs(minutes: int) -> list[tuple[list[Phase], dict[str, str] | None]]:
+        return [
+            ([Phase(minutes, spent["hot"], events)], hot),
+            ([Phase(minutes, spent["calm"], events)], calm),
+        ]
 
-    expected = [
-        *_expect(obj, [w for w in active if fires(w, burns["hot"])], hot),
-        *_expect(obj, [w for w in active if fires(w, burns["calm"])], calm),
+    def expected(pairs: list[AlertWindow]) -> list[dict[str, Any]]:
+        return [
+            *_expect(obj, [w for w in pairs if w.burn_rate < burns["hot"]], hot),
+            *_expect(obj, [w for w in pairs if w.burn_rate < burns["calm"]], calm),
+        ]
+
+    name = f"{obj.service}/{obj.name}: {what}: only the burning pairs of each group fire, with its labels"
+    if obj.is_spend:
+        return _spend_cases(obj, name, at, inputs, lambda o: expected([o]))
+    return [
+        Case(name, inputs(at + 5), [_check(_alerts_query(obj), at, expected(active))], ALERTS_PART)
     ]
-    return {
-        "name": f"{obj.service}/{obj.name}: {what}: only the burning pairs of each group fire, with its labels",
-        "interval": "1m",
-        "input_series": inputs,
-        "promql_expr_test": [_check(_alerts_query(obj), at, expected)],
-    }
+
+
+def slo_cases(obj: Objective, p: Plan) -> list[Case]:
+    """Every one-minute case of one SLO (its month-boundary proof is :func:`month_test`)."""
+    cases = steady_tests(obj, p) + outage_tests(obj, p)
+    for case in (low_traffic_test(obj, p), zero_test(obj, p)):
+        if case is not None:
+            cases.append(case)
+    return cases + groups_test(obj, p)
 
 
 def slo_tests(obj: Objective, p: Plan) -> list[dict[str, Any]]:
-    """Every one-minute case of one SLO (its month-boundary proof is :func:`month_test`)."""
-    cases = steady_tests(obj, p)
-    for case in (outage_test(obj, p), low_traffic_test(obj, p), zero_test(obj, p)):
-        if case is not None:
-            cases.append(case)
-    grouped = groups_test(obj, p)
-    if grouped is not None:
-        cases.append(grouped)
-    return cases
+    """Every case of :func:`slo_cases` as one test group stepping 1m (the layout before
+    proofs were split by the rules they read)."""
+    return [test_group(case, p, obj) for case in slo_cases(obj, p)]
 
 
-# The files of one SLO's proof, beside each other in the tests directory: its own rule
-# groups, its cases, and for a calendar month the month-boundary case (promtool steps a
-# whole file at one interval). One promtool call over ``DIR/*.test.yml`` runs them all.
+# The files of one SLO's proof, beside each other in the tests directory: the SLO's own
+# rule groups and the cases that read all of them; per part (the steady, trickle and
+# grouped cases, which read the alerts; each pair's outage) the rules those cases read
+# and the cases; for a calendar month the month-boundary case. promtool steps a whole
+# file at one interval. One promtool call over ``DIR/*.test.yml`` runs them all.
 RULES_SUFFIX = ".rules.yml"
 TEST_SUFFIX = ".test.yml"
 MONTH_SUFFIX = ".month.test.yml"
@@ -430,11 +542,19 @@ def file_stem(service: str, name: str) -> str:
 
 
 def proof_file(
-    service: Service, what: str, rule_file: str, interval: str, cases: list[dict[str, Any]]
+    service: Service,
+    what: str,
+    rule_file: str,
+    interval: str,
+    cases: list[dict[str, Any]],
+    order: list[str] | None = None,
 ) -> str:
     """A promtool test file of ``cases`` for ``what`` (an SLO or a detector) that loads
-    ``rule_file`` (its own groups, beside it)."""
-    doc = {"rule_files": [rule_file], "evaluation_interval": interval, "tests": cases}
+    ``rule_file`` (its own groups, beside it), evaluating the groups in ``order``."""
+    doc: dict[str, Any] = {"rule_files": [rule_file], "evaluation_interval": interval}
+    if order and len(order) > 1:
+        doc["group_eval_order"] = order
+    doc["tests"] = cases
     head = (
         f"# Generated by sloengine from {printable(service.file)}: promtool test rules for "
         f"{printable(what)}, against its rule groups in {printable(rule_file)}.\n"
@@ -442,43 +562,145 @@ def proof_file(
     return head + dump_yaml(doc)
 
 
-def own_rules(service: Service, what: str, groups: list[Rule], rule_file: str) -> str:
+def own_rules(
+    service: Service, what: str, groups: list[Rule], rule_file: str, part: str = ""
+) -> str:
     """The rule file of ``what``'s groups alone, exactly as ``rule_file`` (the one
-    Prometheus loads) holds them: its proofs evaluate no other SLO's rules."""
+    Prometheus loads) holds them: its proofs evaluate no other SLO's rules. With
+    ``part``, only the rules that part's cases read, in the same groups and order."""
+    which = (
+        f"The rules of {printable(what)} that its {printable(part)} proofs read, as"
+        if part
+        else f"The rule groups of {printable(what)}"
+    )
     return (
-        header(service.file)
-        + f"# The rule groups of {printable(what)} in {printable(rule_file)}, for its promtool "
+        header(service.file) + f"# {which} in {printable(rule_file)}, for its promtool "
         "tests alone: load the service's rule file into Prometheus, not this one.\n"
         + dump_yaml({"groups": groups})
     )
 
 
+def _as_series(rule: Rule) -> Rule:
+    """A rule as the series it writes: a recording rule as itself, an alert as ALERTS."""
+    if "record" in rule:
+        return rule
+    return {
+        "record": "ALERTS",
+        "labels": {**(rule.get("labels") or {}), "alertname": rule["alert"]},
+    }
+
+
+class _Rules:
+    """One SLO's rules in evaluation order (group by group) and what each one reads."""
+
+    def __init__(self, groups: list[Rule]) -> None:
+        self.groups = groups
+        self.rules = [rule for group in groups for rule in group["rules"]]
+        self._series = [_as_series(rule) for rule in self.rules]
+        self.reads = [
+            [(read, self.targets(read)) for read in reads(str(rule["expr"]))] for rule in self.rules
+        ]
+
+    def targets(self, read: Read) -> list[int]:
+        """The rules whose series a selector can select."""
+        return [i for i, series in enumerate(self._series) if selects(read, series)]
+
+    def closure(self, queries: Iterable[str]) -> set[int]:
+        """The rules the queries read, and every rule those read, transitively."""
+        wanted: set[int] = set()
+        todo = [t for q in queries for read in reads(q) for t in self.targets(read)]
+        while todo:
+            i = todo.pop()
+            if i not in wanted:
+                wanted.add(i)
+                todo += [t for _, targets in self.reads[i] for t in targets]
+        return wanted
+
+    def step(self, chosen: set[int]) -> int:
+        """The widest evaluation step (seconds) at which the chosen rules record, at each
+        evaluation, what a 1m evaluation records at that instant: every offset at which
+        one reads a recorded series is a whole number of steps; no range of recorded
+        samples, no series recorded later in the evaluation (or by the rule itself) and
+        no ``for`` is read, as those hang on every evaluation in between."""
+        offsets = [WIDEST_STEP]
+        for i in sorted(chosen):
+            if parse_duration(str(self.rules[i].get("for", "0s"))) > 0:
+                return MINUTE
+            for read, targets in self.reads[i]:
+                if not targets:  # a raw series: the input, at every minute
+                    continue
+                if read.ranged or max(targets) >= i:
+                    return MINUTE
+                offsets.append(read.back)
+        step = math.gcd(*offsets)
+        return step if step % MINUTE == 0 else MINUTE
+
+    def subset(self, chosen: set[int]) -> list[Rule]:
+        """The groups with the chosen rules only, in order; groups left empty go."""
+        out, i = [], 0
+        for group in self.groups:
+            kept = [r for n, r in enumerate(group["rules"], i) if n in chosen]
+            i += len(group["rules"])
+            if kept:
+                out.append({**group, "rules": kept})
+        return out
+
+
+def slo_files(service: Service, obj: Objective, groups: list[Rule]) -> dict[str, str]:
+    """The proof files of one SLO whose series can be planned, from the service's rule
+    ``groups``: file name to text."""
+    p = plan(obj)
+    what = f"{obj.service}/{obj.name}"
+    stem = file_stem(obj.service, obj.name)
+    service_file = file_name(service, Format.PROMETHEUS)
+    own = _Rules([g for g in groups if cv.group_slo(g["name"]) == (obj.service, obj.name)])
+    parts: dict[str, list[Case]] = {"": []}  # the SLO's own files first
+    for case in slo_cases(obj, p):
+        parts.setdefault(case.part, []).append(case)
+    files: dict[str, str] = {}
+    everything = set(range(len(own.rules)))
+    for part, cases in parts.items():
+        if not cases:
+            continue
+        chosen = own.closure(c.query for case in cases for c in case.checks) if part else everything
+        name = f"{stem}.{part}" if part else stem
+        kept = own.subset(chosen)
+        step = own.step(chosen)
+        files[name + RULES_SUFFIX] = own_rules(service, what, kept, service_file, part)
+        tests = [group for case in cases for group in stepped(case, p, obj, step)]
+        order = [g["name"] for g in kept]
+        files[name + TEST_SUFFIX] = proof_file(
+            service, what, name + RULES_SUFFIX, format_duration(step), tests, order
+        )
+    month = month_test(obj, p)
+    if month is not None:
+        files[stem + MONTH_SUFFIX] = proof_file(
+            service,
+            f"{what} across a month boundary",
+            stem + RULES_SUFFIX,
+            MONTH_STEP,
+            [test_group(month, p, obj)],
+            [g["name"] for g in own.groups],
+        )
+    return files
+
+
 def render_files(service: Service) -> dict[str, str]:
     """The promtool proof files of a service: file name (in the tests directory) to text.
 
-    Per SLO, ``<service>.<slo>.rules.yml`` (its two groups), ``<service>.<slo>.test.yml``
-    and, for a calendar month, ``<service>.<slo>.month.test.yml``: each file evaluates one
-    SLO's groups only, so a service's proofs take time linear in its SLOs. An SLO whose
-    series cannot be planned has none (:func:`untested` says why).
+    Per SLO, ``<service>.<slo>.rules.yml`` (its two groups) with ``<service>.<slo>.test.yml``
+    (the cases that read the budget); per part, ``<service>.<slo>.<part>.rules.yml`` (the
+    rules its cases read) with ``<service>.<slo>.<part>.test.yml``: ``alerts`` (steady
+    burns, a trickle, groups) and ``outage-<severity>-<long window>`` per pair; for a
+    calendar month, ``<service>.<slo>.month.test.yml``. Each file evaluates one SLO's
+    rules only, so a service's proofs take time linear in its SLOs. An SLO whose series
+    cannot be planned has none (:func:`untested` says why).
     """
     groups = rule_groups(service)
-    service_file = file_name(service, Format.PROMETHEUS)
     files: dict[str, str] = {}
     for obj in service.objectives:
-        p = plan(obj)
-        if p.reason:
-            continue
-        what = f"{obj.service}/{obj.name}"
-        stem = file_stem(obj.service, obj.name)
-        rules = stem + RULES_SUFFIX
-        own = [g for g in groups if cv.group_slo(g["name"]) == (obj.service, obj.name)]
-        files[rules] = own_rules(service, what, own, service_file)
-        files[stem + TEST_SUFFIX] = proof_file(service, what, rules, "1m", slo_tests(obj, p))
-        month = month_test(obj, p)
-        if month is not None:
-            files[stem + MONTH_SUFFIX] = proof_file(
-                service, f"{what} across a month boundary", rules, MONTH_STEP, [month]
-            )
+        if not plan(obj).reason:
+            files |= slo_files(service, obj, groups)
     return files
 
 

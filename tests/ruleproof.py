@@ -1,10 +1,10 @@
 """Run the promtool proofs ``sloengine generate --tests`` writes, a file per call, in parallel.
 
-Each SLO's (and each detector's) cases are a file of their own that loads its own rule
-groups alone (``<service>.<slo>.test.yml`` beside ``<service>.<slo>.rules.yml``), so a
-service's proofs take time linear in its SLOs. promtool runs the files it is given one
-after another; here a pool runs one promtool per file, longest first, so the cores stay
-busy until the last file ends.
+Each SLO's (and each detector's) cases are files of their own that load its own rules
+alone (``<service>.<slo>.test.yml`` beside ``<service>.<slo>.rules.yml``, and a file per
+part that loads only the rules its cases read), so a service's proofs take time linear
+in its SLOs. promtool runs the files it is given one after another; here a pool runs
+one promtool per file, largest first, so the cores stay busy until the last file ends.
 """
 
 from __future__ import annotations
@@ -22,14 +22,17 @@ from click.testing import CliRunner
 
 from sloengine.cli import cli
 from sloengine.detectors.ruletests import DETECTOR_SUFFIX
+from sloengine.inputs import plan
 from sloengine.loading import load_specs
-from sloengine.ruletests import TEST_SUFFIX, file_stem
+from sloengine.rules import rule_groups
+from sloengine.ruletests import TEST_SUFFIX, file_stem, slo_files
 
 
 @dataclass(frozen=True)
 class Proof:
     service: str
     name: str
+    files: int
     cases: int
     returncode: int
     output: str
@@ -65,23 +68,27 @@ def run_promtool(*test_files: Path) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-def run_all(jobs: dict[tuple[str, str], Path]) -> dict[tuple[str, str], Proof]:
-    """Each test file in its own promtool call, as many at once as there are cores; the
-    largest files (the longest histories) start first."""
-    missing = {
-        key: Proof(*key, 0, 1, f"generate wrote no {path.name}")
-        for key, path in jobs.items()
-        if not path.is_file()
-    }
-    order = sorted(set(jobs) - set(missing), key=lambda key: -jobs[key].stat().st_size)
+def run_all(jobs: dict[tuple[str, str], list[Path]]) -> dict[tuple[str, str], Proof]:
+    """Each test file in its own promtool call, as many at once as there are cores (the
+    largest first); a proof per key, over all its files."""
+    files = [path for paths in jobs.values() for path in paths if path.is_file()]
+    order = sorted(files, key=lambda path: -path.stat().st_size)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = dict(
-            zip(order, pool.map(lambda key: run_promtool(jobs[key]), order), strict=True)
+        results = dict(zip(order, pool.map(run_promtool, order), strict=True))
+    proofs = {}
+    for key, paths in jobs.items():
+        missing = [path.name for path in paths if path not in results]
+        done = [results[path] for path in paths if path in results]
+        cases = sum(
+            len(yaml.safe_load(path.read_text())["tests"]) for path in paths if path in results
         )
-    proofs = dict(missing)
-    for key in order:
-        cases = len(yaml.safe_load(jobs[key].read_text())["tests"])
-        proofs[key] = Proof(*key, cases, *results[key])
+        code = 1 if missing or not paths else max((c for c, _ in done), default=0)
+        output = "".join(out for _, out in done) + "".join(
+            f"generate wrote no {m}\n" for m in missing
+        )
+        if not paths:
+            output += "no proof files for it\n"
+        proofs[key] = Proof(*key, len(done), cases, code, output)
     return proofs
 
 
@@ -95,11 +102,14 @@ def prove(
     tests = generate(paths, Path(work or tempfile.mkdtemp(prefix="sloengine-proof-")))
     jobs = {}
     for service in load_specs(paths):
+        groups = rule_groups(service)
         for obj in service.objectives:
-            path = tests / (file_stem(service.name, obj.name) + TEST_SUFFIX)
-            if path.is_file():
-                path.write_text(rewrite(path.read_text()))
-            jobs[(service.name, obj.name)] = path
+            planned = {} if plan(obj).reason else slo_files(service, obj, groups)
+            names = [n for n in planned if n.endswith(TEST_SUFFIX)]
+            for path in (tests / name for name in names):
+                if path.is_file():
+                    path.write_text(rewrite(path.read_text()))
+            jobs[(service.name, obj.name)] = [tests / name for name in names]
     return run_all(jobs)
 
 
@@ -107,8 +117,9 @@ def prove_detectors(paths: list[str], work: Path | None = None) -> dict[tuple[st
     """Generate every detector's rules and proofs for ``paths``; run each detector's file."""
     tests = generate(paths, Path(work or tempfile.mkdtemp(prefix="sloengine-detector-proof-")))
     jobs = {
-        (service.name, det.name): tests
-        / (file_stem(service.name, det.name) + DETECTOR_SUFFIX + TEST_SUFFIX)
+        (service.name, det.name): [
+            tests / (file_stem(service.name, det.name) + DETECTOR_SUFFIX + TEST_SUFFIX)
+        ]
         for service in load_specs(paths)
         for det in service.detectors
     }

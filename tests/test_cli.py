@@ -135,17 +135,33 @@ def test_generate_tests_writes_each_slo_its_proof_and_its_own_rule_groups(tmp_pa
     rules, tests = tmp_path / "rules", tmp_path / "t"
     code, _, _ = run("generate", GATEWAY, "--out", str(rules), "--tests", str(tests))
     assert code == 0
-    assert sorted(p.name for p in tests.iterdir()) == [
-        "api-gateway.errors.rules.yml",
-        "api-gateway.errors.test.yml",
-        "api-gateway.latency.rules.yml",
-        "api-gateway.latency.test.yml",
-    ]
+    # Per SLO its own files, the alerts' part and a part per pair (the gateway's latency
+    # SLO has no tickets).
+    parts = {
+        "errors": ["", ".alerts", ".page-56m", ".page-5h36m", ".ticket-22h24m", ".ticket-2d19h12m"],
+        "latency": ["", ".alerts", ".page-56m", ".page-5h36m"],
+    }
+    assert sorted(p.name for p in tests.iterdir()) == sorted(
+        f"api-gateway.{slo}{part}{suffix}"
+        for slo, names in parts.items()
+        for part in names
+        for suffix in (".rules.yml", ".test.yml")
+    )
     service = yaml.safe_load((rules / "api-gateway.rules.yml").read_text())["groups"]
-    for slo in ("errors", "latency"):
-        test = yaml.safe_load((tests / f"api-gateway.{slo}.test.yml").read_text())
-        assert test["rule_files"] == [f"api-gateway.{slo}.rules.yml"]
-        assert {c["name"].split(":")[0] for c in test["tests"]} == {f"api-gateway/{slo}"}
+    rules_of = {g["name"]: g["rules"] for g in service}
+    for slo, names in parts.items():
+        for part in names:
+            test = yaml.safe_load((tests / f"api-gateway.{slo}{part}.test.yml").read_text())
+            assert test["rule_files"] == [f"api-gateway.{slo}{part}.rules.yml"]
+            assert {c["name"].split(":")[0] for c in test["tests"]} == {f"api-gateway/{slo}"}
+            own = yaml.safe_load((tests / f"api-gateway.{slo}{part}.rules.yml").read_text())
+            # Each group's rules as the service's rule file has them, in its order:
+            # all of them for the SLO's own file, those the part's checks read for a part.
+            for group in own["groups"]:
+                assert group["name"].startswith(f"sloengine:api-gateway:{slo}")
+                whole = rules_of[group["name"]]
+                assert [r for r in whole if r in group["rules"]] == group["rules"]
+                assert group["rules"] == whole or part
         own = yaml.safe_load((tests / f"api-gateway.{slo}.rules.yml").read_text())["groups"]
         # The SLO's two groups, exactly as the service's rule file has them.
         assert [g["name"] for g in own] == [
@@ -192,7 +208,8 @@ def test_generate_tests_names_an_slo_it_cannot_write_a_proof_for(tmp_path: Path)
         "note: no promtool tests for two/sum: the ratio SLI reads more than one series selector"
         in err
     )
-    assert sorted(p.name for p in tests.iterdir()) == ["two.plain.rules.yml", "two.plain.test.yml"]
+    assert {p.name.split(".")[1] for p in tests.iterdir()} == {"plain"}
+    assert "two.plain.test.yml" in {p.name for p in tests.iterdir()}
 
 
 def test_generate_refuses_tests_in_the_rules_directory(tmp_path: Path) -> None:
