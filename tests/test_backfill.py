@@ -200,13 +200,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         without = alert_episodes(url, groups)
         exact = exact_episodes(url, str(slo_file))
 
-    # With it: the base rules go live at T0; `sloengine backfill` then finds their first
-    # sample and rebuilds the history before it; the rules reading it run from T0.
+    # With it: the rules that read raw series only (layer 0: the base rates, the raw 1h
+    # tile, a detector's 5m rates) go live at T0; `sloengine backfill --until T0` then
+    # finds their first sample and rebuilds every layer's history before it; the rules
+    # reading that history (roll-up tiles, baselines, burn rates, alerts) run from T0, as
+    # when the rules are loaded after the backfill (a roll-up recorded before its history
+    # was there would stay short until it ages out of the windows that read it).
     filled = work / "filled"
     shutil.copytree(raw, filled)
     base_groups: list[dict[str, Any]] = [
         {"name": p.group, "interval": format_duration(p.interval), "rules": list(p.rules)}
         for p in lookback.plan(groups).groups
+        if p.layer == 0
     ]
     live_rules(filled, base_groups, work / "filled-base")
     out = work / "blocks"
@@ -216,6 +221,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             [
                 *("backfill", str(slo_file), "--prometheus", url, "--out", str(out)),
                 *("--since", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(START))),
+                *("--until", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(T0))),
             ],
         )
     assert result.exit_code == 0, result.output
