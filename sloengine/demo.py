@@ -25,15 +25,17 @@ from typing import Any
 import yaml
 
 from sloengine import conventions as cv
+from sloengine import lookback
 from sloengine.backtest import report
 from sloengine.backtest.history import backtest
 from sloengine.conventions import Mode
+from sloengine.durations import format_duration
 from sloengine.errors import UnavailableError, UserError
 from sloengine.evaluate import Evaluator
 from sloengine.model import Service
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
-from sloengine.rules import ranged_passes, render, rule_groups
+from sloengine.rules import render, rule_groups
 from sloengine.scheduler import Engine, watch
 from sloengine.server import address, check_free
 from sloengine.sim.backfill import backfill, backfill_rules
@@ -85,30 +87,23 @@ def _rule_file(groups: list[dict[str, Any]]) -> str:
 
 
 def base_rules(service: Service, stage: int = 0) -> str:
-    """The rule file with only the series whose history other rules read, one backfill
-    pass of them (``rules.ranged_passes``): 0, the 5m base series and the 1h tile; then
-    each roll-up the longer windows sum, once its tiles have history. Empty of groups when
-    no SLO has that pass."""
-    wanted = {
-        (record, tuple(sorted(at.items())))
-        for obj in service.objectives
-        for record, at in ([*ranged_passes(obj), []])[min(stage, len(ranged_passes(obj)))]
-    }
-    groups = []
-    for group in rule_groups(service):
-        rules = [
-            r
-            for r in group["rules"]
-            if "record" in r and (r["record"], tuple(sorted(_ids_of(r).items()))) in wanted
+    """The rule file with only the series whose history other rules read, one dependency
+    layer of them, as ``sloengine backfill`` rebuilds them (``lookback.plan``): 0, the 5m
+    base series and the raw 1h tile; then each roll-up the longer windows sum, once its
+    tiles have history. Empty of groups past the last layer."""
+    layers = lookback.plan(rule_groups(service)).layers
+    layer = layers[stage] if stage < len(layers) else ()
+    return _rule_file(
+        [
+            {"name": p.group, "interval": format_duration(p.interval), "rules": list(p.rules)}
+            for p in layer
         ]
-        if rules:
-            groups.append({**group, "rules": rules})
-    return _rule_file(groups)
+    )
 
 
-def _ids_of(rule: dict[str, Any]) -> dict[str, str]:
-    labels = rule.get("labels") or {}
-    return {k: labels[k] for k in (cv.SERVICE, cv.SLO, cv.WINDOW) if k in labels}
+def backfill_layers(service: Service) -> int:
+    """How many dependency layers ``base_rules`` has for the service."""
+    return len(lookback.plan(rule_groups(service)).layers)
 
 
 def budget_rules(service: Service) -> str:
@@ -162,12 +157,9 @@ def run_demo(
         )
         interval = service.objectives[0].interval
         base, budgets = work / "base.rules.yml", work / "budget.rules.yml"
-        passes = max(len(ranged_passes(obj)) for obj in service.objectives)
-        for stage in range(passes):  # the base rates and 1h tile, then the roll-ups on them
-            text = base_rules(service, stage)
-            if yaml.safe_load(text)["groups"]:
-                base.write_text(text)
-                _backfill_rules(tsdb, base, start, end, interval, work / f"pass-{stage}")
+        for stage in range(backfill_layers(service)):  # the base rates and 1h tile, then roll-ups
+            base.write_text(base_rules(service, stage))
+            _backfill_rules(tsdb, base, start, end, interval, work / f"pass-{stage}")
         # The budget groups run every few minutes; their last few evaluations let status
         # read the SLO window before Prometheus first evaluates them itself.
         budgets.write_text(budget_rules(service))

@@ -27,7 +27,6 @@ from sloengine.promql import labels as label_matchers
 from sloengine.promql import number
 from sloengine.windows import (
     alert_windows,
-    ranged_windows,
     raw_windows,
     tile_terms,
     tile_windows,
@@ -186,33 +185,6 @@ def _window_rules(obj: Objective, seconds: int, burn: bool = True) -> list[Rule]
 def main_windows(obj: Objective) -> list[int]:
     """Windows recorded every evaluation interval: the alerts' and the roll-up tiles."""
     return sorted({*alert_windows(obj), *tile_windows(obj)})
-
-
-def ranged_passes(obj: Objective) -> list[list[tuple[str, dict[str, str]]]]:
-    """The recorded series whose history other rules read (at offsets), as (record,
-    labels), in backfill passes: the 5m base rates and the 1h tile (both read raw
-    series), then each roll-up once the tiles it sums have theirs (2h, then 6h, 1d, 3d
-    for a 30d SLO on the Workbook's windows); a pass reads only raw series and
-    what the passes before it recorded. A backfill of these over a range makes every
-    window whole from the first evaluation."""
-    passes = []
-    names: tuple[str, ...]
-    for windows in ranged_windows(obj):
-        records = []
-        for seconds in windows:
-            if seconds == cv.BASE_WINDOW_SECONDS:
-                names, at = (cv.BAD_BASE, cv.TOTAL_BASE), _ids(obj)
-            else:
-                names = (cv.BAD_RATE, cv.TOTAL_RATE)
-                at = {**_ids(obj), cv.WINDOW: format_duration(seconds)}
-            records += [(name, at) for name in (names[:1] if obj.is_spend else names)]
-        passes.append(records)
-    return passes
-
-
-def ranged_records(obj: Objective) -> list[tuple[str, dict[str, str]]]:
-    """Every pass of ``ranged_passes``, in order."""
-    return [record for each in ranged_passes(obj) for record in each]
 
 
 def recording_rules(obj: Objective) -> list[Rule]:

@@ -122,31 +122,3 @@ def tile_windows(obj: Objective) -> list[int]:
                 wanted.add(tile)
                 todo.append(tile)
     return sorted(wanted)
-
-
-def ranged_windows(obj: Objective) -> list[list[int]]:
-    """Windows whose recorded history other rules read (at offsets, or over a range where
-    a window averages the base rate), in backfill passes: those read from raw series (the
-    base window, the 1h tile), then each roll-up once every tile it is summed from has
-    its history."""
-    read = {
-        tile
-        for window in [*windows_of(obj), *tile_windows(obj)]
-        if window > cv.BASE_WINDOW_SECONDS and tileable(obj, window) and window != RAW_TILE_SECONDS
-        for tile, offset in tile_terms(obj, window)
-        if offset
-    }
-    depth: dict[int, int] = {cv.BASE_WINDOW_SECONDS: 0, RAW_TILE_SECONDS: 0}
-    for window in sorted({*tile_windows(obj), *read}):
-        if window not in depth:
-            depth[window] = 1 + max(depth[t] for t, _ in tile_terms(obj, window))
-    raw = raw_windows(obj)
-    if any(w not in raw and not tileable(obj, w) for w in windows_of(obj)):
-        read.add(cv.BASE_WINDOW_SECONDS)  # averaged windows read the base rate over a range
-    wanted = sorted(read)
-    passes: list[list[int]] = []
-    for window in wanted:
-        while len(passes) <= depth[window]:
-            passes.append([])
-        passes[depth[window]].append(window)
-    return [each for each in passes if each]

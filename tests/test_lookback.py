@@ -12,7 +12,6 @@ from sloengine import conventions as cv
 from sloengine import lookback, rules
 from sloengine.detectors import rules as detector_rules
 from sloengine.loading import load_specs
-from sloengine.model import Objective
 
 
 def group(name: str, *rules_: dict[str, Any], interval: str = "1m") -> dict[str, Any]:
@@ -129,17 +128,14 @@ def test_every_rule_orders_all_recording_rules_by_what_they_read() -> None:
     ]
 
 
-def test_the_example_rules_need_their_base_rates_then_each_tile_in_the_layers_the_rules_list() -> (
-    None
-):
-    """From the PromQL alone, the plan finds what ``rules.ranged_passes`` says each SLO's
-    windows are summed from: the base rates and the raw 1h tile first, then each roll-up
-    one layer after the tiles it is summed from (two bookkeepings of one fact agree)."""
+def test_the_example_rules_need_their_base_rates_then_each_tile_after_the_tiles_it_sums() -> None:
+    """From the PromQL alone: the base rates and the raw 1h tile first, then each roll-up
+    one layer after the tiles it is summed from (chat-assistant's 30d SLOs: 2h from 1h,
+    6h from 2h, 1d from 6h, 3d from 1d; api-gateway's 28d: 1d from 1h), and nothing
+    read only at the instant (30m, the SLO window, burn rates)."""
     groups: list[dict[str, Any]] = []
-    objectives: list[Objective] = []
     for service in load_specs([str(ROOT / "slos")]):
         groups += rules.rule_groups(service) + detector_rules.rule_groups(service.detectors)
-        objectives += service.objectives
     plan = lookback.plan(groups)
     found = {
         (
@@ -152,14 +148,32 @@ def test_the_example_rules_need_their_base_rates_then_each_tile_in_the_layers_th
         if not p.group.startswith("sloengine-detector")
         for r in p.rules
     }
-    wanted = {
-        (record, obj.service, obj.name, at.get(cv.WINDOW)): layer
-        for obj in objectives
-        for layer, records in enumerate(rules.ranged_passes(obj))
-        for record, at in records
+    base: dict[str, str | None] = {
+        "sloengine:sli_bad:rate5m": None,
+        "sloengine:sli_total:rate5m": None,
     }
-    assert found == wanted
-    assert max(wanted.values()) == 4  # chat-assistant: 1h, 2h, 6h, 1d, 3d (30d reads 3d)
+    rate = ("sloengine:sli_bad:rate", "sloengine:sli_total:rate")
+    availability: dict[tuple[str, str, str, str | None], int] = {
+        **{(name, "chat-assistant", "availability", w): 0 for name, w in base.items()},
+        **{
+            (name, "chat-assistant", "availability", w): layer
+            for layer, w in enumerate(("1h", "2h", "6h", "1d", "3d"))
+            for name in rate
+        },
+    }
+    assert {k: v for k, v in found.items() if k[1:3] == ("chat-assistant", "availability")} == (
+        availability
+    )
+    errors: dict[tuple[str, str, str, str | None], int] = {
+        **{(name, "api-gateway", "errors", w): 0 for name, w in base.items()},
+        **{(name, "api-gateway", "errors", "1h"): 0 for name in rate},
+        **{(name, "api-gateway", "errors", "1d"): 1 for name in rate},
+    }
+    assert {k: v for k, v in found.items() if k[1:3] == ("api-gateway", "errors")} == errors
+    # A spend SLO's windows have no total; one without a 30m window reads no 5m tile.
+    spend = {k for k in found if k[1:3] == ("chat-assistant", "spend")}
+    assert spend and all(name != "sloengine:sli_total:rate" for name, *_ in spend)
+    assert not {k for k in found if k[1:3] == ("chat-assistant", "refusals") and k[3] is None}
     # The 30d window reads the 3d tile at offsets up to 27d: 30d of history, bar the hour
     # the raw 1h tile reads itself.
     assert plan.lookback == 30 * 86400 - 3600

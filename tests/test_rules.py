@@ -16,7 +16,7 @@ from sloengine.durations import format_duration
 from sloengine.inputs import plan
 from sloengine.loading import load_specs
 from sloengine.model import Objective, Service
-from sloengine.rules import ranged_records, render
+from sloengine.rules import render
 from sloengine.windows import (
     TILE_SECONDS,
     raw_windows,
@@ -225,20 +225,6 @@ def test_a_30d_slo_sums_each_window_from_its_longest_dividing_window_30d_from_te
     tile = f'sloengine:sli_total:rate{{service="{obj.service}", slo="{obj.name}", window="3d"}}'
     terms = [tile] + [f"({tile} offset {3 * k}d or {tile} * 0)" for k in range(1, 10)]
     assert thirty["expr"] == f"({' + '.join(terms)}) / 10"
-
-
-def test_the_ranged_records_are_the_base_rates_then_the_tiles_in_backfill_order() -> None:
-    (service,) = services([ROOT / "slos" / "gateway.yaml"])
-    obj = service.objectives[0]
-    ids = {cv.SERVICE: obj.service, cv.SLO: obj.name}
-    assert ranged_records(obj) == [
-        (cv.BAD_BASE, ids),
-        (cv.TOTAL_BASE, ids),
-        (cv.BAD_RATE, {**ids, cv.WINDOW: "1h"}),
-        (cv.TOTAL_RATE, {**ids, cv.WINDOW: "1h"}),
-        (cv.BAD_RATE, {**ids, cv.WINDOW: "1d"}),
-        (cv.TOTAL_RATE, {**ids, cv.WINDOW: "1d"}),
-    ]
 
 
 def test_a_burn_rate_divides_bad_by_total_over_the_same_window_never_averaging_ratios() -> None:
