@@ -38,7 +38,7 @@ from sloengine.prometheus import Prometheus
 from sloengine.rules import render, rule_groups
 from sloengine.scheduler import Engine, watch
 from sloengine.server import address, check_free
-from sloengine.sim.backfill import backfill, backfill_rules
+from sloengine.sim.backfill import add_rule_history, backfill
 from sloengine.sim.client import active_alerts
 from sloengine.sim.exporter import serving
 from sloengine.sim.launch import PROMETHEUS, PROMTOOL, prometheus_server
@@ -111,18 +111,6 @@ def budget_rules(service: Service) -> str:
     return _rule_file([g for g in rule_groups(service) if cv.is_budget_group(g["name"])])
 
 
-def _backfill_rules(
-    tsdb: Path, rule_file: Path, start: int, end: int, interval: int, work: Path
-) -> None:
-    """Evaluate ``rule_file`` over [start, end] against the data in ``tsdb`` and add the
-    results to it as blocks (``promtool tsdb create-blocks-from rules``)."""
-    blocks = work / f"blocks-{rule_file.stem}"
-    with prometheus_server(tsdb) as url:
-        backfill_rules(url, rule_file, start, end, interval, blocks)
-    for block in blocks.iterdir():
-        block.rename(tsdb / block.name)
-
-
 def run_demo(
     service: Service, say: Callable[[str], None], wait: float = 90.0, listen: str | None = None
 ) -> None:
@@ -159,11 +147,11 @@ def run_demo(
         base, budgets = work / "base.rules.yml", work / "budget.rules.yml"
         for stage in range(backfill_layers(service)):  # the base rates and 1h tile, then roll-ups
             base.write_text(base_rules(service, stage))
-            _backfill_rules(tsdb, base, start, end, interval, work / f"pass-{stage}")
+            add_rule_history(tsdb, base, start, end, interval, work / f"pass-{stage}")
         # The budget groups run every few minutes; their last few evaluations let status
         # read the SLO window before Prometheus first evaluates them itself.
         budgets.write_text(budget_rules(service))
-        _backfill_rules(tsdb, budgets, end - 600, end, interval, work)
+        add_rule_history(tsdb, budgets, end - 600, end, interval, work)
         rules.write_text(render(service))
         say(f"3/5 starting Prometheus with the generated rules ({rules.name})...")
         # The simulated service goes on live: Prometheus scrapes it from where the

@@ -31,7 +31,7 @@ from sloengine.model import Service
 from sloengine.output import GENERATED_JSON_MARK
 from sloengine.promql import dialect_problem, parse
 from sloengine.rules import render
-from sloengine.sim.backfill import backfill, backfill_rules
+from sloengine.sim.backfill import add_rule_history, backfill
 from sloengine.sim.client import query, query_range
 from sloengine.sim.launch import prometheus_server
 from sloengine.sim.traffic import Incident, Scope, example_scenario
@@ -200,10 +200,7 @@ def demo_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ):
         rule_file = work / f"{name}.rules.yml"
         rule_file.write_text(text)
-        with prometheus_server(tsdb) as url:
-            backfill_rules(url, rule_file, since, end, interval, work / f"blocks-{name}")
-        for block in (work / f"blocks-{name}").iterdir():
-            block.rename(tsdb / block.name)
+        add_rule_history(tsdb, rule_file, since, end, interval, work)
     # The generated rules, evaluated every 10s rather than every minute: Prometheus first
     # evaluates a group up to two intervals after it starts, and the dashboard needs only
     # that the series and alerts exist (their values are the rule tests' business).

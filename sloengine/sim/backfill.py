@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sloengine.errors import UnavailableError
-from sloengine.sim.launch import PROMTOOL, PROMTOOL_HINT
+from sloengine.sim.launch import PROMTOOL, PROMTOOL_HINT, prometheus_server
 from sloengine.sim.openmetrics import sample_times, write_samples
 from sloengine.sim.traffic import Scenario
 
@@ -87,11 +87,20 @@ def backfill(
 
 def backfill_rules(
     url: str, rule_file: str | os.PathLike[str], start: int, end: int, interval: int, out: Path
-) -> None:
+) -> int:
     """Evaluate ``rule_file`` every ``interval`` seconds over [start, end] against the
     Prometheus at ``url`` and write the results as TSDB blocks into ``out``
-    (``promtool tsdb create-blocks-from rules``). Raises UnavailableError with promtool's
-    complaint when it fails."""
+    (``promtool tsdb create-blocks-from rules``). Returns the number of blocks written;
+    raises UnavailableError with promtool's complaint when it fails.
+
+    promtool evaluates block by block (2h from the epoch), each group on its own grid (an
+    offset within its interval from a hash of the group's name and file), and gives up on
+    a rule, silently, at the first block in which no evaluation falls after the start: a
+    range starting late in its block records nothing for a slow group, or, if the file's
+    name moves the grid, nothing at all. The range therefore starts on its block's first
+    second, where every block holds an evaluation of every group.
+    """
+    start -= start % BLOCK_SECONDS
     done = subprocess.run(
         [
             shutil.which(PROMTOOL) or PROMTOOL,
@@ -114,6 +123,28 @@ def backfill_rules(
         raise UnavailableError(
             f"promtool could not backfill the rules: {done.stderr[-2000:]}", PROMTOOL_HINT
         )
+    return count_blocks(out) if out.is_dir() else 0
+
+
+def add_rule_history(
+    tsdb_dir: Path, rule_file: Path, start: int, end: int, interval: int, work: Path
+) -> int:
+    """Evaluate ``rule_file`` over [start, end] against the data in ``tsdb_dir`` (on a
+    Prometheus of its own) and add the results to it as blocks; returns their number.
+    Raises UnavailableError when promtool wrote none: every caller wants the history, and
+    a silent gap would show up much later as a window reading short."""
+    blocks = work / f"blocks-{rule_file.stem}"
+    with prometheus_server(tsdb_dir) as url:
+        written = backfill_rules(url, rule_file, start, end, interval, blocks)
+    if not written:
+        raise UnavailableError(
+            f"promtool wrote no blocks for {rule_file.name} over [{start}, {end}]: "
+            "none of its rules returned a sample",
+            "check that the raw series (and the layers the rules read) cover that range",
+        )
+    for block in blocks.iterdir():
+        block.rename(tsdb_dir / block.name)
+    return written
 
 
 def count_blocks(tsdb_dir: Path) -> int:
