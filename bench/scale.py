@@ -499,7 +499,7 @@ def query_stats(url: str, objectives: list[Objective]) -> list[QueryStat]:
     recording = _Recording(url)
     Evaluator(recording, mode=cv.Mode.RECORDED).recorded_rates(objectives, time.time())
     out = []
-    for expr in recording.asked:
+    for expr in sorted(recording.asked):  # asked at once, so in either order
         timings = []
         for _ in range(3):
             at = time.time()
@@ -871,7 +871,9 @@ def _scheduler_markdown(s: SchedulerResult) -> list[str]:
         "console notifier writing nowhere), update the gauges. The first cycle creates every "
         "alert row and takes a *first look* (a few raw queries) at every SLO that opens an "
         "incident, so it is reported apart. Requests are counted by Prometheus "
-        "(`prometheus_http_requests_total`).",
+        "(`prometheus_http_requests_total`). The evaluator sends its two queries at once: "
+        "*of which in query* is the time inside both (HTTP, JSON decoding, samples), summed, "
+        "so it can exceed the wall time they took.",
         f"- **Prometheus's cost**: its `process_cpu_seconds_total` over the worker's run "
         f"({s.worker_seconds:.0f}s, start-up included) less its idle rate over 30s just before "
         f"({s.idle_cpu_per_minute:.1f} CPU s per minute, scraping), per cycle.",

@@ -35,7 +35,7 @@ from sloengine.detectors.verdict import (
 )
 from sloengine.durations import format_duration, parse_duration
 from sloengine.model import Objective
-from sloengine.prometheus import Prometheus, PrometheusError
+from sloengine.prometheus import Prometheus, PrometheusError, collector_paused
 from sloengine.status import Rates, Status, judge, unavailable
 from sloengine.windows import windows_of
 
@@ -49,12 +49,15 @@ class Evaluator:
         self.prom = prom
         self.mode = mode
         self.concurrency = concurrency
+        self._needs: dict[int, tuple[Objective, frozenset[int]]] = {}
 
     def evaluate(self, objectives: Iterable[Objective], now: float | None = None) -> list[Status]:
         """One status per SLO (per group, for a grouped SLO); a failed query marks that
         SLO unavailable, it never raises."""
-        objectives = list(objectives)
-        at = time.time() if now is None else now
+        with collector_paused():
+            return self._evaluate(list(objectives), time.time() if now is None else now)
+
+    def _evaluate(self, objectives: list[Objective], at: float) -> list[Status]:
         recorded: dict[tuple[str, str], list[Rates]] = {}
         if self.mode in (Mode.RECORDED, Mode.AUTO):
             try:
@@ -88,53 +91,83 @@ class Evaluator:
     def recorded_rates(
         self, objectives: list[Objective], at: float
     ) -> dict[tuple[str, str], list[Rates]]:
-        """Every SLO's recorded rates (one Rates per group) in two queries (values, then
-        sample ages). An SLO none of whose groups has every window is left out."""
+        """Every SLO's recorded rates (one Rates per group) in two queries sent at once,
+        half the series each: the bad rates (and months to date), then the total rates
+        and the sample ages. An SLO none of whose groups has every window is left out."""
         wanted = {(o.service, o.name): o for o in objectives}
-        names = f"{cv.BAD_RATE}|{cv.TOTAL_RATE}|{cv.MONTH_TO_DATE}"
-        rows = self.prom.query(f'{{__name__=~"{names}"}}', at)
-        stamps = self.prom.query(f"timestamp({cv.BAD_BASE})", at)
+        # Every rate series has a window label and no 5m base series has one (window is
+        # reserved), so `or` adds every base series' timestamp, without a metric name.
+        bad_rows, total_rows = self.prom.query_all(
+            [
+                f'{{__name__=~"{cv.BAD_RATE}|{cv.MONTH_TO_DATE}"}}',
+                f"{cv.TOTAL_RATE} or timestamp({cv.BAD_BASE})",
+            ],
+            at,
+        )
         newest: dict[tuple[str, str], float] = {}
-        for s in stamps:
-            key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.SLO, ""))
-            newest[key] = max(newest.get(key, 0.0), s.value)
         bad: dict[tuple[str, str], dict[Group, dict[int, float]]] = {}
         total: dict[tuple[str, str], dict[Group, dict[int, float]]] = {}
         month: dict[tuple[str, str], dict[Group, float]] = {}
-        for s in rows:
-            key = (s.labels.get(cv.SERVICE, ""), s.labels.get(cv.SLO, ""))
+        for s in bad_rows:
+            labels = s.labels
+            key = (labels.get(cv.SERVICE, ""), labels.get(cv.SLO, ""))
             obj = wanted.get(key)
-            if obj is not None and s.labels.get("__name__") == cv.MONTH_TO_DATE:
-                month.setdefault(key, {})[_group(obj, s.labels)] = s.value
+            if obj is None:
                 continue
-            window = s.labels.get(cv.WINDOW)
+            group = _group(obj, labels) if obj.group_by else ()
+            if labels.get("__name__") == cv.MONTH_TO_DATE:
+                month.setdefault(key, {})[group] = s.value
+                continue
+            window = labels.get(cv.WINDOW)
+            if window is not None:
+                bad.setdefault(key, {}).setdefault(group, {})[_seconds(window)] = s.value
+        for s in total_rows:
+            labels = s.labels
+            key = (labels.get(cv.SERVICE, ""), labels.get(cv.SLO, ""))
+            if "__name__" not in labels:  # a base series' timestamp
+                newest[key] = max(newest.get(key, 0.0), s.value)
+                continue
+            obj = wanted.get(key)
+            window = labels.get(cv.WINDOW)
             if obj is None or window is None:
                 continue
-            into = bad if s.labels.get("__name__") == cv.BAD_RATE else total
-            group = _group(obj, s.labels)
-            into.setdefault(key, {}).setdefault(group, {})[_seconds(window)] = s.value
+            group = _group(obj, labels) if obj.group_by else ()
+            total.setdefault(key, {}).setdefault(group, {})[_seconds(window)] = s.value
         out = {}
         for key, obj in wanted.items():
-            need = set(windows_of(obj))
+            by_group = bad.get(key)
+            if not by_group:
+                continue
+            need = self._windows(obj)
             age = max(0.0, at - newest[key]) if key in newest else float("inf")
             months = month.get(key, {})
+            totals = total.get(key, {})
             found = [
                 Rates(
                     by_window,
-                    None if obj.is_spend else total[key][group],
+                    None if obj.is_spend else totals[group],
                     Mode.RECORDED,
                     age,
                     months.get(group),
                     group=dict(group),
                 )
-                for group, by_window in sorted(bad.get(key, {}).items())
-                if need <= set(by_window)
-                and (obj.is_spend or need <= set(total.get(key, {}).get(group, {})))
+                for group, by_window in sorted(by_group.items())
+                if by_window.keys() >= need
+                and (obj.is_spend or totals.get(group, {}).keys() >= need)
                 and (not obj.calendar_month or group in months)
             ]
             if found:
                 out[key] = found
         return out
+
+    def _windows(self, obj: Objective) -> frozenset[int]:
+        """windows_of(obj), worked out once per SLO rather than once a cycle."""
+        cached = self._needs.get(id(obj))
+        if cached is None or cached[0] is not obj:
+            if len(self._needs) > 100_000:  # SLO files reloaded many times over
+                self._needs.clear()
+            cached = self._needs[id(obj)] = (obj, frozenset(windows_of(obj)))
+        return cached[1]
 
     def raw_rates(self, obj: Objective, at: float) -> list[Rates]:
         """Bad and total rates straight from the raw series, at every window the SLO

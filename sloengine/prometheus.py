@@ -7,9 +7,13 @@ address without user info, the HTTP status and Prometheus's own error text.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,8 +31,9 @@ USER_ENV = "SLOENGINE_PROMETHEUS_USER"
 PASSWORD_ENV = "SLOENGINE_PROMETHEUS_PASSWORD"
 CA_ENV = "SLOENGINE_PROMETHEUS_CA_FILE"
 INSECURE_ENV = "SLOENGINE_PROMETHEUS_INSECURE"
-# An instant vector of every SLO's rates at every window is a few MB for 5,000 SLOs;
-# an answer past this is not one sloengine asked for, and it must not exhaust memory.
+# An instant vector of every SLO's rates at every window is 23 MB for 10,000 SLOs;
+# answers past this (together, for queries sent at once) are not ones sloengine asked
+# for, and they must not exhaust memory.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 # A forwarded answer (a 2h range of one rule, a remote read of raw series) may be larger.
 FORWARD_MAX_BYTES = 1024 * 1024 * 1024
@@ -45,10 +50,67 @@ class _AnswerTooLarge(Exception):
     pass
 
 
+class _Budget:
+    """Bytes that the answers to queries sent at once may take together."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """False once the answers have taken more than the limit."""
+        with self._lock:
+            self.left -= size
+            return self.left >= 0
+
+
+# The budget shared by the query this thread is sending and its siblings (query_all).
+_shared = threading.local()
+
+
+class _CollectorPause:
+    """The cyclic garbage collector off while any answer is read and decoded.
+
+    An answer is a tree of hundreds of thousands of new dicts and lists without a cycle;
+    as it grows, the collector walks it again and again (at 146,000 series, two thirds of
+    the decoding time). Reference counting frees it as before; the collector resumes as
+    soon as the last query in flight ends, if it was on when the first began."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._was_enabled = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if self._holders == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_collector = _CollectorPause()
+
+
+def collector_paused() -> contextlib.AbstractContextManager[None]:
+    """The garbage collector paused (see _CollectorPause) for a caller that walks the
+    decoded answers: the collector would walk them again with every thousand new objects."""
+    return _collector.held()
+
+
 class _BoundedSession(requests.Session):
     """A session whose every answer arrives whole within ``deadline`` seconds and
-    ``max_bytes`` bytes: a per-read timeout alone lets a server that sends a byte a
-    second hold a query forever, and an unbounded body can take the process's memory."""
+    ``max_bytes`` bytes (together with its siblings', for queries sent at once): a
+    per-read timeout alone lets a server that sends a byte a second hold a query
+    forever, and an unbounded body can take the process's memory."""
 
     def __init__(self, deadline: float, max_bytes: int) -> None:
         super().__init__()
@@ -57,6 +119,7 @@ class _BoundedSession(requests.Session):
 
     def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
+        budget: _Budget | None = getattr(_shared, "budget", None)
         kwargs["stream"] = True
         response = super().request(method, url, *args, **kwargs)
         body = bytearray()
@@ -68,7 +131,9 @@ class _BoundedSession(requests.Session):
                 if not chunk:
                     break
                 body += chunk
-                if len(body) > self.max_bytes:
+                if len(body) > self.max_bytes or (
+                    budget is not None and not budget.take(len(chunk))
+                ):
                     raise _AnswerTooLarge()
                 if time.monotonic() - started > self.deadline:
                     raise requests.Timeout()
@@ -78,7 +143,7 @@ class _BoundedSession(requests.Session):
         return response
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a cycle makes one per recorded series
 class Sample:
     labels: dict[str, str]
     value: float
@@ -166,6 +231,29 @@ class Prometheus:
             params["time"] = f"{at:.3f}"
         return self._answer(lambda: _samples(self._client.custom_query(expr, params=params)))
 
+    def query_all(self, exprs: Sequence[str], at: float) -> list[list[Sample]]:
+        """Instant vectors of ``exprs``, asked at once (Prometheus evaluates them on as
+        many cores, and one answer is decoded while the next is computed); their answers
+        share one MAX_ANSWER_BYTES. If any fails, the first failure (in ``exprs``'
+        order) is raised."""
+
+        def one(expr: str) -> list[Sample] | PrometheusError:
+            _shared.budget = budget
+            try:
+                return self.query(expr, at)
+            except PrometheusError as exc:
+                return exc
+            finally:
+                _shared.budget = None
+
+        budget = _Budget(MAX_ANSWER_BYTES)
+        with ThreadPoolExecutor(max_workers=len(exprs) or 1) as pool:
+            answers = list(pool.map(one, exprs))
+        for answer in answers:
+            if isinstance(answer, PrometheusError):
+                raise answer
+        return [a for a in answers if not isinstance(a, PrometheusError)]
+
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
         """A range query: each series' (time, value) points from ``start`` to ``end``."""
         params: dict[str, Any] = {"timeout": f"{self.timeout:g}s"}
@@ -227,7 +315,8 @@ class Prometheus:
         """One request; every way it can fail becomes a PrometheusError safe to log."""
         self.requests += 1
         try:
-            return ask()
+            with _collector.held():
+                return ask()
         except PrometheusApiClientException as exc:
             reason = _reason(exc)
             for secret in self._secrets:
@@ -277,7 +366,13 @@ def _samples(result: Any) -> list[Sample]:
         labels = item.get("metric", {})
         if not isinstance(labels, dict):
             raise TypeError("labels are not a mapping")
-        out.append(Sample({str(k): str(v) for k, v in labels.items()}, _number(value), _number(ts)))
+        # The decoded mapping is kept as it is when it is all text, as Prometheus's is
+        # (JSON's keys always are): a copy of every series' labels would double the cost.
+        for v in labels.values():
+            if type(v) is not str:
+                labels = {str(k): str(v) for k, v in labels.items()}
+                break
+        out.append(Sample(labels, _number(value), _number(ts)))
     return out
 
 
@@ -297,6 +392,8 @@ def _series(result: Any) -> list[Series]:
 
 def _number(value: Any) -> float:
     """A sample value as Prometheus writes it: a string ("NaN", "+Inf" included) or a number."""
+    if type(value) is str:  # what Prometheus sends; checked first, as it is most of them
+        return float(value)  # ValueError for text that is no number
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise TypeError("a sample value is not a number")
     return float(value)  # ValueError for text that is no number

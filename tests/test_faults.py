@@ -9,6 +9,7 @@ returns and the incident is still the same one."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import io
 import time
 from collections.abc import Iterator
@@ -106,6 +107,8 @@ def test_a_broken_answer_holds_the_incident_and_pages_blind_once(
         assert status.health == Health.UNAVAILABLE
         assert FAULTS[fault] in status.error
         assert cycle.blind
+    # The garbage collector, paused while answers are read, resumes after failed ones.
+    assert gc.isenabled()
     text = out.getvalue()
     assert text.count("[PAGE] SLO evaluation is blind") == 1
     assert FAULTS[fault] in text
