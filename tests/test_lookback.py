@@ -78,6 +78,35 @@ def test_a_selector_needs_only_the_rules_whose_own_labels_it_matches() -> None:
     assert [p.group for p in lookback.plan(groups).groups] == ["a"]
 
 
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "base",
+        'base{slo="a"}',
+        'base{slo="a", window="1h"}',
+        'base{slo="c"}',  # only the rule that sets no slo label
+        'base{slo!="a"}',
+        'base{slo=~"a|b", window="5m"}',
+        'base{slo!~"a.*"}',
+        'base{team="x"}',  # a label no rule sets: any value may be there
+        'base{window="1d"}',
+        "other",
+    ],
+)
+def test_the_rule_index_finds_what_a_scan_of_every_rule_finds(selector: str) -> None:
+    rules_ = [
+        rec("base", "raw", slo="a", window="5m"),
+        rec("base", "raw", slo="a", window="1h"),
+        rec("base", "raw", slo="b", window="5m"),
+        rec("base", "raw", window="1d"),
+        rec("base", "raw"),
+        rec("other", "raw", slo="a"),
+    ]
+    (read,) = lookback.reads(selector)
+    scan = [i for i, rule in enumerate(rules_) if lookback.selects(read, rule)]
+    assert lookback.Targets(rules_)(read) == scan
+
+
 def test_a_roll_up_read_over_a_range_is_a_later_layer_and_its_inputs_reach_further_back() -> None:
     groups = [
         group(
