@@ -21,19 +21,22 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
-from sloengine.alerting import AlertState
+from sloengine.alerting import AlertRow, AlertState
 from sloengine.cli import cli
+from sloengine.conventions import Mode, Severity
 from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.model import Objective
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import TOKEN_ENV, Prometheus
-from sloengine.scheduler import Engine
+from sloengine.scheduler import Engine, gauge_values
 from sloengine.server import serve
 from sloengine.sim.backfill import backfill
 from sloengine.sim.launch import free_port, prometheus_server
 from sloengine.sim.traffic import Incident, Scenario, Scope, Traffic
+from sloengine.spec import SLIKind
 from sloengine.state import Store
+from sloengine.status import Health, Status
 
 # Reset when the module's data is made, so "now" stays within Prometheus's 5m lookback.
 NOW = int(time.time()) // 60 * 60
@@ -343,3 +346,27 @@ def test_killed_mid_delivery_and_restarted_the_page_reaches_slack_exactly_once(
     assert [m for m, _ in api.calls].count("chat.postMessage") == 1
     assert "conversations.history" in [m for m, _ in api.calls]
     assert Store(tmp_path / "state.db").pending_count() == 0
+
+
+def _status(
+    slo: str, group: dict[str, str], remaining: float | None, burn: float, health: Health
+) -> Status:
+    return Status(
+        "svc", slo, SLIKind.SUCCESS_RATE, 99.0, "30d", None, remaining, {}, {"1h": burn},
+        "ok", None, health, Mode.RECORDED, group=group,
+    )  # fmt: skip
+
+
+def test_a_grouped_slos_gauges_show_its_worst_group() -> None:
+    statuses = [
+        _status("a", {"tenant": "x"}, 0.8, 2.0, Health.OK),
+        _status("a", {"tenant": "y"}, 0.1, 20.0, Health.STALE),
+        _status("b", {}, None, 0.5, Health.UNAVAILABLE),
+    ]
+    firing = AlertRow("svc/a{tenant=y}", AlertState.FIRING, Severity.PAGE, 0.0, 0.0, "i1")
+    done = AlertRow("svc/a{tenant=x}", AlertState.INACTIVE, Severity.TICKET, 0.0, None, None)
+    values = gauge_values(statuses, {r.key: r for r in (firing, done)})
+    assert values.remaining == {("svc", "a"): 0.1}  # b read nothing: no value, not a stale one
+    assert values.burns == {("svc", "a", "1h"): 20.0, ("svc", "b", "1h"): 0.5}
+    assert values.states == {("svc", "a"): 2, ("svc", "b"): 0}
+    assert values.healths == {("svc", "a"): Health.STALE, ("svc", "b"): Health.UNAVAILABLE}
