@@ -8,6 +8,7 @@ counted and logged: one bad cycle never stops the next.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import random
@@ -243,11 +244,11 @@ class Engine:
         found = self.evaluator.evaluate_detectors(self.detectors.values(), started)
         self.metrics.requests.inc(self.evaluator.prom.requests - before)
         blind = alerting.blind(statuses)
-        looks = self.first_looks(statuses, started)
-        detector_looks = self.detector_looks(found, started)
+        rows = self.store.alerts()  # nothing writes them before the transaction below
+        looks = self.first_looks(statuses, started, rows)
+        detector_looks = self.detector_looks(found, started, rows)
         with self.store.transaction() as db:
             self._track_sight(db, statuses, started)
-            rows = self.store.alerts()
             for status in statuses:
                 step = alerting.advance(
                     self.objectives[status.key],
@@ -304,10 +305,12 @@ class Engine:
             for note in step.notifications:
                 self.store.enqueue(db, note.kind, note.incident, note.payload)
 
-    def detector_looks(self, found: list[DetectorStatus], now: float) -> dict[str, dict[str, Any]]:
+    def detector_looks(
+        self, found: list[DetectorStatus], now: float, rows: dict[str, AlertRow] | None = None
+    ) -> dict[str, dict[str, Any]]:
         """For detector groups about to open an incident: which labels carry the extra
         cost, by incident key."""
-        rows = self.store.alerts()
+        rows = self.store.alerts() if rows is None else rows
         wanted = [s for s in found if wants_first_look(rows, s)]
         with ThreadPoolExecutor(max_workers=self.evaluator.concurrency) as pool:
             looks = list(
@@ -344,10 +347,12 @@ class Engine:
         for note in notes:
             self.store.enqueue(db, note.kind, note.incident, note.payload)
 
-    def first_looks(self, statuses: list[Status], now: float) -> dict[str, dict[str, Any]]:
+    def first_looks(
+        self, statuses: list[Status], now: float, rows: dict[str, AlertRow] | None = None
+    ) -> dict[str, dict[str, Any]]:
         """For SLOs (or groups) about to page or escalate: the label values behind their
         bad events, by incident key."""
-        rows = self.store.alerts()
+        rows = self.store.alerts() if rows is None else rows
         wanted: list[tuple[str, Objective, str]] = []
         for status in statuses:
             window = alerting.wants_first_look(rows, status)
@@ -422,6 +427,14 @@ class Engine:
         return sent
 
 
+def keep_loaded() -> None:
+    """Everything loaded so far (the SLOs, the templates, the modules) lives as long as
+    the process: moved out of the garbage collector's sight, a cycle's full collections
+    no longer walk it (at 10,000 SLOs, millions of objects) again and again."""
+    gc.collect()
+    gc.freeze()
+
+
 def watch(engine: Engine, interval: float, listen: str, pages: Pages | None = None) -> None:
     """Run cycles every ``interval`` seconds until interrupted, serving /metrics and
     /healthz (and the web page, when given)."""
@@ -448,6 +461,7 @@ def watch(engine: Engine, interval: float, listen: str, pages: Pages | None = No
         misfire_grace_time=None,
     )
     log.info("watching %d SLOs every %gs", len(engine.objectives), interval)
+    keep_loaded()
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

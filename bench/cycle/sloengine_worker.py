@@ -30,7 +30,7 @@ from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.notify import ConsoleNotifier
 from sloengine.prometheus import Prometheus
-from sloengine.scheduler import Engine
+from sloengine.scheduler import Engine, keep_loaded
 from sloengine.state import Store
 from sloengine.status import Status
 
@@ -82,6 +82,7 @@ def main(argv: list[str]) -> int:
     # The scheduler's other phases: first looks for new pages, delivery from the outbox.
     engine.first_looks = phase("first_look_seconds", engine.first_looks)  # type: ignore[method-assign]
     engine.deliver = phase("deliver_seconds", engine.deliver)  # type: ignore[method-assign]
+    keep_loaded()  # as `sloengine run` does before its first cycle
     rss_before = max_rss_bytes()
     out: dict[str, Any] = {"slos": len(objectives), "rss_before": rss_before, "cycles": []}
     for _ in range(cycles):
