@@ -74,7 +74,7 @@ QUICK_SIZES = (100,)  # quick: one size, so no growth from one size to the next
 HISTORY_DAYS = 1  # what a shared 2-CPU machine backfills for 5,000 SLOs in minutes
 QUICK_HISTORY_DAYS = 1
 WINDOW_SECONDS = 150.0  # one interval of sloengine's budget groups, 2.5 of a 1m group
-QUICK_WINDOW_SECONDS = 30.0  # quick: half a 1m group's interval, a fifth of a budget group's
+QUICK_WINDOW_SECONDS = 20.0  # quick: a third of a 1m group's interval
 SCHEDULER_SLOS = 10_000
 QUICK_SCHEDULER_SLOS = 1_000
 CYCLES = 6  # the first (alert rows created, first looks) and five steady ones
@@ -91,7 +91,7 @@ QUERY_TIMEOUT = 60.0
 WARMUP_LIMIT = 240.0  # seconds to wait for every group's first evaluation
 # Quick: every 1m group's first evaluation; budget groups (2m30s) not yet evaluated are
 # measured as they come.
-QUICK_WARMUP_LIMIT = 70.0
+QUICK_WARMUP_LIMIT = 45.0
 STEP = 60  # the rules' interval, and the base history's resolution
 BLOCK = 7200  # promtool's block window; Prometheus compacts them before measuring
 PER_FILE = 10
