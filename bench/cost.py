@@ -37,6 +37,8 @@ from sloengine.sim.exporter import serving
 from sloengine.sim.launch import Server
 
 Log = Callable[[str], None]
+DAYS = 31  # of history: a 30d window over the last day
+QUICK_DAYS = 2
 
 
 @dataclass
@@ -82,6 +84,8 @@ class CostResult:
     at: float
     measured_for: float
     groups: int = 0  # groups of the grouped SLO (sloengine-grouped)
+    cold: bool = False  # the first (cold) evaluations counted (quick mode)
+    rounds: int = 3  # query timings per rule expression
 
 
 def _labels(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -102,13 +106,16 @@ def _rule_name(rule: dict[str, Any]) -> str:
 
 
 def watch(
-    server: Server, sets: dict[str, RuleSet], evaluations: int, log: Log
+    server: Server, sets: dict[str, RuleSet], evaluations: int, log: Log, cold: bool = False
 ) -> tuple[dict[str, GroupSeries], dict[tuple[str, str, int], list[float]]]:
     """Poll /metrics and /api/v1/rules until every group evaluated ``evaluations`` + 1 times
     (a slower group: as many minutes' worth, at least twice).
 
-    The first evaluation after start-up is dropped: it runs on cold caches.
+    The first evaluation after start-up is dropped: it runs on cold caches. ``cold``
+    (quick mode) keeps it and waits for ``evaluations`` of every group, the first
+    included: a 2m30s group's first comes within one interval, its third within three.
     """
+    skip = 0 if cold else 1  # evaluations dropped at the start of each group and rule
     intervals = {
         f"{rs.file};{group['name']}": per_minute(group)
         for rs in sets.values()
@@ -119,7 +126,8 @@ def watch(
         for group, slo in rs.groups.items():
             key = f"{rs.file};{group}"
             rate = intervals[key]
-            wanted = 1 + (evaluations if rate >= 1 else max(2, math.ceil(evaluations * rate)))
+            slower = max(1 + skip, math.ceil(evaluations * rate))
+            wanted = skip + (evaluations if rate >= 1 else slower)
             by_key[key] = GroupSeries(rs.name, slo, per_minute=rate, wanted=wanted)
     rule_times: dict[tuple[str, str, int], list[float]] = {}
     rule_seen: dict[tuple[str, str, int], str] = {}
@@ -145,7 +153,7 @@ def watch(
             if stamp <= 0 or stamp in g.seen or rule_group not in durations:
                 continue
             g.seen.add(stamp)
-            if len(g.seen) > 1:  # drop the cold first evaluation
+            if len(g.seen) > skip:  # drop the cold first evaluation (unless ``cold``)
                 g.durations.append(durations[rule_group])
                 g.written.append(written.get(rule_group, 0.0))
         for loaded in client.rule_groups(server.url):
@@ -155,7 +163,8 @@ def watch(
                 previous = rule_seen.get(rule_key)
                 if previous != evaluated_at:
                     # Skip a rule's first evaluation, like its group's: cold caches.
-                    if previous is not None and not previous.startswith("0001-"):
+                    warm = previous is not None and not previous.startswith("0001-")
+                    if (warm or cold) and not evaluated_at.startswith("0001-"):
                         rule_times.setdefault(rule_key, []).append(float(rule["evaluationTime"]))
                     rule_seen[rule_key] = evaluated_at
         behind = sum(len(g.seen) < g.wanted for g in by_key.values())
@@ -166,14 +175,15 @@ def watch(
 
 
 def samples_touched(
-    server: Server, sets: dict[str, RuleSet], at: float
+    server: Server, sets: dict[str, RuleSet], at: float, rounds: int = 3
 ) -> dict[tuple[str, str, int], tuple[int, list[float]]]:
-    """Each rule's expression through the query API at ``at``: samples, and 3 timings.
+    """Each rule's expression through the query API at ``at``: samples, and ``rounds``
+    timings.
 
     The rounds interleave the rule sets, so a noisy moment hits all of them alike.
     """
     out: dict[tuple[str, str, int], tuple[int, list[float]]] = {}
-    for _round in range(3):
+    for _round in range(rounds):
         for rs in sets.values():
             for group in yaml.safe_load(rs.text)["groups"]:
                 for i, rule in enumerate(group["rules"]):
@@ -202,15 +212,22 @@ def per_minute(group: dict[str, Any]) -> float:
 
 
 def measure(
-    server: Server, sets: dict[str, RuleSet], evaluations: int, log: Log = log
+    server: Server,
+    sets: dict[str, RuleSet],
+    evaluations: int,
+    log: Log = log,
+    cold: bool = False,
+    rounds: int = 3,
 ) -> CostResult:
+    """``cold``: keep every group's first evaluation (see ``watch``); ``rounds``: query
+    timings per rule expression."""
     started = time.monotonic()
-    groups, rule_times = watch(server, sets, evaluations, log)
+    groups, rule_times = watch(server, sets, evaluations, log, cold)
     measured_for = time.monotonic() - started
     at = float(int(time.time()))
     log("  samples touched: every rule's expression with stats=all")
-    touched = samples_touched(server, sets, at)
-    result = CostResult({}, [], at, measured_for)
+    touched = samples_touched(server, sets, at, rounds)
+    result = CostResult({}, [], at, measured_for, cold=cold, rounds=rounds)
     if GROUPED in sets:
         base = f'{cv.TOTAL_BASE}{{service="{sets[GROUPED].service}"}}'
         result.groups = int(client.scalar(server.url, f"count({base})", at) or 0)
@@ -279,12 +296,15 @@ def run(out: Path, quick: bool, before_measuring: Callable[[], None] | None = No
     ``before_measuring`` runs once the history is built, before anything is timed (the
     caller waits there for background work that would share the CPUs).
     """
-    days = 4 if quick else 31
+    # Quick: 2 days, the 1d windows whole over the measured last day (the 3d and 30d
+    # windows read only those 2 days; a 3d window over the last day needs 4).
+    days = QUICK_DAYS if quick else DAYS
     log(f"1+2. cost and accuracy: building {days} days of history")
     service, sets = rulesets.build(out / "rules")
     sha = hashlib.sha256(sets[rulesets.SLOENGINE].text.encode()).hexdigest()[:12]
     ranged = (rulesets.SLOENGINE, rulesets.OPTIMIZED, rulesets.PYRRA_PERFORMANCE, rulesets.GROUPED)
-    month = history.build(out, days, [sets[n].text for n in ranged], log)
+    # Quick: no compaction; measured over promtool's 2h blocks, not a month's compacted ones.
+    month = history.build(out, days, [sets[n].text for n in ranged], log, compaction=not quick)
     stages = dict(month.seconds)
     if before_measuring is not None:
         before_measuring()
@@ -297,9 +317,11 @@ def run(out: Path, quick: bool, before_measuring: Callable[[], None] | None = No
             scrape_interval="1m",
             keep_target_labels=True,
         )
-        with history.running(month.tsdb, out / "prometheus", config) as s:
+        with history.running(month.tsdb, out / "prometheus", config, compaction=not quick) as s:
             t = time.monotonic()
-            cost = measure(s, sets, 1 if quick else 5, log)
+            # Quick: one evaluation of every group, its cold first one (not 5 warm ones),
+            # and one query timing per rule (not the median of 3).
+            cost = measure(s, sets, 1 if quick else 5, log, cold=quick, rounds=1 if quick else 3)
             stages["cost measurement"] = time.monotonic() - t
             log("  accuracy: window ratios against the exact event counts")
             t = time.monotonic()

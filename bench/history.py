@@ -103,6 +103,7 @@ class Month:
     blocks: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     recorded: Recorded | None = None
+    compacted: bool = True  # False: measured over promtool's 2h blocks (quick mode)
 
 
 BLOCK = 7200  # a block per 2h, as Prometheus writes them; it compacts them before measuring
@@ -281,8 +282,10 @@ def build(
     days: int,
     rule_texts: Sequence[str],
     log: Callable[[str], None] = print,
+    compaction: bool = True,
 ) -> Month:
-    """Backfill ``days`` of raw and recording-rule history ending now, then compact it."""
+    """Backfill ``days`` of raw and recording-rule history ending now, then compact it
+    (``compaction=False``: leave promtool's 2h blocks as they are)."""
     tsdb = out / "tsdb"
     if tsdb.exists():
         shutil.rmtree(tsdb)
@@ -301,9 +304,10 @@ def build(
     month.recorded = recorded_history(tsdb, out, groups, start, end, log)
     month.seconds["rule backfill"] = time.monotonic() - t
     month.blocks_before_compaction = count_blocks(tsdb)
-
-    t = time.monotonic()
-    compact(tsdb, out / "prometheus-compact", log)
-    month.seconds["compaction"] = time.monotonic() - t
+    month.compacted = compaction
+    if compaction:
+        t = time.monotonic()
+        compact(tsdb, out / "prometheus-compact", log)
+        month.seconds["compaction"] = time.monotonic() - t
     month.blocks = count_blocks(tsdb)
     return month

@@ -694,16 +694,27 @@ def cost_markdown(result: Any) -> str:
         f"increases), {len(m.recorded.layers) if m.recorded else 0} dependency layers "
         "as `sloengine.lookback.plan` orders them, were evaluated over the whole history "
         "on each rule's own grid (`query_range`, as `promtool tsdb create-blocks-from "
-        "rules` evaluates them) and written as blocks, and Prometheus compacted the "
-        f"{m.blocks_before_compaction:,} backfilled blocks into {m.blocks} before anything "
-        "was measured. The raw series then continue live: Prometheus scrapes the same "
+        "rules` evaluates them) and written as blocks, and "
+        + (
+            f"Prometheus compacted the {m.blocks_before_compaction:,} backfilled blocks into "
+            f"{m.blocks} before anything was measured."
+            if m.compacted
+            else f"the {m.blocks_before_compaction:,} backfilled 2h blocks were measured as "
+            "they are, not compacted (quick mode)."
+        )
+        + " The raw series then continue live: Prometheus scrapes the same "
         "simulated counters every minute. It loads every rule set for the same four 30d "
         "SLOs (availability, TTFT, latency, cost per call) side by side, at each set's own "
         "intervals (sloengine 1m, its budget groups 2m30s; Sloth 1m; Pyrra 30s, its "
         "increase groups 2m30s), and reports its own "
         "`prometheus_rule_group_last_duration_seconds` after every evaluation "
-        f"({evaluations} evaluations of every 1m group after its first, over "
-        f"{cost.measured_for / 60:.1f} min). Samples touched are each rule's expression run "
+        + (
+            f"(at least {evaluations} of every group, the cold first one included (quick "
+            "mode), over "
+            if cost.cold
+            else f"({evaluations} evaluations of every 1m group after its first, over "
+        )
+        + f"{cost.measured_for / 60:.1f} min). Samples touched are each rule's expression run "
         "through `/api/v1/query?stats=all` at one instant. Both are per minute of wall "
         "clock: a group's figure times its evaluations per minute."
     )

@@ -70,20 +70,28 @@ HERE = Path(__file__).resolve().parent
 Log = Callable[[str], None]
 
 SIZES = (1_000, 5_000)
-QUICK_SIZES = (100, 500)
+QUICK_SIZES = (100,)  # quick: one size, so no growth from one size to the next
 HISTORY_DAYS = 1  # what a shared 2-CPU machine backfills for 5,000 SLOs in minutes
 QUICK_HISTORY_DAYS = 1
 WINDOW_SECONDS = 150.0  # one interval of sloengine's budget groups, 2.5 of a 1m group
-QUICK_WINDOW_SECONDS = 60.0
+QUICK_WINDOW_SECONDS = 20.0  # quick: a third of a 1m group's interval
 SCHEDULER_SLOS = 10_000
 QUICK_SCHEDULER_SLOS = 1_000
 CYCLES = 6  # the first (alert rows created, first looks) and five steady ones
 TARGET_CYCLE_SECONDS = 2.0
 SCRAPE_INTERVAL, SCRAPE_TIMEOUT = "1m", "55s"  # the recorded series' exposition
+# Quick: scraped every 15s, so the first scrape comes sooner (the idle rate is then 4
+# scrapes a minute, not one).
+QUICK_SCRAPE_INTERVAL, QUICK_SCRAPE_TIMEOUT = "15s", "14s"
+IDLE_SECONDS = 30.0  # Prometheus's idle CPU rate (scraping) measured over this
+QUICK_IDLE_SECONDS = 10.0  # quick: a noisier idle rate to subtract
 # Seconds per scheduler query (`sloengine run --timeout`; the CLI's default is 10): the
 # one query of every recorded series took Prometheus 18 s on the VM at a load of 40.
 QUERY_TIMEOUT = 60.0
 WARMUP_LIMIT = 240.0  # seconds to wait for every group's first evaluation
+# Quick: every 1m group's first evaluation; budget groups (2m30s) not yet evaluated are
+# measured as they come.
+QUICK_WARMUP_LIMIT = 45.0
 STEP = 60  # the rules' interval, and the base history's resolution
 BLOCK = 7200  # promtool's block window; Prometheus compacts them before measuring
 PER_FILE = 10
@@ -141,6 +149,8 @@ class RuleCost:
     blocks_before: int
     blocks: int
     seconds: dict[str, float] = field(default_factory=dict)
+    warmup_limit: float = WARMUP_LIMIT
+    compacted: bool = True  # False: measured over promtool's 2h blocks (quick)
 
 
 @dataclass
@@ -168,6 +178,8 @@ class SchedulerResult:
     health: dict[str, int]
     modes: dict[str, int]
     profile: str = ""
+    scrape_interval: str = SCRAPE_INTERVAL
+    idle_seconds: float = IDLE_SECONDS
 
     @property
     def steady(self) -> list[dict[str, Any]]:
@@ -304,6 +316,8 @@ def measure_rules(
     target: str,
     window: float,
     log: Log,
+    warmup_limit: float = WARMUP_LIMIT,
+    compaction: bool = True,
 ) -> PromRun:
     rates: dict[str, float] = {}
     for path in files:
@@ -313,14 +327,14 @@ def measure_rules(
         rule_files=files, scrape=[target], scrape_interval="1m", keep_target_labels=True
     )
     started = time.monotonic()
-    with history.running(tsdb, work, config) as server:
+    with history.running(tsdb, work, config, compaction=compaction) as server:
         while True:  # every group's first evaluation: cold caches, and late starters
             time.sleep(10)
             snap = _snapshot(server.url)
             done = sum(1 for g in rates if snap["stamps"].get(g, 0) > 0)
             if done == len(rates):
                 break
-            if time.monotonic() - started > WARMUP_LIMIT:
+            if time.monotonic() - started > warmup_limit:
                 break  # measured anyway, and the groups still waiting are reported
         load_seconds = time.monotonic() - started
         waiting = len(rates) - done
@@ -364,6 +378,7 @@ def rule_cost(out: Path, quick: bool, log: Log, sizes: tuple[int, ...] | None = 
     sizes = sizes or (QUICK_SIZES if quick else SIZES)
     days = QUICK_HISTORY_DAYS if quick else HISTORY_DAYS
     window = QUICK_WINDOW_SECONDS if quick else WINDOW_SECONDS
+    warmup = QUICK_WARMUP_LIMIT if quick else WARMUP_LIMIT
     seconds: dict[str, float] = {}
     largest = max(sizes)
     slo_root = out / "slos"
@@ -409,9 +424,10 @@ def rule_cost(out: Path, quick: bool, log: Log, sizes: tuple[int, ...] | None = 
         history_series += done.series
     seconds["recorded history"] = time.monotonic() - t
     blocks_before = count_blocks(tsdb)
-    t = time.monotonic()
-    history.compact(tsdb, out / "prometheus-compact", log)
-    seconds["compaction"] = time.monotonic() - t
+    if not quick:  # quick: measured over promtool's 2h blocks, not compacted ones
+        t = time.monotonic()
+        history.compact(tsdb, out / "prometheus-compact", log)
+        seconds["compaction"] = time.monotonic() - t
 
     runs = []
     t = time.monotonic()
@@ -420,7 +436,16 @@ def rule_cost(out: Path, quick: bool, log: Log, sizes: tuple[int, ...] | None = 
             for rs in RULE_SETS:
                 log(f"  {rs} at {n:,} SLOs")
                 run = measure_rules(
-                    tsdb, out / f"prometheus-{rs}-{n}", rs, files[(rs, n)], n, target, window, log
+                    tsdb,
+                    out / f"prometheus-{rs}-{n}",
+                    rs,
+                    files[(rs, n)],
+                    n,
+                    target,
+                    window,
+                    log,
+                    warmup,
+                    compaction=not quick,
                 )
                 log(
                     f"    {run.rules:,} rules, {run.cpu_per_minute:.1f} CPU s/min, "
@@ -442,6 +467,8 @@ def rule_cost(out: Path, quick: bool, log: Log, sizes: tuple[int, ...] | None = 
         blocks_before=blocks_before,
         blocks=count_blocks(tsdb),
         seconds=seconds,
+        warmup_limit=warmup,
+        compacted=not quick,
     )
 
 
@@ -525,6 +552,12 @@ def query_stats(url: str, objectives: list[Objective]) -> list[QueryStat]:
 
 def scheduler(out: Path, quick: bool, log: Log) -> SchedulerResult:
     n = QUICK_SCHEDULER_SLOS if quick else SCHEDULER_SLOS
+    interval, timeout = (
+        (QUICK_SCRAPE_INTERVAL, QUICK_SCRAPE_TIMEOUT)
+        if quick
+        else (SCRAPE_INTERVAL, SCRAPE_TIMEOUT)
+    )
+    idle = QUICK_IDLE_SECONDS if quick else IDLE_SECONDS
     work = out / "scheduler"
     if work.exists():
         shutil.rmtree(work)
@@ -540,10 +573,10 @@ def scheduler(out: Path, quick: bool, log: Log) -> SchedulerResult:
     series = text.count("\n")
     log(f"  {n:,} SLOs: {series:,} recorded series served ({len(body) / 2**20:.0f} MB)")
     with serving_exposition(lambda: body) as target:
-        config = launch.config(scrape=[target], scrape_interval=SCRAPE_INTERVAL)
+        config = launch.config(scrape=[target], scrape_interval=interval)
         # 14 MB a scrape: on a loaded machine the default 10s timeout loses scrapes, and
         # the series go stale.
-        config["scrape_configs"][0]["scrape_timeout"] = SCRAPE_TIMEOUT
+        config["scrape_configs"][0]["scrape_timeout"] = timeout
         with launch.running(work / "tsdb", config, workdir=work / "prometheus", timeout=120) as s:
             prom = cycle_data.Prom(s)
             while (
@@ -552,7 +585,7 @@ def scheduler(out: Path, quick: bool, log: Log) -> SchedulerResult:
                 time.sleep(2)
             time.sleep(20)  # a second scrape: the base rate's age is that of a live series
             idle_from, idle_cpu = time.monotonic(), prom.cpu_seconds()
-            time.sleep(30)
+            time.sleep(idle)
             idle_rate = (prom.cpu_seconds() - idle_cpu) / (time.monotonic() - idle_from)
             log(f"    idle Prometheus (scraping): {idle_rate * 60:.1f} CPU s/min")
             profile = work / "profile.txt"
@@ -579,6 +612,8 @@ def scheduler(out: Path, quick: bool, log: Log) -> SchedulerResult:
         health=last["health"],
         modes=last["modes"],
         profile=profile.read_text() if profile.exists() else "",
+        scrape_interval=interval,
+        idle_seconds=idle,
     )
 
 
@@ -765,7 +800,12 @@ def _rules_markdown(rc: RuleCost, quick: bool) -> list[str]:
         "`promtool tsdb create-blocks-from rules` does, and written for every SLO with "
         f"`promtool tsdb create-blocks-from openmetrics` (sloengine {rc.distinct.get(SLOENGINE, 0)}, "
         f"Sloth-optimized {rc.distinct.get(OPTIMIZED, 0)} expressions); Prometheus then "
-        f"compacted the {rc.blocks_before:,} blocks into {rc.blocks:,}.",
+        + (
+            f"compacted the {rc.blocks_before:,} blocks into {rc.blocks:,}."
+            if rc.compacted
+            else f"measured the {rc.blocks_before:,} 2h blocks as they are, not compacted "
+            "(quick mode)."
+        ),
         f"- **What the history does not cover**: windows longer than {days}d. Every window "
         f"up to {days}d reads whole history in both rule sets; longer ones read what there is: "
         f"sloengine's 3d and 30d windows (`avg_over_time` of its two 5m rates) and "
@@ -788,7 +828,7 @@ def _rules_markdown(rc: RuleCost, quick: bool) -> list[str]:
         "overstate the work, and the CPU column is the figure to compare."
         + "".join(
             f" {r.rule_set} at {r.slos:,}: {r.waiting:,} of {r.groups:,} groups had not "
-            f"been evaluated once after {WARMUP_LIMIT:.0f}s and were measured as they came."
+            f"been evaluated once after {rc.warmup_limit:.0f}s and were measured as they came."
             for r in rc.runs
             if r.waiting
         ),
@@ -864,7 +904,8 @@ def _scheduler_markdown(s: SchedulerResult) -> list[str]:
         f"- **Recorded series, written directly**: not computed from raw data. A static "
         f"exposition of {s.series:,} series (every SLO's `{cv.BAD_RATE}` and "
         f"`{cv.TOTAL_RATE}` at every window it reads, its `{cv.BAD_BASE}`, whose sample age "
-        "the scheduler checks) is scraped every minute by an otherwise empty Prometheus. One SLO "
+        f"the scheduler checks) is scraped every {s.scrape_interval} by an otherwise empty "
+        "Prometheus. One SLO "
         "in a hundred burns fast enough to page, four in a hundred enough for a ticket.",
         "- **A cycle** is `Engine.cycle()` (bench/cycle/sloengine_worker.py, in a process of "
         f"its own, `--timeout {QUERY_TIMEOUT:g}`): read and judge every SLO, advance alert state in SQLite, deliver (to a "
@@ -875,7 +916,8 @@ def _scheduler_markdown(s: SchedulerResult) -> list[str]:
         "*of which in query* is the time inside both (HTTP, JSON decoding, samples), summed, "
         "so it can exceed the wall time they took.",
         f"- **Prometheus's cost**: its `process_cpu_seconds_total` over the worker's run "
-        f"({s.worker_seconds:.0f}s, start-up included) less its idle rate over 30s just before "
+        f"({s.worker_seconds:.0f}s, start-up included) less its idle rate over "
+        f"{s.idle_seconds:.0f}s just before "
         f"({s.idle_cpu_per_minute:.1f} CPU s per minute, scraping), per cycle.",
         f"- Last cycle: modes {s.modes}, health {s.health}, states {s.states}.",
         "",
