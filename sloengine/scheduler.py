@@ -306,11 +306,10 @@ class Engine:
                 self.store.enqueue(db, note.kind, note.incident, note.payload)
 
     def detector_looks(
-        self, found: list[DetectorStatus], now: float, rows: dict[str, AlertRow] | None = None
+        self, found: list[DetectorStatus], now: float, rows: dict[str, AlertRow]
     ) -> dict[str, dict[str, Any]]:
         """For detector groups about to open an incident: which labels carry the extra
         cost, by incident key."""
-        rows = self.store.alerts() if rows is None else rows
         wanted = [s for s in found if wants_first_look(rows, s)]
         with ThreadPoolExecutor(max_workers=self.evaluator.concurrency) as pool:
             looks = list(
@@ -348,11 +347,10 @@ class Engine:
             self.store.enqueue(db, note.kind, note.incident, note.payload)
 
     def first_looks(
-        self, statuses: list[Status], now: float, rows: dict[str, AlertRow] | None = None
+        self, statuses: list[Status], now: float, rows: dict[str, AlertRow]
     ) -> dict[str, dict[str, Any]]:
         """For SLOs (or groups) about to page or escalate: the label values behind their
         bad events, by incident key."""
-        rows = self.store.alerts() if rows is None else rows
         wanted: list[tuple[str, Objective, str]] = []
         for status in statuses:
             window = alerting.wants_first_look(rows, status)
