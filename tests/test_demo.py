@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conftest import ROOT
 
 from sloengine.demo import run_demo
@@ -24,8 +26,14 @@ def test_the_demo_shows_status_prometheus_alerts_and_the_page_with_its_runbook()
     )
     assert "[PAGE] chat-assistant/availability is burning its error budget" in page
     assert "runbook: https://github.com/acme/chat/blob/main/runbooks/provider-outage.md" in page
-    # The first look names the provider behind the failures.
-    assert "first look (bad events over the last 5m):\n    provider: openai 100%" in page
+    # The first look names the provider behind the failures. The others' baseline errors
+    # come one at a time (about one of anthropic's every ten minutes), so a 5m window can
+    # hold one of them beside the outage's hundreds: openai leads with at least 95%.
+    look = re.search(
+        r"first look \(bad events over the last 5m\):\n    provider: openai (\d+)%", page
+    )
+    assert look is not None, page
+    assert int(look.group(1)) >= 95, page
     # Only the outage pages: every other SLO of the example stays quiet.
     assert page.count("[PAGE]") == 1
     # Beside the outage, the retry storm no SLO sees: the detectors ticket it, and only
