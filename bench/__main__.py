@@ -1,13 +1,17 @@
 """``python -m bench``: every registered benchmark part, results in bench/RESULTS.md.
 
-python -m bench                    # every part (about 30 minutes on 2 CPUs)
-python -m bench --quick            # a smoke test in a few minutes (results in bench/out/)
+python -m bench                    # every part: about two hours on 2 CPUs (see below)
+python -m bench --quick            # a smoke test, under 10 minutes (results in bench/out/)
 python -m bench --only cost,timing # refresh only those parts' sections of bench/RESULTS.md
 
 A part is a module with ``run(out: Path, quick: bool)`` returning its result and
 ``markdown(result) -> str`` (its section, starting with its ``## `` title); register it
 in PARTS. Each section of RESULTS.md carries the command, commit, date and load it was
 measured with, and a run replaces only the sections of the parts it ran.
+
+The parts' own durations in the runs of record, one after the other: cost about 40
+minutes (timing runs beside it), scale about 32, the detectors' promtool replays about
+25, cipath 8 or more, scaling a few.
 """
 
 from __future__ import annotations
