@@ -18,13 +18,9 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +30,7 @@ import yaml
 from bench.slos import SERVICE
 from sloengine import lookback
 from sloengine.sim import client, launch
-from sloengine.sim.backfill import backfill, count_blocks
+from sloengine.sim.backfill import backfill, count_blocks, evaluate_rules, write_series
 from sloengine.sim.traffic import Incident, Scenario, Scope, Traffic
 
 DAY = 86400
@@ -106,108 +102,6 @@ class Month:
     compacted: bool = True  # False: measured over promtool's 2h blocks (quick mode)
 
 
-BLOCK = 7200  # a block per 2h, as Prometheus writes them; it compacts them before measuring
-MAX_POINTS = 10_000  # per series and query_range (Prometheus refuses over 11,000)
-
-
-@dataclass
-class HistorySeries:
-    name: str
-    labels: dict[str, str]
-    points: list[tuple[int, float]]
-
-
-def evaluated(
-    url: str, rules: Sequence[tuple[dict[str, Any], int]], start: int, end: int
-) -> tuple[list[HistorySeries], int]:
-    """Each recording rule's series over [start, end] on its group's grid (``start`` plus
-    whole intervals), as promtool's rule backfill evaluates it; each distinct (expression,
-    interval) evaluated once (SLOs over the same raw series and threshold share one).
-    Returns the series and the number of distinct expressions."""
-    exprs = sorted({(str(rule["expr"]), step) for rule, step in rules})
-
-    def one(job: tuple[str, int]) -> list[dict[str, Any]]:
-        expr, step = job
-        merged: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
-        at = start
-        while at <= end:
-            until = min(end, at + step * (MAX_POINTS - 1))
-            for s in client.query_range(url, expr, at, until, step):
-                key = tuple(sorted(s["metric"].items()))
-                merged.setdefault(key, {"metric": s["metric"], "values": []})["values"] += s[
-                    "values"
-                ]
-            at = until + step
-        return list(merged.values())
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        values = dict(zip(exprs, pool.map(one, exprs), strict=True))
-    out = []
-    for rule, step in rules:
-        for s in values[(str(rule["expr"]), step)]:
-            labels = {k: v for k, v in s["metric"].items() if k != "__name__"}
-            labels.update(rule.get("labels") or {})
-            points = [(int(float(t)), float(v)) for t, v in s["values"]]
-            out.append(HistorySeries(str(rule["record"]), labels, points))
-    return out, len(exprs)
-
-
-def _labels(pairs: dict[str, str]) -> str:
-    return ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(pairs.items()))
-
-
-def write_history(series: list[HistorySeries], tsdb: Path, work: Path) -> int:
-    """The series as TSDB blocks: one OpenMetrics file and promtool run per 2h window,
-    all series together. Returns the samples written."""
-    work.mkdir(parents=True, exist_ok=True)
-    # Each series' points split by block window once (they come oldest first).
-    windows: dict[int, list[tuple[HistorySeries, list[tuple[int, float]]]]] = {}
-    for s in series:
-        for window, points in itertools.groupby(s.points, key=lambda p: p[0] - p[0] % BLOCK):
-            windows.setdefault(window, []).append((s, list(points)))
-    keys = {id(s): f"{s.name}{{{_labels(s.labels)}}} " for s in series}
-
-    def one(window: int) -> int:
-        source, out = work / f"{window}.om", work / str(window)
-        written = 0
-        with source.open("w", encoding="utf-8") as fh:
-            by_name: dict[str, list[str]] = {}
-            for s, points in windows[window]:
-                key = keys[id(s)]
-                by_name.setdefault(s.name, []).append(
-                    "".join(f"{key}{v!r} {t}\n" for t, v in points)
-                )
-                written += len(points)
-            for name, chunks in by_name.items():  # a family's samples stay together
-                fh.write(f"# TYPE {name} gauge\n")
-                fh.write("".join(chunks))
-            fh.write("# EOF\n")
-        subprocess.run(
-            [
-                launch.PROMTOOL,
-                "tsdb",
-                "create-blocks-from",
-                "openmetrics",
-                "--quiet",
-                "--max-block-duration=2h",
-                str(source),
-                str(out),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        source.unlink()
-        for made in out.iterdir():
-            made.rename(tsdb / made.name)
-        out.rmdir()
-        return written
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        total = sum(pool.map(one, sorted(windows)))
-    shutil.rmtree(work)
-    return total
-
-
 @dataclass
 class Recorded:
     """What ``recorded_history`` wrote."""
@@ -237,8 +131,8 @@ def recorded_history(
         names = sorted({str(rule["record"]) for rule, _ in rules})
         log(f"  recorded history, layer {i + 1}/{len(plan.layers)}: {len(rules)} rules {names}")
         with running(tsdb, work / f"prometheus-history-{i}", compaction=False) as server:
-            series, exprs = evaluated(server.url, rules, start, end)
-        done.samples += write_history(series, tsdb, work / "history-blocks")
+            series, exprs = evaluate_rules(server.url, rules, start, end)
+        done.samples += write_series(series, tsdb, work / "history-blocks")
         done.series += len(series)
         done.layers.append(names)
         done.expressions += exprs

@@ -16,7 +16,6 @@ import itertools
 import json
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ from sloengine.durations import format_duration
 from sloengine.loading import load_specs
 from sloengine.prometheus import Prometheus
 from sloengine.sim import launch
-from sloengine.sim.backfill import backfill
+from sloengine.sim.backfill import backfill, evaluate_rules, write_series
 from sloengine.sim.traffic import Baseline, Incident, Scenario, Traffic
 
 HOUR, DAY, STEP = 3600, 86400, 60
@@ -96,37 +95,13 @@ def live_rules(tsdb: Path, groups: list[dict[str, Any]], work: Path) -> None:
     """Every recording rule from T0 to END, as the live server would record them: each
     dependency layer is evaluated by a Prometheus holding the layers before it (a range
     query of each rule at its group's interval, which is what promtool's rule backfill
-    runs), and written into the TSDB with promtool as one block per 2h."""
+    runs, though not through it: this is the reference `sloengine backfill` is held to),
+    and added to the TSDB with promtool as one block per 2h."""
     for depth, layer in enumerate(lookback.plan(groups, every_rule=True).layers):
-        lines = []
+        rules = [(rule, planned.interval) for planned in layer for rule in planned.rules]
         with launch.prometheus_server(tsdb) as url:
-            prom = Prometheus(url, timeout=60)
-            for planned in layer:
-                for rule in planned.rules:
-                    for series in prom.query_range(rule["expr"], T0, END, planned.interval):
-                        labels = {**series.labels, **rule.get("labels", {})}
-                        labels.pop("__name__", None)
-                        # OpenMetrics allows no space between labels, unlike PromQL.
-                        pairs = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-                        name = f"{rule['record']}{{{pairs}}}"
-                        lines += [f"{name} {v!r} {int(t)}" for t, v in series.points]
-        source = work / f"layer-{depth}.om"
-        source.parent.mkdir(parents=True, exist_ok=True)
-        source.write_text("\n".join(sorted(lines, key=_series_then_time)) + "\n# EOF\n")
-        subprocess.run(
-            [
-                *(launch.PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "--quiet"),
-                *(str(source), str(tsdb)),
-            ],
-            check=True,
-            capture_output=True,
-        )
-
-
-def _series_then_time(line: str) -> tuple[str, int]:
-    # OpenMetrics wants each series' samples together and in order.
-    name, _, stamp = line.rpartition(" ")
-    return name.rpartition(" ")[0], int(stamp)
+            series, _ = evaluate_rules(url, rules, T0, END)
+        write_series(series, tsdb, work / f"layer-{depth}")
 
 
 def alert_episodes(url: str, groups: list[dict[str, Any]]) -> Episodes:

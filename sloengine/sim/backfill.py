@@ -1,16 +1,24 @@
 """History written straight into a TSDB with promtool: the simulated raw series
-(``create-blocks-from openmetrics``) and recording rules (``create-blocks-from rules``)."""
+(``create-blocks-from openmetrics``) and recording rules (``create-blocks-from rules``,
+or each rule's range query written as OpenMetrics: ``evaluate_rules`` and
+``write_series``)."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sloengine.errors import UnavailableError
+from sloengine.sim import client
 from sloengine.sim.launch import PROMTOOL, PROMTOOL_HINT, prometheus_server
 from sloengine.sim.openmetrics import sample_times, write_samples
 from sloengine.sim.traffic import Scenario
@@ -18,6 +26,7 @@ from sloengine.sim.traffic import Scenario
 # promtool cuts blocks at multiples of 2h since the epoch and re-parses its whole input
 # once per block, so backfill feeds it one file per block window (see backfill()).
 BLOCK_SECONDS = 7200
+MAX_POINTS = 10_000  # per series and query_range (Prometheus refuses over 11,000)
 
 
 def backfill(
@@ -150,3 +159,108 @@ def add_rule_history(
 def count_blocks(tsdb_dir: Path) -> int:
     """The finished blocks in a TSDB directory (each has its meta.json)."""
     return sum(1 for p in tsdb_dir.iterdir() if p.is_dir() and (p / "meta.json").exists())
+
+
+@dataclass
+class RecordedSeries:
+    """One series a recording rule records: its name, labels and (time, value) points."""
+
+    name: str
+    labels: dict[str, str]
+    points: list[tuple[int, float]]
+
+
+def evaluate_rules(
+    url: str, rules: Sequence[tuple[dict[str, Any], int]], start: int, end: int
+) -> tuple[list[RecordedSeries], int]:
+    """Each (recording rule, interval)'s series over [start, end] on its grid (``start``
+    plus whole intervals), as promtool's rule backfill evaluates it, from the Prometheus
+    at ``url``; each distinct (expression, interval) evaluated once (SLOs over the same
+    raw series and threshold share one). Returns the series and the number of distinct
+    expressions."""
+    exprs = sorted({(str(rule["expr"]), step) for rule, step in rules})
+
+    def one(job: tuple[str, int]) -> list[dict[str, Any]]:
+        expr, step = job
+        merged: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+        at = start
+        while at <= end:
+            until = min(end, at + step * (MAX_POINTS - 1))
+            for s in client.query_range(url, expr, at, until, step):
+                key = tuple(sorted(s["metric"].items()))
+                merged.setdefault(key, {"metric": s["metric"], "values": []})["values"] += s[
+                    "values"
+                ]
+            at = until + step
+        return list(merged.values())
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        values = dict(zip(exprs, pool.map(one, exprs), strict=True))
+    out = []
+    for rule, step in rules:
+        for s in values[(str(rule["expr"]), step)]:
+            labels = {k: v for k, v in s["metric"].items() if k != "__name__"}
+            labels.update(rule.get("labels") or {})
+            points = [(int(float(t)), float(v)) for t, v in s["values"]]
+            out.append(RecordedSeries(str(rule["record"]), labels, points))
+    return out, len(exprs)
+
+
+def _labels(pairs: dict[str, str]) -> str:
+    return ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(pairs.items()))
+
+
+def write_series(series: list[RecordedSeries], tsdb: Path, work: Path) -> int:
+    """The series added to ``tsdb`` as blocks: one OpenMetrics file and promtool run per
+    2h window, all series together (promtool's own rule backfill writes a block per rule
+    per 2h: thousands, past the open-file limit). ``work`` is removed afterwards.
+    Returns the samples written."""
+    work.mkdir(parents=True, exist_ok=True)
+    # Each series' points split by block window once (they come oldest first).
+    windows: dict[int, list[tuple[RecordedSeries, list[tuple[int, float]]]]] = {}
+    for s in series:
+        for window, points in itertools.groupby(
+            s.points, key=lambda p: p[0] - p[0] % BLOCK_SECONDS
+        ):
+            windows.setdefault(window, []).append((s, list(points)))
+    keys = {id(s): f"{s.name}{{{_labels(s.labels)}}} " for s in series}
+
+    def one(window: int) -> int:
+        source, out = work / f"{window}.om", work / str(window)
+        written = 0
+        with source.open("w", encoding="utf-8") as fh:
+            by_name: dict[str, list[str]] = {}
+            for s, points in windows[window]:
+                key = keys[id(s)]
+                by_name.setdefault(s.name, []).append(
+                    "".join(f"{key}{v!r} {t}\n" for t, v in points)
+                )
+                written += len(points)
+            for name, chunks in by_name.items():  # a family's samples stay together
+                fh.write(f"# TYPE {name} gauge\n")
+                fh.write("".join(chunks))
+            fh.write("# EOF\n")
+        subprocess.run(
+            [
+                shutil.which(PROMTOOL) or PROMTOOL,
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--quiet",
+                "--max-block-duration=2h",
+                str(source),
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        source.unlink()
+        for made in out.iterdir():
+            made.rename(tsdb / made.name)
+        out.rmdir()
+        return written
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        total = sum(pool.map(one, sorted(windows)))
+    shutil.rmtree(work)
+    return total
