@@ -27,13 +27,14 @@ def test_the_demo_shows_status_prometheus_alerts_and_the_page_with_its_runbook()
     assert "[PAGE] chat-assistant/availability is burning its error budget" in page
     assert "runbook: https://github.com/acme/chat/blob/main/runbooks/provider-outage.md" in page
     # The first look names the provider behind the failures. The others' baseline errors
-    # come one at a time (about one of anthropic's every ten minutes), so a 5m window can
-    # hold one of them beside the outage's hundreds: openai leads with at least 95%.
+    # come one at a time (anthropic's about one every ten minutes in the afternoon), so a
+    # 5m window can hold one of them beside the outage's: some 70 in the afternoon, 10 at
+    # the night trough (the simulator's exact counters: openai 91% at worst).
     look = re.search(
         r"first look \(bad events over the last 5m\):\n    provider: openai (\d+)%", page
     )
     assert look is not None, page
-    assert int(look.group(1)) >= 95, page
+    assert int(look.group(1)) >= 85, page
     # Only the outage pages: every other SLO of the example stays quiet.
     assert page.count("[PAGE]") == 1
     # Beside the outage, the retry storm no SLO sees: the detectors ticket it, and only
