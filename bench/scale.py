@@ -60,7 +60,7 @@ from sloengine.evaluate import Evaluator
 from sloengine.loading import load_specs
 from sloengine.model import Objective
 from sloengine.prometheus import Prometheus, Sample
-from sloengine.promql import quote
+from sloengine.promql import exposition_labels
 from sloengine.sim import client, launch
 from sloengine.sim.backfill import backfill, count_blocks
 from sloengine.sim.exporter import serving, serving_exposition
@@ -274,8 +274,7 @@ def _yaml(text: str) -> Any:
 
 
 def _labels(pairs: dict[str, str]) -> str:
-    """Label pairs as the text formats spell them (OpenMetrics allows no spaces)."""
-    return ",".join(f"{k}={quote(v)}" for k, v in sorted(pairs.items()))
+    return exposition_labels(sorted(pairs.items()))
 
 
 def _snapshot(url: str) -> dict[str, Any]:

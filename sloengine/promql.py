@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 import promql_parser
@@ -157,6 +157,12 @@ def selector(metric: str, *matchers: str) -> str:
 def labels(pairs: dict[str, str]) -> str:
     """Equality matchers for a dict of labels, in a stable order."""
     return ", ".join(f"{k}={quote(v)}" for k, v in sorted(pairs.items()))
+
+
+def exposition_labels(pairs: Iterable[tuple[str, str]]) -> str:
+    """Label pairs as the text exposition formats spell them between the braces, in the
+    order given (OpenMetrics allows no spaces; its escapes are PromQL's)."""
+    return ",".join(f"{k}={quote(v)}" for k, v in pairs)
 
 
 def parse(expr: str) -> promql_parser.Expr:

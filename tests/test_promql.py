@@ -43,3 +43,18 @@ def test_nodes_walks_every_sub_expression_root_first() -> None:
     assert kinds[0] == "BinaryExpr"
     assert kinds.count("VectorSelector") == 1
     assert {"AggregateExpr", "Call", "MatrixSelector", "NumberLiteral"} <= set(kinds)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "text"),
+    [
+        ([], ""),
+        ([("service", "chat"), ("slo", "availability")], 'service="chat",slo="availability"'),
+        ([("b", "2"), ("a", "1")], 'b="2",a="1"'),  # the order given
+        ([("v", 'say "hi"\\\n')], 'v="say \\"hi\\"\\\\\\n"'),  # OpenMetrics' escapes
+    ],
+)
+def test_exposition_labels_spell_label_pairs_as_the_text_formats_do(
+    pairs: list[tuple[str, str]], text: str
+) -> None:
+    assert promql.exposition_labels(pairs) == text

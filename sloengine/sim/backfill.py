@@ -6,7 +6,6 @@ or each rule's range query written as OpenMetrics: ``evaluate_rules`` and
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sloengine.errors import UnavailableError
+from sloengine.promql import exposition_labels
 from sloengine.sim import client
 from sloengine.sim.launch import PROMTOOL, PROMTOOL_HINT, prometheus_server
 from sloengine.sim.openmetrics import sample_times, write_samples
@@ -206,10 +206,6 @@ def evaluate_rules(
     return out, len(exprs)
 
 
-def _labels(pairs: dict[str, str]) -> str:
-    return ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(pairs.items()))
-
-
 def write_series(series: list[RecordedSeries], tsdb: Path, work: Path) -> int:
     """The series added to ``tsdb`` as blocks: one OpenMetrics file and promtool run per
     2h window, all series together (promtool's own rule backfill writes a block per rule
@@ -223,7 +219,7 @@ def write_series(series: list[RecordedSeries], tsdb: Path, work: Path) -> int:
             s.points, key=lambda p: p[0] - p[0] % BLOCK_SECONDS
         ):
             windows.setdefault(window, []).append((s, list(points)))
-    keys = {id(s): f"{s.name}{{{_labels(s.labels)}}} " for s in series}
+    keys = {id(s): f"{s.name}{{{exposition_labels(sorted(s.labels.items()))}}} " for s in series}
 
     def one(window: int) -> int:
         source, out = work / f"{window}.om", work / str(window)

@@ -704,8 +704,7 @@ class Model:
         return repr(float(bound)) if self.scenario.le_style == "float" else promql.number(bound)
 
     def label_text(self, combo: Combo) -> str:
-        pairs = [*self.scenario.labels.items(), *combo.labels.items()]
-        return ",".join(f"{k}={promql.quote(v)}" for k, v in pairs)
+        return promql.exposition_labels([*self.scenario.labels.items(), *combo.labels.items()])
 
 
 # ----------------------------------------------------------------------- ground truth
